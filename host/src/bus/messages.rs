@@ -1,0 +1,207 @@
+//! The messages between gateways and workers.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use super::data::{Bound, ClientInfo, Context, HttpRequest, InfoFields, Message, Session};
+use super::ids::{ClientId, Group, Uid};
+
+/// The name of an app: the file stem of its plugin, named by listeners.
+pub type AppName = Arc<str>;
+
+/// Gateway → worker: something happened to a client of `app`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// The app that serves the client's listener.
+    pub app: AppName,
+    /// The client and its state when the event left the gateway.
+    pub ctx: Context,
+    /// What happened.
+    pub kind: EventKind,
+}
+
+/// What happened to a client.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum EventKind {
+    /// A TCP client was accepted, or a WebSocket handshake completed.
+    Connect,
+    /// A complete message arrived.
+    Message(Message),
+    /// The client is gone; it was bound to this.
+    Close(Bound),
+}
+
+/// Gateway → worker: a WebSocket handshake waiting for the app's verdict.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Handshake {
+    /// The app that serves the listener.
+    pub app: AppName,
+    /// The client that would be created.
+    pub ctx: Context,
+    /// The upgrade request.
+    pub request: HttpRequest,
+}
+
+/// Who a send reaches.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Target {
+    /// One client.
+    Client(ClientId),
+    /// Every client bound to the uid.
+    Uid(Uid),
+    /// Every member of the group.
+    Group(Group),
+    /// Every client that finished its handshake.
+    All,
+}
+
+/// Worker → gateway: change something. Applied in the order one instance issues them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Command {
+    /// Queue `message` to the target, skipping `without`.
+    Send {
+        /// Who receives it.
+        to: Target,
+        /// What to send.
+        message: Message,
+        /// Clients to skip.
+        without: Vec<ClientId>,
+    },
+    /// Close a client, after flushing its queue unless `force`.
+    Close {
+        /// The client.
+        client: ClientId,
+        /// Drop at once instead of flushing.
+        force: bool,
+    },
+    /// Bind a client to a uid (moving it from any other).
+    BindUid {
+        /// The client.
+        client: ClientId,
+        /// The uid.
+        uid: Uid,
+    },
+    /// Clear a client's uid.
+    UnbindUid {
+        /// The client.
+        client: ClientId,
+    },
+    /// Add a client to a group.
+    JoinGroup {
+        /// The client.
+        client: ClientId,
+        /// The group.
+        group: Group,
+    },
+    /// Remove a client from a group.
+    LeaveGroup {
+        /// The client.
+        client: ClientId,
+        /// The group.
+        group: Group,
+    },
+    /// Remove every membership of a group.
+    Ungroup {
+        /// The group.
+        group: Group,
+    },
+    /// Replace a client's session.
+    SetSession {
+        /// The client.
+        client: ClientId,
+        /// The new session.
+        session: Session,
+    },
+    /// Shallow-merge into a client's session.
+    UpdateSession {
+        /// The client.
+        client: ClientId,
+        /// The keys to overwrite.
+        session: Session,
+    },
+}
+
+/// Which clients a list or count is about.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientFilter {
+    /// All connected clients.
+    All,
+    /// Members of a group.
+    Group(Group),
+    /// Clients bound to a uid.
+    Uid(Uid),
+}
+
+/// Worker → gateway: a question; answered by a [`Reply`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Query {
+    /// Is the client connected? → `Bool`.
+    IsOnline(ClientId),
+    /// Is any client bound to the uid? → `Bool`.
+    IsUidOnline(Uid),
+    /// How many clients match? → `Count`.
+    ClientCount(ClientFilter),
+    /// Distinct bound uids, among a group's members if given. → `Count`.
+    ///
+    /// Each gateway answers its own distinct count; `exact` tells a cluster transport to
+    /// count the union instead of summing.
+    UidCount {
+        /// Only among this group's members.
+        group: Option<Group>,
+        /// Count each uid once across gateways.
+        exact: bool,
+    },
+    /// One page of matching clients, sorted, strictly after `after`. → `Clients`.
+    ClientList {
+        /// Which clients.
+        filter: ClientFilter,
+        /// The cursor.
+        after: Option<ClientId>,
+        /// Page size, 1..=1000.
+        limit: u32,
+    },
+    /// Bound uids, sorted, among a group's members if given. → `Uids`.
+    ///
+    /// Each gateway answers its own sorted, duplicate-free list; `unique` tells a cluster
+    /// transport to merge them instead of concatenating.
+    UidList {
+        /// Only among this group's members.
+        group: Option<Group>,
+        /// Each uid once across gateways.
+        unique: bool,
+    },
+    /// Groups with members, sorted. → `Groups`. `unique` as for `UidList`.
+    GroupList {
+        /// Each group once across gateways.
+        unique: bool,
+    },
+    /// Facts about a client. → `Info`.
+    ClientInfo {
+        /// The client.
+        client: ClientId,
+        /// Which facts.
+        fields: InfoFields,
+    },
+    /// A client's session. → `Session`.
+    Session(ClientId),
+}
+
+/// A gateway's answer to a [`Query`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Reply {
+    /// A yes/no answer.
+    Bool(bool),
+    /// A count.
+    Count(u64),
+    /// Sorted client ids.
+    Clients(Vec<ClientId>),
+    /// Sorted uids.
+    Uids(Vec<Uid>),
+    /// Sorted groups.
+    Groups(Vec<Group>),
+    /// Client facts, `None` if the client is unknown.
+    Info(Option<Box<ClientInfo>>),
+    /// A session, `None` if the client is unknown.
+    Session(Option<Session>),
+}

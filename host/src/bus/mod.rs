@@ -1,0 +1,63 @@
+//! The bus: the only meeting point of gateways and workers.
+//!
+//! Gateways see the workers through [`Workers`]; workers see the gateways through
+//! [`Gateways`]. In the embedded host the transport is the trait call itself: the gateway
+//! implements `Gateways` and the worker host implements `Workers`, and each is handed to the
+//! other. A cluster transport implements the same traits over the network (encoding with
+//! [`codec`]) and feeds what arrives into the same two implementations, so neither side
+//! changes.
+
+pub mod codec;
+pub mod data;
+pub mod ids;
+pub mod messages;
+
+use async_trait::async_trait;
+
+pub use data::{
+    Bound, ClientInfo, Context, HttpRequest, InfoFields, MAX_SESSION_BYTES, Message, MessageKind,
+    Protocol, Rejection, Session, SessionTooLarge, SystemInfo,
+};
+pub use ids::{ClientId, GatewayId, Group, InvalidClientId, InvalidName, Uid};
+pub use messages::{
+    AppName, ClientFilter, Command, Event, EventKind, Handshake, Query, Reply, Target,
+};
+
+/// Why the bus could not carry out a command or answer a query.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BusError {
+    /// A gateway did not answer in time; no partial answer is given.
+    #[error("timed out waiting for {0}")]
+    Timeout(String),
+    /// The command was refused because a session would exceed its limit.
+    #[error(transparent)]
+    SessionTooLarge(#[from] SessionTooLarge),
+    /// The gateway answered a query with a reply of the wrong shape.
+    #[error("unexpected reply to {query}: {reply}")]
+    UnexpectedReply {
+        /// The query, for the log.
+        query: String,
+        /// The reply, for the log.
+        reply: String,
+    },
+}
+
+/// The gateways, as a worker sees them.
+#[async_trait]
+pub trait Gateways: Send + Sync + 'static {
+    /// Applies a command. Commands from one caller are applied in the order issued.
+    async fn command(&self, command: Command) -> Result<(), BusError>;
+
+    /// Answers a query from every gateway concerned, merged.
+    async fn query(&self, query: Query) -> Result<Reply, BusError>;
+}
+
+/// The workers, as a gateway sees them.
+#[async_trait]
+pub trait Workers: Send + Sync + 'static {
+    /// Delivers an event; waits while the app's queue is full, which slows only that client.
+    async fn event(&self, event: Event);
+
+    /// Asks the app whether to accept a WebSocket handshake.
+    async fn handshake(&self, handshake: Handshake) -> Result<(), Rejection>;
+}

@@ -1,0 +1,334 @@
+//! The configuration file (`switchboard.toml`): its keys, their defaults, and their checks.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::bus::Protocol;
+
+/// The whole configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The listeners clients connect to.
+    #[serde(rename = "listener", default)]
+    pub listeners: Vec<ListenerConfig>,
+    /// The worker host.
+    #[serde(default)]
+    pub worker: WorkerConfig,
+}
+
+/// One `[[listener]]`: an address, a protocol and the app that serves it.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerConfig {
+    /// Address to listen on.
+    pub addr: SocketAddr,
+    /// How clients talk.
+    #[serde(deserialize_with = "protocol")]
+    pub protocol: Protocol,
+    /// The app (plugin file stem) that handles this listener's clients.
+    pub app: String,
+    /// Heartbeat period in ms; 0 turns the heartbeat off.
+    #[serde(default = "defaults::ping_interval_ms")]
+    pub ping_interval_ms: u64,
+    /// Periods a client may stay silent before it is closed; 0 never closes.
+    #[serde(default = "defaults::ping_not_responding_limit")]
+    pub ping_not_responding_limit: u32,
+    /// Sent to the client every period if not empty.
+    #[serde(default)]
+    pub ping_data: String,
+    /// Largest message a client may send, in bytes.
+    #[serde(default = "defaults::max_message_bytes")]
+    pub max_message_bytes: usize,
+    /// Most clients connected at once on this listener.
+    #[serde(default = "defaults::max_connections")]
+    pub max_connections: usize,
+    /// Messages queued to one client before it counts as too slow and is closed.
+    #[serde(default = "defaults::send_queue")]
+    pub send_queue: usize,
+}
+
+/// The `[worker]` table.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// Folder of `*.wasm` plugins; relative paths are relative to the config file.
+    #[serde(default = "defaults::plugins_dir")]
+    pub plugins_dir: PathBuf,
+    /// Instances per app.
+    #[serde(default = "defaults::instances")]
+    pub instances: usize,
+    /// Memory cap per instance, MiB.
+    #[serde(default = "defaults::memory_limit_mib")]
+    pub memory_limit_mib: u64,
+    /// CPU deadline per event, ms.
+    #[serde(default = "defaults::event_deadline_ms")]
+    pub event_deadline_ms: u64,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            plugins_dir: defaults::plugins_dir(),
+            instances: defaults::instances(),
+            memory_limit_mib: defaults::memory_limit_mib(),
+            event_deadline_ms: defaults::event_deadline_ms(),
+        }
+    }
+}
+
+mod defaults {
+    use std::path::PathBuf;
+
+    pub fn ping_interval_ms() -> u64 {
+        25_000
+    }
+    pub fn ping_not_responding_limit() -> u32 {
+        2
+    }
+    pub fn max_message_bytes() -> usize {
+        1024 * 1024
+    }
+    pub fn max_connections() -> usize {
+        100_000
+    }
+    pub fn send_queue() -> usize {
+        1024
+    }
+    pub fn plugins_dir() -> PathBuf {
+        PathBuf::from("plugins")
+    }
+    pub fn instances() -> usize {
+        std::thread::available_parallelism().map_or(2, usize::from)
+    }
+    pub fn memory_limit_mib() -> u64 {
+        64
+    }
+    pub fn event_deadline_ms() -> u64 {
+        1000
+    }
+}
+
+fn protocol<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Protocol, D::Error> {
+    let name = String::deserialize(d)?;
+    [Protocol::WebSocket, Protocol::Text, Protocol::Frame]
+        .into_iter()
+        .find(|p| p.name() == name)
+        .ok_or_else(|| {
+            serde::de::Error::custom(format!(
+                "unknown protocol {name:?}, expected websocket, text or frame"
+            ))
+        })
+}
+
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, naming the key and line.
+        message: String,
+    },
+    /// A value is out of its range.
+    #[error("config file {path}: {key}: {message}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// The key, such as `listener[0].max_message_bytes`.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Config {
+    /// The demo served when there is no config file: the chat app on 127.0.0.1:8080, with the
+    /// plugins `cargo xtask plugins` builds.
+    pub fn demo() -> Self {
+        let mut config: Config = toml::from_str(
+            r#"
+            [[listener]]
+            addr = "127.0.0.1:8080"
+            protocol = "websocket"
+            app = "chat"
+            "#,
+        )
+        .expect("the built-in demo config parses");
+        config.worker.plugins_dir = PathBuf::from("target/plugins");
+        config
+    }
+
+    /// Reads and checks a config file; relative paths in it become relative to its folder.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let mut config = Self::parse(&text, path)?;
+        if config.worker.plugins_dir.is_relative() {
+            let base = path.parent().unwrap_or(Path::new("."));
+            config.worker.plugins_dir = base.join(&config.worker.plugins_dir);
+        }
+        Ok(config)
+    }
+
+    /// Parses and checks config text; `path` only names the file in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().replace('\n', " "),
+        })?;
+        config.check(path)?;
+        Ok(config)
+    }
+
+    fn check(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |key: String, message: &str| ConfigError::Invalid {
+            path: path.to_owned(),
+            key,
+            message: message.to_owned(),
+        };
+        if self.listeners.is_empty() {
+            return Err(invalid(
+                "listener".into(),
+                "at least one [[listener]] is needed",
+            ));
+        }
+        for (i, l) in self.listeners.iter().enumerate() {
+            let key = |name: &str| format!("listener[{i}].{name}");
+            if !is_app_name(&l.app) {
+                return Err(invalid(
+                    key("app"),
+                    "must be a plugin file stem: letters, digits, '-' and '_'",
+                ));
+            }
+            if l.max_message_bytes == 0 || l.max_message_bytes > u32::MAX as usize {
+                return Err(invalid(key("max_message_bytes"), "must be 1..=4294967295"));
+            }
+            if l.max_connections == 0 {
+                return Err(invalid(key("max_connections"), "must be at least 1"));
+            }
+            if l.send_queue == 0 {
+                return Err(invalid(key("send_queue"), "must be at least 1"));
+            }
+            // Port 0 asks the system for a free port, so only fixed ports can clash.
+            let same = |o: &ListenerConfig| o.addr == l.addr && l.addr.port() != 0;
+            if let Some(j) = self.listeners[..i].iter().position(same) {
+                return Err(invalid(
+                    key("addr"),
+                    &format!("{} is already used by listener[{j}]", l.addr),
+                ));
+            }
+        }
+        let w = &self.worker;
+        if !(1..=256).contains(&w.instances) {
+            return Err(invalid("worker.instances".into(), "must be 1..=256"));
+        }
+        if !(1..=4096).contains(&w.memory_limit_mib) {
+            return Err(invalid(
+                "worker.memory_limit_mib".into(),
+                "must be 1..=4096",
+            ));
+        }
+        if !(10..=600_000).contains(&w.event_deadline_ms) {
+            return Err(invalid(
+                "worker.event_deadline_ms".into(),
+                "must be 10..=600000",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The apps the listeners name, each once, sorted.
+    pub fn apps(&self) -> Vec<&str> {
+        let mut apps: Vec<&str> = self.listeners.iter().map(|l| l.app.as_str()).collect();
+        apps.sort_unstable();
+        apps.dedup();
+        apps
+    }
+}
+
+/// Whether `name` can be an app name (and so a plugin file stem).
+pub fn is_app_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text, Path::new("test.toml"))
+    }
+
+    const MINIMAL: &str = r#"
+        [[listener]]
+        addr = "127.0.0.1:0"
+        protocol = "text"
+        app = "echo"
+    "#;
+
+    #[test]
+    fn defaults_fill_what_is_missing() {
+        let c = parse(MINIMAL).expect("valid");
+        let l = &c.listeners[0];
+        assert_eq!(l.protocol, Protocol::Text);
+        assert_eq!(l.ping_interval_ms, 25_000);
+        assert_eq!(l.ping_not_responding_limit, 2);
+        assert_eq!(l.max_message_bytes, 1 << 20);
+        assert_eq!(c.worker.memory_limit_mib, 64);
+        assert_eq!(c.worker.event_deadline_ms, 1000);
+    }
+
+    #[test]
+    fn the_demo_config_is_valid() {
+        let demo = Config::demo();
+        demo.check(Path::new("demo")).expect("valid");
+        assert_eq!(demo.apps(), ["chat"]);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let err = parse(&format!("{MINIMAL}\ncolour = 1")).expect_err("unknown key");
+        assert!(err.to_string().contains("colour"), "{err}");
+
+        let err = parse(&MINIMAL.replace("\"text\"", "\"udp\"")).expect_err("bad protocol");
+        assert!(err.to_string().contains("udp"), "{err}");
+
+        let err = parse(&format!("{MINIMAL}\nmax_message_bytes = 0")).expect_err("zero");
+        assert!(
+            err.to_string().contains("listener[0].max_message_bytes"),
+            "{err}"
+        );
+
+        let err = parse(&format!("{MINIMAL}\n[worker]\ninstances = 0")).expect_err("zero");
+        assert!(err.to_string().contains("worker.instances"), "{err}");
+
+        let err = parse(&MINIMAL.replace("echo", "../x")).expect_err("path in app");
+        assert!(err.to_string().contains("listener[0].app"), "{err}");
+
+        let fixed = MINIMAL.replace(":0", ":9000");
+        let err = parse(&format!("{fixed}{fixed}")).expect_err("same address twice");
+        assert!(err.to_string().contains("listener[1].addr"), "{err}");
+
+        let err = parse("").expect_err("no listener");
+        assert!(err.to_string().contains("listener"), "{err}");
+    }
+}

@@ -1,0 +1,268 @@
+//! Listeners: the bound sockets, their accept loops, heartbeat tickers and counters.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tracing::{debug, warn};
+
+use super::handshake;
+use super::transport::Outgoing;
+use super::{Gateway, ListenerStats, connection, now_ms};
+use crate::bus::{AppName, Message, Protocol, Workers};
+use crate::config::ListenerConfig;
+
+/// tungstenite's read buffer per connection; its 128 KiB default dominates idle memory.
+const WS_READ_BUFFER: usize = 4 * 1024;
+
+/// How much tungstenite buffers before writing to the socket (a flush always writes).
+const WS_WRITE_BUFFER: usize = 4 * 1024;
+
+/// At most one warning per this many ms about refused connections, per listener.
+const REFUSAL_WARN_EVERY_MS: u64 = 10_000;
+
+/// A bound socket and the listener it belongs to, not yet accepting.
+#[derive(Debug)]
+pub struct Listener {
+    pub(super) tcp: TcpListener,
+    pub(super) config: ListenerConfig,
+    pub(super) local_addr: SocketAddr,
+}
+
+impl Listener {
+    /// Wraps a bound socket.
+    pub(super) fn new(tcp: TcpListener, config: ListenerConfig, local_addr: SocketAddr) -> Self {
+        Self {
+            tcp,
+            config,
+            local_addr,
+        }
+    }
+
+    /// The address actually bound (a configured port 0 becomes the chosen port).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The listener's configuration.
+    pub fn config(&self) -> &ListenerConfig {
+        &self.config
+    }
+}
+
+/// Traffic and connection counters of one listener.
+#[derive(Debug, Default)]
+pub(super) struct Counters {
+    /// Open sockets, handshakes included; what `max_connections` limits.
+    pub connections: AtomicUsize,
+    /// Clients in the registry.
+    pub clients: AtomicU64,
+    /// Message bytes received.
+    pub bytes_in: AtomicU64,
+    /// Message bytes sent.
+    pub bytes_out: AtomicU64,
+    /// Messages received.
+    pub messages_in: AtomicU64,
+    /// Messages sent.
+    pub messages_out: AtomicU64,
+    /// Connections refused by `max_connections`.
+    pub refused: AtomicU64,
+    /// Clients closed because their send queue was full.
+    pub send_queue_drops: AtomicU64,
+    /// When the last refusal warning was logged, ms since the epoch.
+    last_refusal_warning_ms: AtomicU64,
+}
+
+/// Adds to a counter; relaxed, since counters order nothing.
+pub(super) fn add(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+/// Everything connection tasks share about their listener.
+pub(super) struct ListenerState {
+    /// Position in the gateway's list; stored in registry entries.
+    pub index: usize,
+    /// The listener's configuration.
+    pub config: ListenerConfig,
+    /// The app its events go to.
+    pub app: AppName,
+    /// The bound address.
+    pub local_addr: SocketAddr,
+    /// Where events and handshakes go.
+    pub workers: Arc<dyn Workers>,
+    /// Buffer sizes and limits for its WebSocket clients.
+    pub ws_config: WebSocketConfig,
+    /// The heartbeat message; `None`: nothing to send.
+    pub ping: Option<Outgoing>,
+    /// Bumped every heartbeat interval; `None` when the heartbeat is off.
+    pub ticks: Option<watch::Sender<u64>>,
+    /// Its figures.
+    pub counters: Counters,
+}
+
+impl ListenerState {
+    /// The state of listener number `index`.
+    pub(super) fn new(
+        index: usize,
+        config: ListenerConfig,
+        local_addr: SocketAddr,
+        workers: Arc<dyn Workers>,
+    ) -> Self {
+        let ping = match (config.ping_data.is_empty(), config.protocol) {
+            (false, _) => Some(Outgoing::of(&Message::text(&*config.ping_data))),
+            (true, Protocol::WebSocket) => Some(Outgoing::Ping),
+            (true, Protocol::Text | Protocol::Frame) => None,
+        };
+        let max = config.max_message_bytes;
+        let ws_config = WebSocketConfig::default()
+            .read_buffer_size(WS_READ_BUFFER)
+            .write_buffer_size(WS_WRITE_BUFFER)
+            .max_message_size(Some(max))
+            .max_frame_size(Some(max));
+        Self {
+            index,
+            app: config.app.as_str().into(),
+            ticks: (config.ping_interval_ms > 0).then(|| watch::Sender::new(0)),
+            config,
+            local_addr,
+            workers,
+            ws_config,
+            ping,
+            counters: Counters::default(),
+        }
+    }
+
+    /// A receiver of heartbeat ticks that have not happened yet.
+    pub(super) fn subscribe_ticks(&self) -> Option<watch::Receiver<u64>> {
+        self.ticks.as_ref().map(watch::Sender::subscribe)
+    }
+
+    /// The listener's figures now.
+    pub(super) fn stats(&self) -> ListenerStats {
+        let c = &self.counters;
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        ListenerStats {
+            addr: self.local_addr,
+            protocol: self.config.protocol,
+            app: self.config.app.clone(),
+            clients: get(&c.clients),
+            connections: c.connections.load(Ordering::Relaxed) as u64,
+            bytes_in: get(&c.bytes_in),
+            bytes_out: get(&c.bytes_out),
+            messages_in: get(&c.messages_in),
+            messages_out: get(&c.messages_out),
+            refused: get(&c.refused),
+            send_queue_drops: get(&c.send_queue_drops),
+        }
+    }
+
+    /// Takes a connection slot, or counts a refusal if the listener is full.
+    fn try_reserve(&self) -> bool {
+        let max = self.config.max_connections;
+        let taken =
+            self.counters
+                .connections
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                    (n < max).then_some(n + 1)
+                });
+        if taken.is_err() {
+            add(&self.counters.refused, 1);
+        }
+        taken.is_ok()
+    }
+
+    /// Logs a refusal: a warning at most every few seconds, debug otherwise.
+    fn log_refusal(&self, remote: SocketAddr) {
+        let now = now_ms();
+        let last = &self.counters.last_refusal_warning_ms;
+        let previous = last.load(Ordering::Relaxed);
+        let due = now.saturating_sub(previous) >= REFUSAL_WARN_EVERY_MS
+            && last
+                .compare_exchange(previous, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok();
+        let refused = self.counters.refused.load(Ordering::Relaxed);
+        if due {
+            warn!(listener = %self.local_addr, max_connections = self.config.max_connections,
+                refused, "listener full: refusing connections");
+        } else {
+            debug!(listener = %self.local_addr, %remote, refused, "listener full: connection refused");
+        }
+    }
+}
+
+/// A connection's claim on its listener and gateway: while it lives, the connection counts
+/// against `max_connections` and keeps [`Gateway::shutdown`] waiting.
+pub(super) struct Slot {
+    /// The gateway.
+    pub gw: Arc<Gateway>,
+    /// The listener that accepted the connection.
+    pub lst: Arc<ListenerState>,
+}
+
+impl Slot {
+    fn new(gw: Arc<Gateway>, lst: Arc<ListenerState>) -> Self {
+        gw.live.fetch_add(1, Ordering::AcqRel);
+        Self { gw, lst }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.lst.counters.connections.fetch_sub(1, Ordering::AcqRel);
+        if self.gw.live.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.gw.idle.notify_waiters();
+        }
+    }
+}
+
+/// Accepts connections until the gateway shuts down.
+pub(super) async fn accept_loop(gw: Arc<Gateway>, lst: Arc<ListenerState>, tcp: TcpListener) {
+    loop {
+        let accepted = tokio::select! {
+            () = gw.shutdown.cancelled() => return,
+            accepted = tcp.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, remote)) => {
+                if lst.try_reserve() {
+                    let slot = Slot::new(gw.clone(), lst.clone());
+                    tokio::spawn(connection::serve(slot, stream, remote));
+                } else {
+                    lst.log_refusal(remote);
+                    refuse(&lst, stream);
+                }
+            }
+            Err(e) => {
+                // Usually out of file descriptors; pausing lets closing connections free some.
+                warn!(listener = %lst.local_addr, error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// Closes a connection the listener has no room for (WebSocket clients get a 503).
+fn refuse(lst: &ListenerState, stream: TcpStream) {
+    if lst.config.protocol == Protocol::WebSocket {
+        let response = handshake::http_response(503, "too many connections");
+        tokio::spawn(async move { handshake::refuse(stream, &response).await });
+    }
+}
+
+/// Bumps the listener's tick every heartbeat interval until the gateway shuts down.
+pub(super) async fn ticker(gw: Arc<Gateway>, lst: Arc<ListenerState>) {
+    let Some(ticks) = &lst.ticks else { return };
+    let period = Duration::from_millis(lst.config.ping_interval_ms);
+    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = gw.shutdown.cancelled() => return,
+            _ = interval.tick() => ticks.send_modify(|n| *n = n.wrapping_add(1)),
+        }
+    }
+}

@@ -1,0 +1,366 @@
+//! The gateway: it holds client connections and keeps what is known about each client.
+//!
+//! Listeners accept WebSocket, text-line and length-prefixed-frame clients; one task per
+//! connection owns its socket (`connection`). What the gateway knows (uids, groups,
+//! sessions) lives in a plain [`registry::Registry`] behind a short-held mutex. Workers
+//! reach the gateway through [`bus::Gateways`], which [`Gateway`] implements directly: in
+//! one process the trait call is the transport.
+
+mod codec;
+mod connection;
+mod handshake;
+pub mod heartbeat;
+mod listener;
+pub mod registry;
+mod transport;
+
+#[cfg(test)]
+mod tests;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn};
+
+use crate::bus::{self, BusError, ClientId, Command, GatewayId, Protocol, Query, Reply, Workers};
+use crate::config::ListenerConfig;
+pub use listener::Listener;
+use listener::ListenerState;
+use registry::Registry;
+use transport::Outgoing;
+
+/// Why the gateway could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// A listener's address could not be bound.
+    #[error("cannot listen on {addr}: {}", describe(source))]
+    Bind {
+        /// The configured address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// The usual bind failures in words, the rest as the system puts them.
+fn describe(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::AddrInUse => "address in use".to_owned(),
+        std::io::ErrorKind::AddrNotAvailable => "address not available on this host".to_owned(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
+        _ => e.to_string(),
+    }
+}
+
+/// Figures of one listener.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListenerStats {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// Its protocol.
+    pub protocol: Protocol,
+    /// The app serving it.
+    pub app: String,
+    /// Clients connected (handshake finished).
+    pub clients: u64,
+    /// Open sockets, handshakes in progress included.
+    pub connections: u64,
+    /// Message bytes received.
+    pub bytes_in: u64,
+    /// Message bytes sent.
+    pub bytes_out: u64,
+    /// Messages received.
+    pub messages_in: u64,
+    /// Messages sent.
+    pub messages_out: u64,
+    /// Connections refused because the listener was full.
+    pub refused: u64,
+    /// Clients closed because they could not keep up with their send queue.
+    pub send_queue_drops: u64,
+}
+
+/// Figures of the whole gateway.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GatewayStats {
+    /// The gateway's id.
+    pub gateway: GatewayId,
+    /// Per listener, in the order served.
+    pub listeners: Vec<ListenerStats>,
+    /// Clients connected.
+    pub clients: u64,
+    /// Distinct bound uids.
+    pub uids: u64,
+    /// Groups with members.
+    pub groups: u64,
+}
+
+/// The gateway of this process: listeners, connections and the client registry.
+pub struct Gateway {
+    id: GatewayId,
+    next_seq: AtomicU64,
+    registry: Mutex<Registry<ClientHandle>>,
+    listeners: Mutex<Vec<Arc<ListenerState>>>,
+    shutdown: CancellationToken,
+    /// Connection tasks alive, and the signal that the count reached zero.
+    live: AtomicUsize,
+    idle: Notify,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Gateway {
+    /// A gateway with this id, not yet listening.
+    pub fn new(id: GatewayId) -> Arc<Self> {
+        Arc::new(Self {
+            id,
+            next_seq: AtomicU64::new(1),
+            registry: Mutex::new(Registry::new()),
+            listeners: Mutex::new(Vec::new()),
+            shutdown: CancellationToken::new(),
+            live: AtomicUsize::new(0),
+            idle: Notify::new(),
+        })
+    }
+
+    /// The gateway's id.
+    pub fn id(&self) -> GatewayId {
+        self.id
+    }
+
+    /// Binds every listener, or none: an address that cannot be bound is the error.
+    pub async fn bind(
+        self: &Arc<Self>,
+        listeners: &[ListenerConfig],
+    ) -> Result<Vec<Listener>, GatewayError> {
+        let mut bound = Vec::with_capacity(listeners.len());
+        for config in listeners {
+            let bind_error = |source| GatewayError::Bind {
+                addr: config.addr,
+                source,
+            };
+            let tcp = TcpListener::bind(config.addr).await.map_err(bind_error)?;
+            let local_addr = tcp.local_addr().map_err(bind_error)?;
+            bound.push(Listener::new(tcp, config.clone(), local_addr));
+        }
+        Ok(bound)
+    }
+
+    /// Starts accepting on bound listeners; their clients' events go to `workers`.
+    pub fn serve(self: &Arc<Self>, listeners: Vec<Listener>, workers: Arc<dyn Workers>) {
+        let mut states = lock(&self.listeners);
+        for listener in listeners {
+            let Listener {
+                tcp,
+                config,
+                local_addr,
+            } = listener;
+            let state = Arc::new(ListenerState::new(
+                states.len(),
+                config,
+                local_addr,
+                workers.clone(),
+            ));
+            states.push(state.clone());
+            debug!(listener = %local_addr, protocol = state.config.protocol.name(), app = %state.app, "accepting");
+            tokio::spawn(listener::ticker(self.clone(), state.clone()));
+            tokio::spawn(listener::accept_loop(self.clone(), state, tcp));
+        }
+    }
+
+    /// Stops accepting, closes every client (WebSocket 1001, TCP after a flush) and waits up
+    /// to `grace` for their connections to end, each reporting its close as usual.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.shutdown.cancel();
+        let all_closed = async {
+            loop {
+                let idle = self.idle.notified();
+                tokio::pin!(idle);
+                idle.as_mut().enable();
+                if self.live.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                idle.await;
+            }
+        };
+        if tokio::time::timeout(grace, all_closed).await.is_err() {
+            warn!(
+                open = self.live.load(Ordering::Acquire),
+                "connections still open after the shutdown grace period"
+            );
+        }
+    }
+
+    /// The addresses the listeners are bound to, in the order served.
+    pub fn local_addrs(&self) -> Vec<SocketAddr> {
+        lock(&self.listeners).iter().map(|l| l.local_addr).collect()
+    }
+
+    /// The gateway's figures now.
+    pub fn stats(&self) -> GatewayStats {
+        let listeners = lock(&self.listeners).iter().map(|l| l.stats()).collect();
+        let registry = self.registry();
+        GatewayStats {
+            gateway: self.id,
+            listeners,
+            clients: registry.len() as u64,
+            uids: registry.uid_count() as u64,
+            groups: registry.group_count() as u64,
+        }
+    }
+
+    fn registry(&self) -> MutexGuard<'_, Registry<ClientHandle>> {
+        lock(&self.registry)
+    }
+
+    /// The next client id; `None` once 2^48 connections have been made.
+    fn next_client_id(&self) -> Option<ClientId> {
+        ClientId::new(self.id, self.next_seq.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Applies a command; never waits, so commands apply in the order they are issued.
+    fn apply(&self, command: Command) -> Result<(), BusError> {
+        let mut registry = self.registry();
+        match command {
+            Command::Send {
+                to,
+                message,
+                without,
+            } => {
+                // Built once: every client of the send shares the payload.
+                let out = Outgoing::of(&message);
+                registry.for_each_target(&to, &without, |id, entry| {
+                    entry.handle.push(id, out.clone());
+                });
+            }
+            Command::Close { client, force } => {
+                if let Some(entry) = registry.get(client) {
+                    if force {
+                        entry.handle.kill.kill(KillReason::Requested);
+                    } else {
+                        entry.handle.push(client, Outgoing::Close);
+                    }
+                }
+            }
+            Command::BindUid { client, uid } => {
+                registry.bind_uid(client, uid);
+            }
+            Command::UnbindUid { client } => {
+                registry.unbind_uid(client);
+            }
+            Command::JoinGroup { client, group } => {
+                registry.join_group(client, group);
+            }
+            Command::LeaveGroup { client, group } => {
+                registry.leave_group(client, &group);
+            }
+            Command::Ungroup { group } => registry.ungroup(&group),
+            Command::SetSession { client, session } => {
+                registry.set_session(client, session);
+            }
+            Command::UpdateSession { client, session } => {
+                registry.update_session(client, &session)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl bus::Gateways for Gateway {
+    async fn command(&self, command: Command) -> Result<(), BusError> {
+        self.apply(command)
+    }
+
+    async fn query(&self, query: Query) -> Result<Reply, BusError> {
+        Ok(self.registry().answer(&query, self.id))
+    }
+}
+
+/// How the gateway reaches a connection task: its send queue and its kill switch.
+#[derive(Debug)]
+struct ClientHandle {
+    tx: mpsc::Sender<Outgoing>,
+    kill: Arc<Kill>,
+}
+
+impl ClientHandle {
+    /// Queues without waiting; a client whose queue is full cannot keep up and is dropped.
+    fn push(&self, id: ClientId, out: Outgoing) {
+        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(out)
+            && self.kill.kill(KillReason::QueueFull)
+        {
+            debug!(client = %id, "send queue full: closing");
+        }
+    }
+}
+
+/// Why a connection was killed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+enum KillReason {
+    /// `close-client` with `force`.
+    Requested = 1,
+    /// Its send queue was full.
+    QueueFull = 2,
+}
+
+/// A connection's kill switch: the first reason wins and wakes the task.
+#[derive(Debug, Default)]
+struct Kill {
+    reason: AtomicU8,
+    notify: Notify,
+}
+
+impl Kill {
+    /// Kills the connection; `false` if it was already killed.
+    fn kill(&self, reason: KillReason) -> bool {
+        let first = self
+            .reason
+            .compare_exchange(0, reason as u8, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if first {
+            // Stores a permit if the task is not waiting right now.
+            self.notify.notify_one();
+        }
+        first
+    }
+
+    /// Why it was killed, if it was.
+    fn reason(&self) -> Option<KillReason> {
+        match self.reason.load(Ordering::Acquire) {
+            1 => Some(KillReason::Requested),
+            2 => Some(KillReason::QueueFull),
+            _ => None,
+        }
+    }
+
+    /// Resolves once the connection is killed.
+    async fn notified(&self) {
+        self.notify.notified().await;
+    }
+}
+
+/// Locks a mutex, ignoring poison: a panic elsewhere while it was held must not take every
+/// later connection and command down with it.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Now, in ms since the Unix epoch.
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}

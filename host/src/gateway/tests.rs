@@ -1,0 +1,531 @@
+//! The gateway with real sockets: a recording `Workers` and plain TCP or WebSocket clients.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use super::*;
+use crate::bus::{
+    Bound, ClientFilter, Event, EventKind, Gateways, Group, Handshake, Message, Rejection, Target,
+    Uid, Workers,
+};
+
+/// Generous bound for anything a test waits for.
+const WAIT: Duration = Duration::from_secs(5);
+
+/// Records every event and handshake; refuses handshakes whose path is `/reject`.
+struct Recorder {
+    events: mpsc::UnboundedSender<Event>,
+    handshakes: mpsc::UnboundedSender<Handshake>,
+}
+
+#[async_trait]
+impl Workers for Recorder {
+    async fn event(&self, event: Event) {
+        let _ = self.events.send(event);
+    }
+
+    async fn handshake(&self, handshake: Handshake) -> Result<(), Rejection> {
+        let reject = handshake.request.path == "/reject";
+        let _ = self.handshakes.send(handshake);
+        match reject {
+            true => Err(Rejection {
+                status: 401,
+                reason: "no entry".into(),
+            }),
+            false => Ok(()),
+        }
+    }
+}
+
+struct Harness {
+    gw: Arc<Gateway>,
+    addr: SocketAddr,
+    events: mpsc::UnboundedReceiver<Event>,
+    handshakes: mpsc::UnboundedReceiver<Handshake>,
+}
+
+fn config(protocol: Protocol) -> ListenerConfig {
+    ListenerConfig {
+        addr: "127.0.0.1:0".parse().expect("addr"),
+        protocol,
+        app: "test".into(),
+        ping_interval_ms: 0,
+        ping_not_responding_limit: 0,
+        ping_data: String::new(),
+        max_message_bytes: 1024,
+        max_connections: 100,
+        send_queue: 16,
+    }
+}
+
+async fn start(config: ListenerConfig) -> Harness {
+    let gw = Gateway::new(GatewayId::new(0x1234).expect("non-zero"));
+    let listeners = gw.bind(&[config]).await.expect("binds");
+    let addr = listeners[0].local_addr();
+    let (events_tx, events) = mpsc::unbounded_channel();
+    let (handshakes_tx, handshakes) = mpsc::unbounded_channel();
+    let workers = Arc::new(Recorder {
+        events: events_tx,
+        handshakes: handshakes_tx,
+    });
+    gw.serve(listeners, workers);
+    Harness {
+        gw,
+        addr,
+        events,
+        handshakes,
+    }
+}
+
+impl Harness {
+    async fn event(&mut self) -> Event {
+        tokio::time::timeout(WAIT, self.events.recv())
+            .await
+            .expect("an event in time")
+            .expect("recorder alive")
+    }
+
+    /// Connects a TCP client and waits for its `Connect`.
+    async fn tcp(&mut self) -> (TcpStream, ClientId) {
+        let stream = TcpStream::connect(self.addr).await.expect("connects");
+        let event = self.event().await;
+        assert_eq!(event.kind, EventKind::Connect);
+        assert_eq!(&*event.app, "test");
+        (stream, event.ctx.client)
+    }
+
+    async fn message(&mut self) -> Message {
+        match self.event().await.kind {
+            EventKind::Message(m) => m,
+            other => panic!("expected a message, got {other:?}"),
+        }
+    }
+
+    async fn closed(&mut self, client: ClientId) -> Bound {
+        let event = self.event().await;
+        assert_eq!(event.ctx.client, client);
+        // Removal comes first: by the time on-close runs the client is offline.
+        assert_eq!(
+            self.query(Query::IsOnline(client)).await,
+            Reply::Bool(false)
+        );
+        match event.kind {
+            EventKind::Close(bound) => bound,
+            other => panic!("expected a close, got {other:?}"),
+        }
+    }
+
+    async fn send(&self, to: Target, message: Message) {
+        let send = Command::Send {
+            to,
+            message,
+            without: vec![],
+        };
+        self.gw.command(send).await.expect("applies");
+    }
+
+    async fn query(&self, query: Query) -> Reply {
+        self.gw.query(query).await.expect("answers")
+    }
+}
+
+/// Reads until EOF (or reset), within the wait bound.
+async fn read_to_end(stream: &mut TcpStream) -> Vec<u8> {
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(WAIT, async {
+        let mut buf = [0u8; 1024];
+        while let Ok(n @ 1..) = stream.read(&mut buf).await {
+            out.extend_from_slice(&buf[..n]);
+        }
+    });
+    read.await.expect("closed in time");
+    out
+}
+
+#[tokio::test]
+async fn text_lines_are_byte_exact_both_ways() {
+    let mut h = start(config(Protocol::Text)).await;
+    let (mut client, id) = h.tcp().await;
+    client
+        .write_all(b"hello\r\n\xff\xfe\n\nrest")
+        .await
+        .expect("writes");
+    assert_eq!(h.message().await, Message::text("hello\r"));
+    assert_eq!(h.message().await, Message::binary(&b"\xff\xfe"[..]));
+    assert_eq!(h.message().await, Message::text(""));
+
+    h.send(Target::Client(id), Message::text("out\r")).await;
+    h.send(Target::All, Message::binary(&b"\x00\xff"[..])).await;
+    let mut buf = [0u8; 8];
+    client.read_exact(&mut buf).await.expect("reads");
+    assert_eq!(&buf, b"out\r\n\x00\xff\n");
+
+    drop(client);
+    assert_eq!(
+        h.closed(id).await,
+        Bound::default(),
+        "the partial line is discarded"
+    );
+    let stats = h.gw.stats();
+    assert_eq!(stats.listeners[0].messages_in, 3);
+    assert_eq!(stats.listeners[0].bytes_in, 8);
+    assert_eq!(stats.listeners[0].messages_out, 2);
+    assert_eq!(stats.listeners[0].clients, 0);
+}
+
+#[tokio::test]
+async fn frames_round_trip() {
+    let mut h = start(config(Protocol::Frame)).await;
+    let (mut client, id) = h.tcp().await;
+    client
+        .write_all(b"\x00\x00\x00\x03a\nb\x00\x00\x00\x00\x00\x00")
+        .await
+        .expect("writes");
+    assert_eq!(h.message().await, Message::binary(&b"a\nb"[..]));
+    assert_eq!(h.message().await, Message::binary(Bytes::new()));
+    h.send(Target::Client(id), Message::text("hi")).await;
+    let mut buf = [0u8; 6];
+    client.read_exact(&mut buf).await.expect("reads");
+    assert_eq!(&buf, b"\x00\x00\x00\x02hi");
+}
+
+#[tokio::test]
+async fn oversized_tcp_messages_close_the_client() {
+    let mut h = start(ListenerConfig {
+        max_message_bytes: 8,
+        ..config(Protocol::Text)
+    })
+    .await;
+    let (mut client, id) = h.tcp().await;
+    client
+        .write_all(b"12345678\n123456789")
+        .await
+        .expect("writes");
+    assert_eq!(h.message().await, Message::text("12345678"));
+    h.closed(id).await;
+    assert_eq!(read_to_end(&mut client).await, b"");
+}
+
+#[tokio::test]
+async fn a_full_send_queue_closes_only_that_client() {
+    let mut h = start(ListenerConfig {
+        send_queue: 2,
+        ..config(Protocol::Text)
+    })
+    .await;
+    let (_slow, slow) = h.tcp().await;
+    let (mut other, fine) = h.tcp().await;
+    // A current-thread runtime: the connection tasks cannot drain between these sends.
+    for _ in 0..5 {
+        h.send(Target::Client(slow), Message::text("x")).await;
+    }
+    h.send(Target::Client(fine), Message::text("ok")).await;
+    h.closed(slow).await;
+    let mut buf = [0u8; 3];
+    other.read_exact(&mut buf).await.expect("reads");
+    assert_eq!(&buf, b"ok\n");
+    assert_eq!(h.query(Query::IsOnline(fine)).await, Reply::Bool(true));
+    assert_eq!(h.gw.stats().listeners[0].send_queue_drops, 1);
+}
+
+#[tokio::test]
+async fn a_clean_close_flushes_what_was_queued_first() {
+    let mut h = start(config(Protocol::Text)).await;
+    let (mut client, id) = h.tcp().await;
+    let uid = Uid::new("u").expect("uid");
+    let group = Group::new("g").expect("group");
+    let commands = [
+        Command::BindUid {
+            client: id,
+            uid: uid.clone(),
+        },
+        Command::JoinGroup {
+            client: id,
+            group: group.clone(),
+        },
+        Command::Send {
+            to: Target::Group(group.clone()),
+            message: Message::text("1"),
+            without: vec![],
+        },
+        Command::Send {
+            to: Target::Uid(uid.clone()),
+            message: Message::text("2"),
+            without: vec![],
+        },
+        Command::Close {
+            client: id,
+            force: false,
+        },
+        Command::Send {
+            to: Target::Client(id),
+            message: Message::text("after"),
+            without: vec![],
+        },
+    ];
+    for command in commands {
+        h.gw.command(command).await.expect("applies");
+    }
+    assert_eq!(read_to_end(&mut client).await, b"1\n2\n");
+    let bound = h.closed(id).await;
+    assert_eq!(
+        bound,
+        Bound {
+            uid: Some(uid),
+            groups: vec![group]
+        }
+    );
+    assert_eq!(
+        h.query(Query::ClientCount(ClientFilter::All)).await,
+        Reply::Count(0)
+    );
+}
+
+#[tokio::test]
+async fn a_forced_close_drops_at_once() {
+    let mut h = start(config(Protocol::Frame)).await;
+    let (mut client, id) = h.tcp().await;
+    h.gw.command(Command::Close {
+        client: id,
+        force: true,
+    })
+    .await
+    .expect("applies");
+    h.closed(id).await;
+    read_to_end(&mut client).await;
+    // Commands about a client that is gone are no-ops.
+    h.gw.command(Command::Close {
+        client: id,
+        force: false,
+    })
+    .await
+    .expect("no-op");
+    h.send(Target::Client(id), Message::text("x")).await;
+}
+
+#[tokio::test]
+async fn the_heartbeat_pings_and_closes_a_silent_client() {
+    let mut h = start(ListenerConfig {
+        ping_interval_ms: 40,
+        ping_not_responding_limit: 2,
+        ping_data: "ping".into(),
+        ..config(Protocol::Text)
+    })
+    .await;
+    let (mut client, id) = h.tcp().await;
+    let started = tokio::time::Instant::now();
+    let received = read_to_end(&mut client).await;
+    h.closed(id).await;
+    assert!(received.starts_with(b"ping\nping\n"), "{received:?}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(80),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn an_active_client_outlives_the_heartbeat() {
+    let mut h = start(ListenerConfig {
+        ping_interval_ms: 30,
+        ping_not_responding_limit: 1,
+        ..config(Protocol::Text)
+    })
+    .await;
+    let (mut client, id) = h.tcp().await;
+    for _ in 0..8 {
+        client.write_all(b"x").await.expect("writes");
+        tokio::time::sleep(Duration::from_millis(15)).await;
+    }
+    assert_eq!(h.query(Query::IsOnline(id)).await, Reply::Bool(true));
+}
+
+#[tokio::test]
+async fn websocket_clients_are_asked_for_and_served() {
+    let mut h = start(config(Protocol::WebSocket)).await;
+    let url = format!("ws://{}/chat?room=1", h.addr);
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("upgrades");
+    let handshake = h.handshakes.recv().await.expect("asked");
+    assert_eq!(
+        (
+            handshake.request.path.as_str(),
+            handshake.request.query.as_str()
+        ),
+        ("/chat", "room=1")
+    );
+    assert!(
+        handshake
+            .request
+            .headers
+            .iter()
+            .any(|(n, _)| n == "sec-websocket-key")
+    );
+    let connect = h.event().await;
+    assert_eq!(connect.kind, EventKind::Connect);
+    assert_eq!(
+        connect.ctx.client, handshake.ctx.client,
+        "the id promised at the handshake"
+    );
+    let id = connect.ctx.client;
+
+    ws.send(WsMessage::text("hé")).await.expect("sends");
+    ws.send(WsMessage::binary(&b"\x00"[..]))
+        .await
+        .expect("sends");
+    assert_eq!(h.message().await, Message::text("hé"));
+    assert_eq!(h.message().await, Message::binary(&b"\x00"[..]));
+
+    h.send(Target::All, Message::text("to all")).await;
+    h.send(Target::Client(id), Message::binary(&b"\x01"[..]))
+        .await;
+    h.gw.command(Command::Close {
+        client: id,
+        force: false,
+    })
+    .await
+    .expect("applies");
+    assert_eq!(
+        ws.next().await.and_then(Result::ok),
+        Some(WsMessage::text("to all"))
+    );
+    assert_eq!(
+        ws.next().await.and_then(Result::ok),
+        Some(WsMessage::binary(&b"\x01"[..]))
+    );
+    match ws.next().await.and_then(Result::ok) {
+        Some(WsMessage::Close(Some(frame))) => assert_eq!(frame.code, CloseCode::Normal),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    h.closed(id).await;
+}
+
+#[tokio::test]
+async fn a_websocket_client_closing_first_is_answered_and_reported() {
+    let mut h = start(config(Protocol::WebSocket)).await;
+    let url = format!("ws://{}/", h.addr);
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("upgrades");
+    let id = h.event().await.ctx.client;
+    ws.close(None).await.expect("sends the close");
+    assert!(
+        matches!(ws.next().await, Some(Ok(WsMessage::Close(_)))),
+        "answered"
+    );
+    h.closed(id).await;
+}
+
+#[tokio::test]
+async fn a_rejected_websocket_handshake_gets_the_apps_status() {
+    let mut h = start(config(Protocol::WebSocket)).await;
+    let url = format!("ws://{}/reject", h.addr);
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 401);
+            assert_eq!(response.body().as_deref(), Some(&b"no entry"[..]));
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(h.handshakes.recv().await.is_some());
+    assert_eq!(
+        h.query(Query::ClientCount(ClientFilter::All)).await,
+        Reply::Count(0)
+    );
+    assert!(h.events.try_recv().is_err(), "no connect, no close");
+}
+
+#[tokio::test]
+async fn oversized_websocket_messages_get_1009() {
+    let mut h = start(ListenerConfig {
+        max_message_bytes: 8,
+        ..config(Protocol::WebSocket)
+    })
+    .await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/", h.addr))
+        .await
+        .expect("upgrades");
+    let id = h.event().await.ctx.client;
+    ws.send(WsMessage::text("123456789")).await.expect("sends");
+    match ws.next().await.and_then(Result::ok) {
+        Some(WsMessage::Close(Some(frame))) => assert_eq!(frame.code, CloseCode::Size),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    h.closed(id).await;
+}
+
+#[tokio::test]
+async fn a_full_listener_refuses_connections() {
+    let mut h = start(ListenerConfig {
+        max_connections: 1,
+        ..config(Protocol::WebSocket)
+    })
+    .await;
+    let (_first, _) = tokio_tungstenite::connect_async(format!("ws://{}/", h.addr))
+        .await
+        .expect("upgrades");
+    h.event().await;
+    match tokio_tungstenite::connect_async(format!("ws://{}/", h.addr)).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 503)
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert_eq!(h.gw.stats().listeners[0].refused, 1);
+}
+
+#[tokio::test]
+async fn shutdown_closes_everyone_and_reports_each_close() {
+    let mut h = start(config(Protocol::WebSocket)).await;
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/", h.addr))
+        .await
+        .expect("upgrades");
+    let id = h.event().await.ctx.client;
+    h.send(Target::Client(id), Message::text("last")).await;
+    let gw = h.gw.clone();
+    let shutdown = tokio::spawn(async move { gw.shutdown(WAIT).await });
+    assert_eq!(
+        ws.next().await.and_then(Result::ok),
+        Some(WsMessage::text("last"))
+    );
+    match ws.next().await.and_then(Result::ok) {
+        Some(WsMessage::Close(Some(frame))) => assert_eq!(frame.code, CloseCode::Away),
+        other => panic!("expected a close frame, got {other:?}"),
+    }
+    drop(ws);
+    h.closed(id).await;
+    tokio::time::timeout(WAIT, shutdown)
+        .await
+        .expect("in time")
+        .expect("no panic");
+    assert!(
+        TcpStream::connect(h.addr).await.is_err(),
+        "no longer accepting"
+    );
+}
+
+#[tokio::test]
+async fn binding_a_used_address_names_it() {
+    let h = start(config(Protocol::Text)).await;
+    let taken = ListenerConfig {
+        addr: h.addr,
+        ..config(Protocol::Text)
+    };
+    let err =
+        h.gw.bind(&[config(Protocol::Text), taken])
+            .await
+            .expect_err("in use");
+    assert_eq!(
+        err.to_string(),
+        format!("cannot listen on {}: address in use", h.addr)
+    );
+}

@@ -1,0 +1,11 @@
+//! Switchboard: a long-connection server whose business logic runs as WebAssembly components.
+//!
+//! Gateways ([`gateway`]) hold client connections; worker hosts ([`worker`]) run the plugins;
+//! the [`bus`] is the only place they meet; [`control`] is the command line and process
+//! management around them.
+
+pub mod bus;
+pub mod config;
+pub mod control;
+pub mod gateway;
+pub mod worker;

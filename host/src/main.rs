@@ -1,0 +1,5 @@
+//! The `switchboard` command.
+
+fn main() -> std::process::ExitCode {
+    switchboard::control::main()
+}

@@ -1,0 +1,146 @@
+//! One live plugin instance: its store, its exports, and the limits around every call.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc::UnboundedSender;
+use wasmtime::Store;
+
+use super::bindings::{Plugin, wit};
+use super::engine::deadline_ticks;
+use super::limits::MemoryCap;
+use super::plugin::Version;
+use super::state::InstanceState;
+use super::timers::{Fired, Timers};
+use crate::bus::{AppName, Event, EventKind, Gateways, Handshake, Rejection};
+
+/// Extra wall time beyond the CPU deadline before a call stuck in a host call is abandoned.
+const HOST_CALL_GRACE: Duration = Duration::from_secs(5);
+
+/// What every instance of an app shares.
+pub struct Limits {
+    /// Linear memory cap per instance, bytes.
+    pub memory_bytes: usize,
+    /// CPU time per event.
+    pub deadline: Duration,
+}
+
+/// Why a call into the plugin failed. The instance is unusable afterwards.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The guest trapped, ran past its deadline or out of memory.
+    #[error("{0:#}")]
+    Trap(wasmtime::Error),
+    /// The call did not return in time (stuck in a host call).
+    #[error("no answer within {0:?}")]
+    Stuck(Duration),
+}
+
+/// A plugin instance and its store.
+pub struct Instance {
+    store: Store<InstanceState>,
+    plugin: Plugin,
+    deadline_ticks: u64,
+    wall_limit: Duration,
+}
+
+impl Instance {
+    /// Instantiates `version`; timer firings go to `fired` tagged with `generation`.
+    pub async fn new(
+        version: &Version,
+        app: AppName,
+        limits: &Limits,
+        gateways: Arc<dyn Gateways>,
+        fired: UnboundedSender<Fired>,
+        generation: u64,
+    ) -> wasmtime::Result<Self> {
+        let state = InstanceState::new(
+            app,
+            version.hash.clone(),
+            MemoryCap::new(limits.memory_bytes),
+            gateways,
+            Timers::new(fired, generation),
+        );
+        let mut store = Store::new(version.pre.engine(), state);
+        store.limiter(|s| &mut s.limits);
+        store.epoch_deadline_trap();
+        let deadline_ticks = deadline_ticks(limits.deadline);
+        // Instantiation runs start functions: it gets the same deadline as an event.
+        store.set_epoch_deadline(deadline_ticks);
+        let plugin = version.pre.instantiate_async(&mut store).await?;
+        Ok(Self {
+            store,
+            plugin,
+            deadline_ticks,
+            wall_limit: limits.deadline + HOST_CALL_GRACE,
+        })
+    }
+
+    /// Whether a fired timer is live for this instance.
+    pub fn take_fired(&mut self, fired: Fired) -> bool {
+        self.store.data_mut().timers.take_fired(fired)
+    }
+
+    /// Bytes of linear memory the instance uses now.
+    pub fn memory_bytes(&self) -> usize {
+        self.store.data().limits.used()
+    }
+}
+
+/// Runs one export call with the instance's deadline and wall-time limit.
+macro_rules! guarded {
+    ($self:ident, $method:ident ( $($arg:expr),* )) => {{
+        $self.store.set_epoch_deadline($self.deadline_ticks);
+        let events = $self.plugin.switchboard_plugin_events();
+        let call = events.$method(&mut $self.store, $($arg),*);
+        match tokio::time::timeout($self.wall_limit, call).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(trap)) => Err(CallError::Trap(trap)),
+            Err(_) => Err(CallError::Stuck($self.wall_limit)),
+        }
+    }};
+}
+
+impl Instance {
+    /// Calls `on-worker-start`.
+    pub async fn start(&mut self, worker_id: u32) -> Result<(), CallError> {
+        guarded!(self, call_on_worker_start(worker_id))
+    }
+
+    /// Calls `on-worker-stop`.
+    pub async fn stop(&mut self, worker_id: u32) -> Result<(), CallError> {
+        guarded!(self, call_on_worker_stop(worker_id))
+    }
+
+    /// Calls the handler of a client event.
+    pub async fn event(&mut self, event: &Event) -> Result<(), CallError> {
+        let ctx = wit::Context::from(&event.ctx);
+        match &event.kind {
+            EventKind::Connect => guarded!(self, call_on_connect(&ctx)),
+            EventKind::Message(m) => {
+                let message = wit::Message::from(m.clone());
+                guarded!(self, call_on_message(&ctx, &message))
+            }
+            EventKind::Close(bound) => {
+                let bound = wit::Bound::from(bound.clone());
+                guarded!(self, call_on_close(&ctx, &bound))
+            }
+        }
+    }
+
+    /// Calls `on-websocket-connect`.
+    pub async fn handshake(
+        &mut self,
+        handshake: &Handshake,
+    ) -> Result<Result<(), Rejection>, CallError> {
+        let ctx = wit::Context::from(&handshake.ctx);
+        let request = wit::HttpRequest::from(handshake.request.clone());
+        let verdict = guarded!(self, call_on_websocket_connect(&ctx, &request))?;
+        Ok(verdict.map_err(Rejection::from))
+    }
+
+    /// Calls `on-timer`.
+    pub async fn timer(&mut self, id: u64) -> Result<(), CallError> {
+        guarded!(self, call_on_timer(id))
+    }
+}

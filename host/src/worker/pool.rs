@@ -1,0 +1,307 @@
+//! An app's pool of instances: one task per instance, events routed by client id so each
+//! client's events run in order on one instance.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::instance::{CallError, Instance, Limits};
+use super::plugin::Version;
+use super::timers::Fired;
+use crate::bus::{AppName, ClientId, Event, EventKind, Gateways, Handshake, Rejection};
+
+/// Jobs queued per instance before senders wait.
+const QUEUE: usize = 1024;
+
+/// Work for one instance.
+pub enum Job {
+    /// A client event.
+    Event(Event),
+    /// A WebSocket handshake awaiting a verdict.
+    Handshake(Handshake, oneshot::Sender<Result<(), Rejection>>),
+    /// Finish what is queued, call `on-worker-stop`, end.
+    Stop,
+}
+
+/// Counters of an app, for status and metrics.
+#[derive(Debug, Default)]
+pub struct AppStats {
+    /// Events handled without error.
+    pub events: AtomicU64,
+    /// Events lost to a trap, a deadline or the memory cap.
+    pub failures: AtomicU64,
+    /// Instances created.
+    pub instantiations: AtomicU64,
+    /// The most linear memory one instance has used, in bytes.
+    pub peak_memory_bytes: AtomicU64,
+}
+
+/// What every instance of a pool shares.
+pub struct PoolEnv {
+    /// The app.
+    pub app: AppName,
+    /// Memory and time limits.
+    pub limits: Limits,
+    /// Where API calls go.
+    pub gateways: Arc<dyn Gateways>,
+    /// The app's counters.
+    pub stats: Arc<AppStats>,
+}
+
+/// Running instances of one version of an app.
+pub struct Pool {
+    slots: Vec<mpsc::Sender<Job>>,
+    tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Pool {
+    /// Starts `size` instances of `version`; each runs `on-worker-start` right away.
+    pub fn start(version: Arc<Version>, env: Arc<PoolEnv>, size: usize) -> Self {
+        let (slots, tasks) = (0..size)
+            .map(|worker_id| {
+                let (tx, rx) = mpsc::channel(QUEUE);
+                let slot = Slot::new(version.clone(), env.clone(), worker_id as u32);
+                (tx, tokio::spawn(slot.run(rx)))
+            })
+            .unzip();
+        Self {
+            slots,
+            tasks: std::sync::Mutex::new(tasks),
+        }
+    }
+
+    /// Queues a job on the instance that owns `client`; waits while its queue is full.
+    pub async fn dispatch(&self, client: ClientId, job: Job) {
+        let slot = &self.slots[slot_index(client, self.slots.len())];
+        if slot.send(job).await.is_err() {
+            tracing::warn!(%client, "instance task has ended; event dropped");
+        }
+    }
+
+    /// Lets every instance finish its queue and run `on-worker-stop`, then waits for them.
+    pub async fn stop(&self) {
+        for slot in &self.slots {
+            let _ = slot.send(Job::Stop).await;
+        }
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        for task in tasks {
+            if let Err(e) = task.await {
+                tracing::error!("instance task failed: {e}");
+            }
+        }
+    }
+}
+
+/// The instance that owns a client: a hash of its id, so the choice spreads evenly.
+fn slot_index(client: ClientId, slots: usize) -> usize {
+    let key = (u64::from(client.gateway().get()) << 48) ^ client.seq();
+    let mixed = key.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    ((mixed >> 32) % slots as u64) as usize
+}
+
+/// One instance's task state: the instance (absent after a failure until replaced).
+struct Slot {
+    version: Arc<Version>,
+    env: Arc<PoolEnv>,
+    worker_id: u32,
+    instance: Option<Instance>,
+    generation: u64,
+    fired_tx: mpsc::UnboundedSender<Fired>,
+    fired_rx: mpsc::UnboundedReceiver<Fired>,
+}
+
+impl Slot {
+    fn new(version: Arc<Version>, env: Arc<PoolEnv>, worker_id: u32) -> Self {
+        let (fired_tx, fired_rx) = mpsc::unbounded_channel();
+        Self {
+            version,
+            env,
+            worker_id,
+            instance: None,
+            generation: 0,
+            fired_tx,
+            fired_rx,
+        }
+    }
+
+    async fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
+        self.instance().await;
+        loop {
+            tokio::select! {
+                job = jobs.recv() => match job {
+                    Some(Job::Event(event)) => self.event(event).await,
+                    Some(Job::Handshake(handshake, reply)) => {
+                        let _ = reply.send(self.handshake(handshake).await);
+                    }
+                    Some(Job::Stop) | None => break,
+                },
+                Some(fired) = self.fired_rx.recv() => self.timer(fired).await,
+            }
+        }
+        if let Some(mut instance) = self.instance.take()
+            && let Err(e) = instance.stop(self.worker_id).await
+        {
+            self.failed("on-worker-stop", None, &e);
+        }
+    }
+
+    /// The live instance, creating (and starting) one if there is none.
+    async fn instance(&mut self) -> Option<&mut Instance> {
+        if self.instance.is_none() {
+            self.generation += 1;
+            let created = Instance::new(
+                &self.version,
+                self.env.app.clone(),
+                &self.env.limits,
+                self.env.gateways.clone(),
+                self.fired_tx.clone(),
+                self.generation,
+            )
+            .await;
+            self.env
+                .stats
+                .instantiations
+                .fetch_add(1, Ordering::Relaxed);
+            let mut instance = match created {
+                Ok(instance) => instance,
+                Err(e) => {
+                    self.failed("instantiate", None, &CallError::Trap(e));
+                    return None;
+                }
+            };
+            if let Err(e) = instance.start(self.worker_id).await {
+                self.failed("on-worker-start", None, &e);
+                return None;
+            }
+            self.instance = Some(instance);
+        }
+        self.instance.as_mut()
+    }
+
+    async fn event(&mut self, event: Event) {
+        let name = match event.kind {
+            EventKind::Connect => "on-connect",
+            EventKind::Message(_) => "on-message",
+            EventKind::Close(_) => "on-close",
+        };
+        let Some(instance) = self.instance().await else {
+            self.lost(name, Some(event.ctx.client));
+            return;
+        };
+        let outcome = instance.event(&event).await;
+        self.settle(name, Some(event.ctx.client), outcome).await;
+    }
+
+    async fn handshake(&mut self, handshake: Handshake) -> Result<(), Rejection> {
+        let client = handshake.ctx.client;
+        let refused = Rejection {
+            status: 500,
+            reason: "the app failed to handle the handshake".into(),
+        };
+        let Some(instance) = self.instance().await else {
+            self.lost("on-websocket-connect", Some(client));
+            return Err(refused);
+        };
+        let outcome = instance.handshake(&handshake).await;
+        self.settle("on-websocket-connect", Some(client), outcome)
+            .await
+            .unwrap_or(Err(refused))
+    }
+
+    async fn timer(&mut self, fired: Fired) {
+        let Some(instance) = self.instance.as_mut() else {
+            return;
+        };
+        if instance.take_fired(fired) {
+            let outcome = instance.timer(fired.id).await;
+            self.settle("on-timer", None, outcome).await;
+        }
+    }
+
+    /// Counts the outcome of a call; after a failure the instance is replaced at once, so
+    /// its successor's `on-worker-start` (and timers) run without waiting for an event.
+    async fn settle<T>(
+        &mut self,
+        event: &str,
+        client: Option<ClientId>,
+        outcome: Result<T, CallError>,
+    ) -> Option<T> {
+        match outcome {
+            Ok(value) => {
+                let stats = &self.env.stats;
+                stats.events.fetch_add(1, Ordering::Relaxed);
+                if let Some(instance) = &self.instance {
+                    let memory = instance.memory_bytes() as u64;
+                    stats.peak_memory_bytes.fetch_max(memory, Ordering::Relaxed);
+                }
+                Some(value)
+            }
+            Err(e) => {
+                self.instance = None;
+                self.failed(event, client, &e);
+                self.instance().await;
+                None
+            }
+        }
+    }
+
+    fn failed(&self, event: &str, client: Option<ClientId>, error: &CallError) {
+        self.env.stats.failures.fetch_add(1, Ordering::Relaxed);
+        let reason = describe(error, &self.env.limits);
+        tracing::warn!(
+            app = &*self.env.app,
+            version = &*self.version.hash,
+            worker = self.worker_id,
+            client = client.map(|c| c.to_string()),
+            "{event} failed, event lost, instance replaced: {reason}"
+        );
+    }
+
+    fn lost(&self, event: &str, client: Option<ClientId>) {
+        self.env.stats.failures.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(
+            app = &*self.env.app,
+            version = &*self.version.hash,
+            worker = self.worker_id,
+            client = client.map(|c| c.to_string()),
+            "{event} lost: no instance could be started"
+        );
+    }
+}
+
+/// A failure in words an operator can act on.
+fn describe(error: &CallError, limits: &Limits) -> String {
+    match error {
+        CallError::Trap(e)
+            if e.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) =>
+        {
+            format!(
+                "ran past its deadline of {} ms",
+                limits.deadline.as_millis()
+            )
+        }
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bus::GatewayId;
+
+    #[test]
+    fn clients_spread_over_slots() {
+        let gateway = GatewayId::new(0x1234_5678).expect("non-zero");
+        let mut counts = [0usize; 4];
+        for seq in 1..=4000 {
+            let id = ClientId::new(gateway, seq).expect("valid");
+            counts[slot_index(id, 4)] += 1;
+        }
+        assert!(
+            counts.iter().all(|&n| (800..=1200).contains(&n)),
+            "{counts:?}"
+        );
+    }
+}

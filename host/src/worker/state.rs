@@ -1,0 +1,62 @@
+//! What a plugin instance's store holds: WASI, limits, timers and the way to the gateways.
+
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::limits::MemoryCap;
+use super::stdio::{LogStream, Stream};
+use super::timers::Timers;
+use crate::bus::{AppName, Gateways};
+
+/// The data of one instance's `Store`.
+pub struct InstanceState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    /// Memory and table caps, enforced by the store.
+    pub limits: MemoryCap,
+    /// Where API calls go.
+    pub gateways: Arc<dyn Gateways>,
+    /// The app, for log lines.
+    pub app: AppName,
+    /// The plugin version, for log lines.
+    pub version: Arc<str>,
+    /// This instance's timers.
+    pub timers: Timers,
+}
+
+impl InstanceState {
+    /// State for a new instance: WASI with nothing granted (no files, no environment, no
+    /// network), output to the log.
+    pub fn new(
+        app: AppName,
+        version: Arc<str>,
+        limits: MemoryCap,
+        gateways: Arc<dyn Gateways>,
+        timers: Timers,
+    ) -> Self {
+        let wasi = WasiCtx::builder()
+            .stdout(LogStream::new(app.clone(), version.clone(), Stream::Stdout))
+            .stderr(LogStream::new(app.clone(), version.clone(), Stream::Stderr))
+            .build();
+        Self {
+            wasi,
+            table: ResourceTable::new(),
+            limits,
+            gateways,
+            app,
+            version,
+            timers,
+        }
+    }
+}
+
+impl WasiView for InstanceState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}

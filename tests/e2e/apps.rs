@@ -1,0 +1,83 @@
+//! The example apps, end to end: chat between WebSocket clients, and the bench protocol.
+
+use std::time::Duration;
+
+use crate::support::Setup;
+use crate::support::clients::{Lines, Ws};
+
+#[tokio::test]
+async fn two_clients_chat_in_a_room() {
+    let server = Setup::one("websocket", "chat").start();
+    let mut ann = Ws::connect(&server.url()).await;
+    let mut bob = Ws::connect(&server.url()).await;
+
+    ann.send_text("/nick ann").await;
+    assert_eq!(ann.recv_text().await, "* you are now known as ann");
+    bob.send_text("/nick bob").await;
+    assert_eq!(bob.recv_text().await, "* you are now known as bob");
+    ann.send_text("/nick bob").await;
+    assert_eq!(ann.recv_text().await, "error: nick bob is taken");
+
+    ann.send_text("/join lobby").await;
+    assert_eq!(ann.recv_text().await, "* ann joined lobby");
+    bob.send_text("/join lobby").await;
+    assert_eq!(bob.recv_text().await, "* bob joined lobby");
+    assert_eq!(ann.recv_text().await, "* bob joined lobby");
+
+    ann.send_text("hello bob").await;
+    assert_eq!(ann.recv_text().await, "ann: hello bob");
+    assert_eq!(bob.recv_text().await, "ann: hello bob");
+
+    bob.send_text("/who").await;
+    assert_eq!(bob.recv_text().await, "* in lobby (2): ann, bob");
+
+    bob.send_text("/msg ann psst").await;
+    assert_eq!(bob.recv_text().await, "[private to ann] psst");
+    assert_eq!(ann.recv_text().await, "[private] bob: psst");
+    bob.send_text("/msg nobody hi").await;
+    assert_eq!(bob.recv_text().await, "error: no such nick nobody");
+
+    drop(bob);
+    assert_eq!(ann.recv_text().await, "* bob left lobby (disconnected)");
+    ann.send_text("/leave").await;
+    assert_eq!(ann.recv_text().await, "* ann left lobby");
+    ann.send_text("anyone?").await;
+    assert_eq!(
+        ann.recv_text().await,
+        "error: you are not in a room; /join ROOM first"
+    );
+}
+
+#[tokio::test]
+async fn bench_protocol() {
+    let server = Setup::default()
+        .listener(crate::support::Listener::new("websocket", "bench"))
+        .listener(crate::support::Listener::new("text", "bench"))
+        .start();
+    let url = format!("ws://{}/", server.addrs[0]);
+    let mut a = Ws::connect(&url).await;
+    let mut b = Ws::connect(&url).await;
+    let mut t = Lines::connect(server.addrs[1]).await;
+
+    a.send_text("echo:hi there").await;
+    assert_eq!(a.recv_text().await, "echo:hi there");
+    assert_eq!(b.try_recv(Duration::from_millis(100)).await, None);
+
+    // One app, two listeners: `all` reaches clients of both.
+    a.send_text("all:everyone").await;
+    assert_eq!(a.recv_text().await, "everyone");
+    assert_eq!(b.recv_text().await, "everyone");
+    assert_eq!(t.recv_text().await, "everyone");
+
+    b.send_text("join:g1").await;
+    t.send(b"join:g1").await;
+    // join has no reply; an echo after it proves it was handled (one client, in order).
+    t.send(b"echo:x").await;
+    assert_eq!(t.recv_text().await, "echo:x");
+    b.send_text("echo:y").await;
+    assert_eq!(b.recv_text().await, "echo:y");
+    a.send_text("group:g1:a:b:c").await;
+    assert_eq!(b.recv_text().await, "a:b:c");
+    assert_eq!(t.recv_text().await, "a:b:c");
+    assert_eq!(a.try_recv(Duration::from_millis(100)).await, None);
+}

@@ -1,0 +1,165 @@
+//! What the gateway does on its own: heartbeats, connection limits, slow clients.
+
+use std::time::{Duration, Instant};
+
+use crate::support::clients::{Lines, Received, Ws};
+use crate::support::{Listener, Setup};
+
+#[tokio::test]
+async fn heartbeat_closes_a_silent_client_and_keeps_a_talking_one() {
+    let server = Setup::default()
+        .listener(
+            Listener::new("text", "echo")
+                .with("ping_interval_ms = 100")
+                .with("ping_not_responding_limit = 2")
+                .with("ping_data = \"ping\""),
+        )
+        .start();
+    let started = Instant::now();
+    let mut silent = Lines::connect(server.addr()).await;
+    let mut talker = Lines::connect(server.addr()).await;
+    let talking = tokio::spawn(async move {
+        for _ in 0..10 {
+            talker.send(b"pong").await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        talker
+    });
+    // The silent client receives the ping data, then is closed after about 2 intervals.
+    let mut pings = 0;
+    while let Some(line) = silent.recv().await {
+        assert_eq!(line, b"ping");
+        pings += 1;
+    }
+    let lived = started.elapsed();
+    assert!(pings >= 1, "ping_data was sent");
+    assert!(
+        lived >= Duration::from_millis(150),
+        "closed too early: {lived:?}"
+    );
+    assert!(lived < Duration::from_secs(3), "closed too late: {lived:?}");
+    let mut talker = talking.await.expect("talker");
+    talker.send(b"still").await;
+    loop {
+        let line = talker.recv().await.expect("the talker is connected");
+        if line == b"still" {
+            break;
+        }
+    }
+}
+
+#[tokio::test]
+async fn websocket_heartbeat_uses_ping_frames_that_clients_answer() {
+    let server = Setup::default()
+        .listener(
+            Listener::new("websocket", "echo")
+                .with("ping_interval_ms = 100")
+                .with("ping_not_responding_limit = 2"),
+        )
+        .start();
+    // tungstenite answers pings while it reads, so a reading client stays connected.
+    let mut ws = Ws::connect(&server.url()).await;
+    assert_eq!(ws.try_recv(Duration::from_millis(800)).await, None);
+    ws.send_text("alive").await;
+    assert_eq!(ws.recv_text().await, "alive");
+    // A client that never reads (and so never answers) is closed.
+    let mut deaf = tokio::net::TcpStream::connect(server.addr())
+        .await
+        .expect("connect");
+    let key = "dGhlIHNhbXBsZSBub25jZQ==";
+    let request = format!(
+        "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut deaf, request.as_bytes())
+        .await
+        .expect("write");
+    let mut buf = vec![0u8; 4096];
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match tokio::io::AsyncReadExt::read(&mut deaf, &mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => continue,
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "a silent WebSocket client was not closed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_client_is_closed_and_others_are_not_slowed() {
+    const TOTAL: usize = 2048;
+    const BATCH: usize = 32;
+    let server = Setup::default()
+        .listener(Listener::new("websocket", "bench").with("send_queue = 64"))
+        .start();
+    let url = server.url();
+    // The slow client joins the group, then never reads again.
+    let mut slow = Ws::connect(&url).await;
+    slow.send_text("join:g").await;
+    let mut fast = Ws::connect(&url).await;
+    fast.send_text("join:g").await;
+    let mut sender = Ws::connect(&url).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let (progress_tx, mut progress) = tokio::sync::watch::channel(0usize);
+    let reader = tokio::spawn(async move {
+        for got in 1..=TOTAL {
+            match fast.recv().await {
+                Received::Text(_) => progress_tx.send_replace(got),
+                other => panic!("the fast client lost its connection: {other:?}"),
+            };
+        }
+        fast
+    });
+    // The fast client keeps up (it is never more than a batch behind); the slow one's queue
+    // fills up behind its full socket buffers.
+    let payload = "p".repeat(16 * 1024);
+    for sent in (BATCH..=TOTAL).step_by(BATCH) {
+        for _ in 0..BATCH {
+            sender.send_text(&format!("group:g:{payload}")).await;
+        }
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            progress.wait_for(|&got| got >= sent),
+        )
+        .await
+        .expect("the fast client was not slowed down")
+        .expect("reader alive");
+    }
+    let mut fast = reader.await.expect("reader");
+    fast.send_text("echo:ok").await;
+    assert_eq!(fast.recv_text().await, "echo:ok");
+    // The slow client was closed: after what was buffered, the stream ends.
+    let ended = tokio::time::timeout(Duration::from_secs(10), slow.closed()).await;
+    assert!(ended.is_ok(), "the slow client was not closed");
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_are_refused() {
+    let server = Setup::default()
+        .listener(Listener::new("text", "echo").with("max_connections = 2"))
+        .start();
+    let mut a = Lines::connect(server.addr()).await;
+    let mut b = Lines::connect(server.addr()).await;
+    a.send(b"a").await;
+    b.send(b"b").await;
+    assert_eq!(a.recv().await.expect("a"), b"a");
+    assert_eq!(b.recv().await.expect("b"), b"b");
+    let mut c = Lines::connect(server.addr()).await;
+    c.send(b"c").await;
+    assert_eq!(c.recv().await, None, "the third client is refused");
+    drop(a);
+    // Once a slot is free, a new client gets in.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let mut d = Lines::connect(server.addr()).await;
+        d.send(b"d").await;
+        if d.recv().await.is_some() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the freed slot was never reused");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

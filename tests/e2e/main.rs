@@ -1,0 +1,11 @@
+//! End-to-end tests: the real `switchboard` binary, real sockets, real plugins built from
+//! `plugins/`. One test binary, a file per topic.
+
+mod support;
+
+mod api;
+mod apps;
+mod cli;
+mod limits;
+mod protocols;
+mod sandbox;

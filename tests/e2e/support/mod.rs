@@ -1,0 +1,261 @@
+//! The harness: builds the plugins once, runs the real `switchboard` binary on free ports,
+//! and talks to it with real clients.
+
+#![allow(dead_code)] // Each topic file uses a different part of the harness.
+
+pub mod clients;
+pub mod probe;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// How long a server may take to become ready.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("host/ has a parent")
+        .to_owned()
+}
+
+/// The folder of built plugins, building them (once per test run) with `cargo xtask plugins`.
+pub fn plugins_dir() -> &'static Path {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let status = Command::new(env!("CARGO"))
+            .args(["xtask", "plugins"])
+            .current_dir(root())
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "cargo xtask plugins failed");
+        root().join("target/plugins")
+    })
+}
+
+/// One `[[listener]]` of a test server; the address is always a free loopback port.
+#[derive(Clone, Debug)]
+pub struct Listener {
+    /// websocket, text or frame.
+    pub protocol: &'static str,
+    /// The app serving it.
+    pub app: String,
+    /// Extra TOML lines for this listener (limits, heartbeat).
+    pub extra: String,
+}
+
+impl Listener {
+    /// A listener with defaults.
+    pub fn new(protocol: &'static str, app: &str) -> Self {
+        Self {
+            protocol,
+            app: app.to_owned(),
+            extra: String::new(),
+        }
+    }
+
+    /// Adds a TOML line such as `max_message_bytes = 10`.
+    pub fn with(mut self, line: &str) -> Self {
+        self.extra.push_str(line);
+        self.extra.push('\n');
+        self
+    }
+}
+
+/// A test server's configuration.
+#[derive(Clone, Debug, Default)]
+pub struct Setup {
+    /// Its listeners.
+    pub listeners: Vec<Listener>,
+    /// Extra TOML lines of `[worker]`.
+    pub worker: String,
+    /// Plugin folder; default: the built plugins.
+    pub plugins_dir: Option<PathBuf>,
+}
+
+impl Setup {
+    /// One listener.
+    pub fn one(protocol: &'static str, app: &str) -> Self {
+        Self::default().listener(Listener::new(protocol, app))
+    }
+
+    /// Adds a listener.
+    pub fn listener(mut self, listener: Listener) -> Self {
+        self.listeners.push(listener);
+        self
+    }
+
+    /// Adds a `[worker]` line.
+    pub fn worker(mut self, line: &str) -> Self {
+        self.worker.push_str(line);
+        self.worker.push('\n');
+        self
+    }
+
+    /// The TOML text.
+    pub fn toml(&self) -> String {
+        let mut text = String::new();
+        for l in &self.listeners {
+            text.push_str(&format!(
+                "[[listener]]\naddr = \"127.0.0.1:0\"\nprotocol = \"{}\"\napp = \"{}\"\n{}\n",
+                l.protocol, l.app, l.extra
+            ));
+        }
+        let dir = match &self.plugins_dir {
+            Some(dir) => dir.clone(),
+            None => plugins_dir().to_owned(),
+        };
+        text.push_str(&format!(
+            "[worker]\nplugins_dir = {:?}\ninstances = 2\n{}",
+            dir.display().to_string(),
+            self.worker
+        ));
+        text
+    }
+
+    /// Starts a server and waits until it is ready.
+    pub fn start(&self) -> Server {
+        Server::start(&self.toml())
+    }
+}
+
+/// A running `switchboard start` process.
+pub struct Server {
+    child: Child,
+    /// The listeners' addresses, in config order.
+    pub addrs: Vec<SocketAddr>,
+    log: Arc<Mutex<String>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    /// Starts the binary with this config text and waits for "switchboard ready".
+    pub fn start(config: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("switchboard.toml");
+        std::fs::write(&path, config).expect("config written");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["start", "-c"])
+            .arg(&path)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("switchboard starts");
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().expect("piped");
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let addr = rest.split_whitespace().next().unwrap_or_default();
+                    let _ = ready_tx.send(Some(addr.parse::<SocketAddr>().expect("an address")));
+                }
+                if line.contains("switchboard ready") {
+                    let _ = ready_tx.send(None);
+                }
+                let mut log = sink.lock().expect("log lock");
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let deadline = Instant::now() + START_TIMEOUT;
+        let mut addrs = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match ready_rx.recv_timeout(left) {
+                Ok(Some(addr)) => addrs.push(addr),
+                Ok(None) => break,
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!(
+                        "switchboard did not become ready; its log:\n{}",
+                        log.lock().expect("log lock")
+                    );
+                }
+            }
+        }
+        Server {
+            child,
+            addrs,
+            log,
+            _dir: dir,
+        }
+    }
+
+    /// The first listener's address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addrs[0]
+    }
+
+    /// The first listener's WebSocket URL.
+    pub fn url(&self) -> String {
+        format!("ws://{}/", self.addrs[0])
+    }
+
+    /// Everything the server logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().expect("log lock").clone()
+    }
+
+    /// Waits until the log contains `needle`.
+    pub async fn wait_for_log(&self, needle: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while !self.log().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "log never showed {needle:?}:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Sends SIGTERM and waits for the exit status; the log stays readable.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                // Let the reader thread take the last lines.
+                std::thread::sleep(Duration::from_millis(100));
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "switchboard did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the binary to completion with these arguments, in `dir`; returns (code, stderr).
+pub fn run_to_exit(args: &[&str], dir: &Path) -> (Option<i32>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("switchboard runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
