@@ -12,6 +12,7 @@ mod limits;
 mod plugin;
 mod pool;
 mod state;
+pub mod stats;
 mod stdio;
 mod timers;
 
@@ -32,9 +33,9 @@ use engine::EpochTicker;
 use instance::Limits;
 pub use plugin::PluginError;
 use plugin::Version;
-use pool::AppStats;
 use pool::{Job, Pool, PoolEnv};
 use state::InstanceState;
+use stats::{AppStats, LatencySnapshot};
 
 /// Why the worker host cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +85,8 @@ pub struct AppStatus {
     pub instantiations: u64,
     /// The most linear memory one instance used, in bytes.
     pub peak_memory_bytes: u64,
+    /// Time events took in the plugin.
+    pub latency: LatencySnapshot,
 }
 
 /// One app: its version and its running pool.
@@ -175,6 +178,7 @@ impl WorkerHost {
                 failures: app.stats.failures.load(Ordering::Relaxed),
                 instantiations: app.stats.instantiations.load(Ordering::Relaxed),
                 peak_memory_bytes: app.stats.peak_memory_bytes.load(Ordering::Relaxed),
+                latency: app.stats.latency.snapshot(),
             })
             .collect()
     }

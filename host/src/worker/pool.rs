@@ -2,13 +2,15 @@
 //! client's events run in order on one instance.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use super::instance::{CallError, Instance, Limits};
 use super::plugin::Version;
+use super::stats::AppStats;
 use super::timers::Fired;
 use crate::bus::{AppName, ClientId, Event, EventKind, Gateways, Handshake, Rejection};
 
@@ -23,19 +25,6 @@ pub enum Job {
     Handshake(Handshake, oneshot::Sender<Result<(), Rejection>>),
     /// Finish what is queued, call `on-worker-stop`, end.
     Stop,
-}
-
-/// Counters of an app, for status and metrics.
-#[derive(Debug, Default)]
-pub struct AppStats {
-    /// Events handled without error.
-    pub events: AtomicU64,
-    /// Events lost to a trap, a deadline or the memory cap.
-    pub failures: AtomicU64,
-    /// Instances created.
-    pub instantiations: AtomicU64,
-    /// The most linear memory one instance has used, in bytes.
-    pub peak_memory_bytes: AtomicU64,
 }
 
 /// What every instance of a pool shares.
@@ -190,7 +179,9 @@ impl Slot {
             self.lost(name, Some(event.ctx.client));
             return;
         };
+        let started = Instant::now();
         let outcome = instance.event(&event).await;
+        self.env.stats.latency.record(started.elapsed());
         self.settle(name, Some(event.ctx.client), outcome).await;
     }
 
