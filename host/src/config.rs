@@ -66,6 +66,19 @@ pub struct WorkerConfig {
     /// CPU deadline per event, ms.
     #[serde(default = "defaults::event_deadline_ms")]
     pub event_deadline_ms: u64,
+    /// Whether every app a listener names must have its plugin at start; if false, such a
+    /// listener refuses clients until the plugin file lands in `plugins_dir`.
+    #[serde(default = "defaults::require_plugins")]
+    pub require_plugins: bool,
+    /// Where compiled plugins are cached by content hash; relative to the config file.
+    #[serde(default = "defaults::cache_dir")]
+    pub cache_dir: PathBuf,
+    /// A new plugin version is judged on this many first events...
+    #[serde(default = "defaults::rollback_window")]
+    pub rollback_window: u32,
+    /// ...and rolled back if more than this share of them fail (0 turns rollback off).
+    #[serde(default = "defaults::rollback_failure_ratio")]
+    pub rollback_failure_ratio: f64,
 }
 
 impl Default for WorkerConfig {
@@ -75,6 +88,10 @@ impl Default for WorkerConfig {
             instances: defaults::instances(),
             memory_limit_mib: defaults::memory_limit_mib(),
             event_deadline_ms: defaults::event_deadline_ms(),
+            require_plugins: defaults::require_plugins(),
+            cache_dir: defaults::cache_dir(),
+            rollback_window: defaults::rollback_window(),
+            rollback_failure_ratio: defaults::rollback_failure_ratio(),
         }
     }
 }
@@ -108,6 +125,18 @@ mod defaults {
     }
     pub fn event_deadline_ms() -> u64 {
         1000
+    }
+    pub fn require_plugins() -> bool {
+        true
+    }
+    pub fn cache_dir() -> PathBuf {
+        PathBuf::from("run/cache")
+    }
+    pub fn rollback_window() -> u32 {
+        100
+    }
+    pub fn rollback_failure_ratio() -> f64 {
+        0.5
     }
 }
 
@@ -168,6 +197,7 @@ impl Config {
         )
         .expect("the built-in demo config parses");
         config.worker.plugins_dir = PathBuf::from("target/plugins");
+        config.worker.cache_dir = PathBuf::from("target/plugin-cache");
         config
     }
 
@@ -178,9 +208,11 @@ impl Config {
             source,
         })?;
         let mut config = Self::parse(&text, path)?;
-        if config.worker.plugins_dir.is_relative() {
-            let base = path.parent().unwrap_or(Path::new("."));
-            config.worker.plugins_dir = base.join(&config.worker.plugins_dir);
+        let base = path.parent().unwrap_or(Path::new("."));
+        for dir in [&mut config.worker.plugins_dir, &mut config.worker.cache_dir] {
+            if dir.is_relative() {
+                *dir = base.join(&*dir);
+            }
         }
         Ok(config)
     }
@@ -247,6 +279,18 @@ impl Config {
             return Err(invalid(
                 "worker.event_deadline_ms".into(),
                 "must be 10..=600000",
+            ));
+        }
+        if !(1..=1_000_000).contains(&w.rollback_window) {
+            return Err(invalid(
+                "worker.rollback_window".into(),
+                "must be 1..=1000000",
+            ));
+        }
+        if !(0.0..1.0).contains(&w.rollback_failure_ratio) {
+            return Err(invalid(
+                "worker.rollback_failure_ratio".into(),
+                "must be at least 0 and below 1 (0 turns rollback off)",
             ));
         }
         Ok(())

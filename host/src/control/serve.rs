@@ -48,7 +48,6 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     let workers = WorkerHost::start(&config.worker, &config.apps(), gateways)
         .await
         .map_err(|e| start(e.into()))?;
-    let workers = Arc::new(workers);
     let addrs: Vec<_> = listeners.iter().map(|l| l.local_addr()).collect();
     gateway.serve(listeners, workers.clone() as Arc<dyn Workers>);
     for (addr, l) in addrs.iter().zip(&config.listeners) {

@@ -1,10 +1,15 @@
 //! The worker host: runs the apps' plugins in wasmtime and hands them the events.
 //!
-//! One engine per process; per app, one compiled [`plugin::Version`] and a [`pool::Pool`] of
-//! instances. Every import of the `plugin` world is implemented in [`host_api`]; the store of
-//! each instance ([`state`]) grants WASI nothing but a clock, randomness and a log.
+//! One engine per process. Each `*.wasm` file of the plugin folder is an app ([`app`]) with a
+//! pool of instances ([`pool`]). The folder is watched ([`watch`]): a new file adds an app, a
+//! changed one is compiled off the event path (or taken from the [`cache`]), checked, tried
+//! in a canary instance and swapped in without dropping or reordering an event. Every import
+//! of the `plugin` world is implemented in [`host_api`]; each instance's store ([`state`])
+//! grants WASI nothing but a clock, randomness and a log.
 
+mod app;
 mod bindings;
+mod cache;
 mod engine;
 mod host_api;
 mod instance;
@@ -15,12 +20,13 @@ mod state;
 pub mod stats;
 mod stdio;
 mod timers;
+mod watch;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::time::{Duration, SystemTime};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use tokio::sync::oneshot;
@@ -29,13 +35,15 @@ use wasmtime::component::{HasSelf, Linker};
 
 use crate::bus::{AppName, Event, Gateways, Handshake, Rejection, Workers};
 use crate::config::WorkerConfig;
+pub use app::Rejected;
+use app::{App, AppControl, RollbackPolicy};
 use engine::EpochTicker;
-use instance::Limits;
+use instance::{Instance, Limits};
 pub use plugin::PluginError;
-use plugin::Version;
-use pool::{Job, Pool, PoolEnv};
+use plugin::{Loader, Version, app_of};
+use pool::{Job, PoolEnv};
 use state::InstanceState;
-use stats::{AppStats, LatencySnapshot};
+use stats::LatencySnapshot;
 
 /// Why the worker host cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -43,13 +51,13 @@ pub enum WorkerError {
     /// The wasmtime engine or linker could not be set up.
     #[error("cannot set up the WebAssembly engine: {0}")]
     Engine(String),
-    /// The plugin folder cannot be read.
-    #[error("cannot read plugins_dir {path}: {source}")]
+    /// The plugin folder cannot be read or watched.
+    #[error("cannot use plugins_dir {path}: {reason}")]
     PluginsDir {
         /// The folder.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        reason: String,
     },
     /// A listener names an app without a plugin file.
     #[error("no plugin for app {app:?}: expected {path}")]
@@ -69,7 +77,7 @@ pub enum WorkerError {
 pub struct AppStatus {
     /// The app's name.
     pub name: String,
-    /// The version: a prefix of the plugin file's SHA-256.
+    /// The version: the first 12 hex digits of the plugin file's SHA-256.
     pub version: String,
     /// The plugin file.
     pub path: PathBuf,
@@ -77,6 +85,8 @@ pub struct AppStatus {
     pub size: usize,
     /// When this version was loaded.
     pub loaded_at: SystemTime,
+    /// Instances in the pool.
+    pub instances: usize,
     /// Events handled.
     pub events: u64,
     /// Events lost to traps, deadlines or the memory cap.
@@ -87,38 +97,98 @@ pub struct AppStatus {
     pub peak_memory_bytes: u64,
     /// Time events took in the plugin.
     pub latency: LatencySnapshot,
+    /// Versions swapped in since start.
+    pub swaps: u64,
+    /// Automatic rollbacks since start.
+    pub rollbacks: u64,
+    /// The last plugin file refused for this app, and why.
+    pub last_rejected: Option<Rejected>,
 }
 
-/// One app: its version and its running pool.
-struct App {
-    version: Arc<Version>,
-    pool: Pool,
-    stats: Arc<AppStats>,
+/// What a changed plugin file led to.
+#[derive(Debug)]
+pub enum Deployed {
+    /// A new app started.
+    Added {
+        /// The version.
+        version: String,
+    },
+    /// The app now runs this version.
+    Swapped {
+        /// The version replaced.
+        from: String,
+        /// The version now running.
+        to: String,
+    },
+    /// The file has the content of the running version.
+    Unchanged,
+}
+
+/// The settings that `reload` can change.
+#[derive(Clone, Debug, PartialEq)]
+struct Settings {
+    instances: usize,
+    memory_limit_mib: u64,
+    event_deadline_ms: u64,
+    policy: RollbackPolicy,
+}
+
+impl Settings {
+    fn of(config: &WorkerConfig) -> Self {
+        Self {
+            instances: config.instances,
+            memory_limit_mib: config.memory_limit_mib,
+            event_deadline_ms: config.event_deadline_ms,
+            policy: RollbackPolicy {
+                window: config.rollback_window,
+                failure_ratio: config.rollback_failure_ratio,
+            },
+        }
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            memory_bytes: (self.memory_limit_mib as usize) << 20,
+            deadline: Duration::from_millis(self.event_deadline_ms),
+        }
+    }
 }
 
 /// The worker host: every app of the plugin folder, running.
 pub struct WorkerHost {
-    apps: BTreeMap<AppName, App>,
+    loader: Arc<Loader>,
+    gateways: Arc<dyn Gateways>,
+    plugins_dir: PathBuf,
+    apps: RwLock<BTreeMap<AppName, Arc<App>>>,
+    settings: Mutex<(Settings, Arc<PoolEnv>)>,
+    /// Deployments happen one at a time.
+    deploying: tokio::sync::Mutex<()>,
+    watch: Mutex<Option<watch::FolderWatch>>,
     _ticker: EpochTicker,
 }
 
 impl WorkerHost {
-    /// Loads every `*.wasm` in the plugin folder as the app named by its file stem and starts
-    /// its instances. `required` apps (those the listeners name) must be among them.
+    /// Loads every `*.wasm` in the plugin folder as the app named by its file stem, starts
+    /// its instances and watches the folder for new versions. With `require_plugins`, every
+    /// app in `required` (those the listeners name) must be there.
     pub async fn start(
         config: &WorkerConfig,
         required: &[&str],
         gateways: Arc<dyn Gateways>,
-    ) -> Result<Self, WorkerError> {
+    ) -> Result<Arc<Self>, WorkerError> {
         let engine = engine::new_engine().map_err(|e| WorkerError::Engine(format!("{e:#}")))?;
-        let linker = Arc::new(new_linker(&engine)?);
+        let linker = new_linker(&engine)?;
         let dir = &config.plugins_dir;
-        let files = plugin::scan(dir).map_err(|source| WorkerError::PluginsDir {
+        let dir_error = |reason: String| WorkerError::PluginsDir {
             path: dir.clone(),
-            source,
-        })?;
-        for app in required {
-            if !files.iter().any(|(name, _)| name == app) {
+            reason,
+        };
+        let files = plugin::scan(dir).map_err(|e| dir_error(e.to_string()))?;
+        if config.require_plugins {
+            if let Some(app) = required
+                .iter()
+                .find(|app| !files.iter().any(|(name, _)| name == *app))
+            {
                 return Err(WorkerError::MissingPlugin {
                     app: app.to_string(),
                     path: dir.join(format!("{app}.wasm")),
@@ -126,85 +196,342 @@ impl WorkerHost {
             }
         }
         let ticker = EpochTicker::start(&engine).map_err(|e| WorkerError::Engine(e.to_string()))?;
-        let limits = || Limits {
-            memory_bytes: (config.memory_limit_mib as usize) << 20,
-            deadline: Duration::from_millis(config.event_deadline_ms),
+        let settings = Settings::of(config);
+        let env = Arc::new(PoolEnv {
+            limits: settings.limits(),
+            gateways: gateways.clone(),
+        });
+        let host = Arc::new(Self {
+            loader: Arc::new(Loader::new(engine, linker, config.cache_dir.clone())),
+            gateways,
+            plugins_dir: dir.clone(),
+            apps: RwLock::default(),
+            settings: Mutex::new((settings, env)),
+            deploying: tokio::sync::Mutex::new(()),
+            watch: Mutex::new(None),
+            _ticker: ticker,
+        });
+        // At start a bad file is an error the operator sees at once; later it is only
+        // refused, and the running version keeps serving.
+        for (_, path) in files {
+            host.deploy(&path).await?;
+        }
+        let watch =
+            watch::watch(dir, Arc::downgrade(&host)).map_err(|e| dir_error(e.to_string()))?;
+        *host.lock_watch() = Some(watch);
+        Ok(host)
+    }
+
+    fn lock_watch(&self) -> std::sync::MutexGuard<'_, Option<watch::FolderWatch>> {
+        self.watch.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn settings(&self) -> (Settings, Arc<PoolEnv>) {
+        self.settings
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn app(&self, name: &str) -> Option<Arc<App>> {
+        self.apps
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(name)
+            .cloned()
+    }
+
+    /// Loads a plugin file and makes it the running version of its app: compiled off the
+    /// event path (or mapped from the cache), checked against the world, tried in a canary
+    /// instance, then swapped in. On any failure the running version keeps serving.
+    pub async fn deploy(&self, path: &Path) -> Result<Deployed, PluginError> {
+        let _one_at_a_time = self.deploying.lock().await;
+        let Some(name) = app_of(path) else {
+            return Ok(Deployed::Unchanged);
         };
-        let mut apps = BTreeMap::new();
-        for (name, path) in files {
-            let version = load(&engine, &linker, path).await?;
-            let app: AppName = name.into();
+        let existing = self.app(&name);
+        if let Some(app) = &existing {
+            let digest = tokio::task::spawn_blocking({
+                let path = path.to_owned();
+                move || Loader::digest(&path).map(|(sha, _)| sha)
+            })
+            .await;
+            if let Ok(Ok(sha256)) = digest
+                && sha256 == app.control.current().version.sha256
+            {
+                return Ok(Deployed::Unchanged);
+            }
+        }
+        let started = Instant::now();
+        let (settings, env) = self.settings();
+        let outcome = match self.loader.load(path.to_owned()).await {
+            Ok(version) => self.canary(&name, &version, &env).await.map(|()| version),
+            Err(e) => Err(e),
+        };
+        let version = match outcome {
+            Ok(version) => version,
+            Err(e) => {
+                if let Some(app) = &existing {
+                    app.control.reject(Rejected {
+                        path: path.to_owned(),
+                        reason: e.to_string(),
+                        at: SystemTime::now(),
+                    });
+                }
+                return Err(e);
+            }
+        };
+        let to = version.hash.to_string();
+        let log = |what: &str| {
             tracing::info!(
-                app = &*app,
-                version = &*version.hash,
+                app = name,
+                version = to,
                 bytes = version.size,
-                path = %version.path.display(),
-                "plugin loaded"
+                cached = version.cached,
+                load_ms = version.load_time.as_millis() as u64,
+                total_ms = started.elapsed().as_millis() as u64,
+                path = %path.display(),
+                "{what}"
             );
-            let stats = Arc::new(AppStats::default());
-            let env = Arc::new(PoolEnv {
-                app: app.clone(),
-                limits: limits(),
-                gateways: gateways.clone(),
-                stats: stats.clone(),
-            });
-            let pool = Pool::start(version.clone(), env, config.instances);
-            apps.insert(
-                app,
-                App {
-                    version,
-                    pool,
-                    stats,
-                },
+        };
+        match existing {
+            Some(app) => {
+                let from = app.control.current().version.hash.to_string();
+                log(&format!("swapping in a new version (was {from})"));
+                app.control.swap(version.clone(), settings.policy);
+                Ok(Deployed::Swapped { from, to })
+            }
+            None => {
+                log("plugin loaded");
+                let control = Arc::new(AppControl::new(name.as_str().into(), version.clone()));
+                let app = Arc::new(App::start(control, env, settings.instances));
+                self.apps
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(name.into(), app);
+                Ok(Deployed::Added { version: to })
+            }
+        }
+    }
+
+    /// Runs `on-worker-start` and `on-worker-stop` in a throwaway instance of a new version;
+    /// a trap or overrun there refuses the version.
+    async fn canary(&self, app: &str, version: &Version, env: &PoolEnv) -> Result<(), PluginError> {
+        let refuse = |reason: String| PluginError::Canary {
+            path: version.path.clone(),
+            reason,
+        };
+        let (fired, _) = tokio::sync::mpsc::unbounded_channel();
+        let mut canary = Instance::new(
+            version,
+            app.into(),
+            &env.limits,
+            self.gateways.clone(),
+            fired,
+            0,
+        )
+        .await
+        .map_err(|e| refuse(format!("cannot instantiate: {e:#}")))?;
+        canary
+            .start(0)
+            .await
+            .map_err(|e| refuse(format!("on-worker-start failed: {e}")))?;
+        canary
+            .stop(0)
+            .await
+            .map_err(|e| refuse(format!("on-worker-stop failed: {e}")))
+    }
+
+    /// Reacts to a change in the plugin folder (called by the watcher).
+    async fn file_changed(&self, path: &Path) {
+        if path.is_file() {
+            if let Err(e) = self.deploy(path).await {
+                tracing::error!("plugin refused, the running version keeps serving: {e}");
+            }
+        } else if let Some(name) = app_of(path)
+            && self.app(&name).is_some()
+        {
+            tracing::warn!(
+                app = name,
+                path = %path.display(),
+                "plugin file removed; the app keeps running until `switchboard reload`"
             );
         }
-        Ok(Self {
-            apps,
-            _ticker: ticker,
-        })
+    }
+
+    /// Applies a changed `[worker]` table and re-scans the plugin folder: new and changed
+    /// files are deployed, apps whose file is gone are unloaded. One line per change.
+    pub async fn reload(&self, config: &WorkerConfig) -> Vec<String> {
+        let mut changes = Vec::new();
+        if config.plugins_dir != self.plugins_dir {
+            changes.push(format!(
+                "worker.plugins_dir: still {} (a new folder needs a restart)",
+                self.plugins_dir.display()
+            ));
+        }
+        let (old, _) = self.settings();
+        let new = Settings::of(config);
+        if new != old {
+            let env = Arc::new(PoolEnv {
+                limits: new.limits(),
+                gateways: self.gateways.clone(),
+            });
+            *self.settings.lock().unwrap_or_else(PoisonError::into_inner) =
+                (new.clone(), env.clone());
+            describe_changes(&old, &new, &mut changes);
+            let pools_change = (old.instances, old.memory_limit_mib, old.event_deadline_ms)
+                != (new.instances, new.memory_limit_mib, new.event_deadline_ms);
+            if pools_change {
+                for app in self
+                    .apps
+                    .read()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .values()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                {
+                    app.restart_pool(env.clone(), new.instances).await;
+                }
+            }
+        }
+        let files = match plugin::scan(&self.plugins_dir) {
+            Ok(files) => files,
+            Err(e) => {
+                changes.push(format!("cannot read {}: {e}", self.plugins_dir.display()));
+                return changes;
+            }
+        };
+        for (name, path) in &files {
+            match self.deploy(path).await {
+                Ok(Deployed::Added { version }) => {
+                    changes.push(format!("app {name}: added, version {version}"))
+                }
+                Ok(Deployed::Swapped { from, to }) => {
+                    changes.push(format!("app {name}: version {from} -> {to}"))
+                }
+                Ok(Deployed::Unchanged) => {}
+                Err(e) => changes.push(format!("app {name}: refused: {e}")),
+            }
+        }
+        let gone: Vec<AppName> = self
+            .apps
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .keys()
+            .filter(|name| !files.iter().any(|(file, _)| file.as_str() == &***name))
+            .cloned()
+            .collect();
+        for name in gone {
+            let removed = self
+                .apps
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&name);
+            if let Some(app) = removed {
+                app.stop().await;
+                changes.push(format!("app {name}: unloaded (its file was removed)"));
+            }
+        }
+        changes
     }
 
     /// What each loaded app runs and how it fares, sorted by name.
-    pub fn status(&self) -> Vec<AppStatus> {
-        self.apps
+    pub async fn status(&self) -> Vec<AppStatus> {
+        let apps: Vec<(AppName, Arc<App>)> = self
+            .apps
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
             .iter()
-            .map(|(name, app)| AppStatus {
+            .map(|(name, app)| (name.clone(), app.clone()))
+            .collect();
+        let mut status = Vec::with_capacity(apps.len());
+        for (name, app) in apps {
+            let control = &app.control;
+            let version = control.current().version.clone();
+            let stats = &control.stats;
+            status.push(AppStatus {
                 name: name.to_string(),
-                version: app.version.hash.to_string(),
-                path: app.version.path.clone(),
-                size: app.version.size,
-                loaded_at: app.version.loaded_at,
-                events: app.stats.events.load(Ordering::Relaxed),
-                failures: app.stats.failures.load(Ordering::Relaxed),
-                instantiations: app.stats.instantiations.load(Ordering::Relaxed),
-                peak_memory_bytes: app.stats.peak_memory_bytes.load(Ordering::Relaxed),
-                latency: app.stats.latency.snapshot(),
-            })
-            .collect()
+                version: version.hash.to_string(),
+                path: version.path.clone(),
+                size: version.size,
+                loaded_at: version.loaded_at,
+                instances: app.instances().await,
+                events: stats.events.load(Ordering::Relaxed),
+                failures: stats.failures.load(Ordering::Relaxed),
+                instantiations: stats.instantiations.load(Ordering::Relaxed),
+                peak_memory_bytes: stats.peak_memory_bytes.load(Ordering::Relaxed),
+                latency: stats.latency.snapshot(),
+                swaps: control.swaps(),
+                rollbacks: control.rollbacks(),
+                last_rejected: control.last_rejected(),
+            });
+        }
+        status
     }
 
-    /// Lets every instance finish its queued events and run `on-worker-stop`.
+    /// Stops watching, lets every instance finish its queued events and run
+    /// `on-worker-stop`.
     pub async fn shutdown(&self) {
-        for app in self.apps.values() {
-            app.pool.stop().await;
+        self.lock_watch().take();
+        let apps: Vec<Arc<App>> = self
+            .apps
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        for app in apps {
+            app.stop().await;
         }
     }
+}
 
-    fn app(&self, name: &str) -> Option<&App> {
-        let app = self.apps.get(name);
-        if app.is_none() {
-            tracing::warn!(app = name, "event for an app that is not loaded; dropped");
+/// One line per changed setting.
+fn describe_changes(old: &Settings, new: &Settings, changes: &mut Vec<String>) {
+    let mut line = |key: &str, from: String, to: String| {
+        if from != to {
+            changes.push(format!("worker.{key}: {from} -> {to}"));
         }
-        app
-    }
+    };
+    line(
+        "instances",
+        old.instances.to_string(),
+        new.instances.to_string(),
+    );
+    line(
+        "memory_limit_mib",
+        old.memory_limit_mib.to_string(),
+        new.memory_limit_mib.to_string(),
+    );
+    line(
+        "event_deadline_ms",
+        old.event_deadline_ms.to_string(),
+        new.event_deadline_ms.to_string(),
+    );
+    line(
+        "rollback_window",
+        old.policy.window.to_string(),
+        new.policy.window.to_string(),
+    );
+    line(
+        "rollback_failure_ratio",
+        old.policy.failure_ratio.to_string(),
+        new.policy.failure_ratio.to_string(),
+    );
 }
 
 #[async_trait]
 impl Workers for WorkerHost {
     async fn event(&self, event: Event) {
-        if let Some(app) = self.app(&event.app) {
-            let client = event.ctx.client;
-            app.pool.dispatch(client, Job::Event(event)).await;
+        match self.app(&event.app) {
+            Some(app) => {
+                let client = event.ctx.client;
+                app.dispatch(client, Job::Event(event)).await;
+            }
+            None => tracing::warn!(
+                app = &*event.app,
+                "event for an app that is not loaded; dropped"
+            ),
         }
     }
 
@@ -216,9 +543,7 @@ impl Workers for WorkerHost {
         let app = self.app(&handshake.app).ok_or_else(unavailable)?;
         let client = handshake.ctx.client;
         let (reply, verdict) = oneshot::channel();
-        app.pool
-            .dispatch(client, Job::Handshake(handshake, reply))
-            .await;
+        app.dispatch(client, Job::Handshake(handshake, reply)).await;
         verdict.await.unwrap_or_else(|_| Err(unavailable()))
     }
 }
@@ -231,22 +556,4 @@ fn new_linker(engine: &Engine) -> Result<Linker<InstanceState>, WorkerError> {
     bindings::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
         .map_err(engine_error)?;
     Ok(linker)
-}
-
-/// Loads a plugin file on a blocking thread (compiling takes CPU time).
-async fn load(
-    engine: &Engine,
-    linker: &Arc<Linker<InstanceState>>,
-    path: PathBuf,
-) -> Result<Arc<Version>, PluginError> {
-    let (engine, linker) = (engine.clone(), linker.clone());
-    let path_for_error = path.clone();
-    tokio::task::spawn_blocking(move || Version::load(&engine, &linker, &path).map(Arc::new))
-        .await
-        .unwrap_or_else(|e| {
-            Err(PluginError::Compile {
-                path: path_for_error,
-                reason: format!("the compiler thread failed: {e}"),
-            })
-        })
 }

@@ -1,15 +1,16 @@
-//! Loading a plugin file: compile it, check it against the `plugin` world, ready it to
-//! instantiate.
+//! Loading a plugin file: compile it (or take it from the cache), check it against the
+//! `plugin` world, ready it to instantiate.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
 use super::bindings::PluginPre;
+use super::cache::ArtifactCache;
 use super::state::InstanceState;
 
 /// Why a plugin file cannot be used.
@@ -39,6 +40,14 @@ pub enum PluginError {
         /// What does not match.
         reason: String,
     },
+    /// The canary instance failed to start.
+    #[error("plugin {path} failed its start check: {reason}")]
+    Canary {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
 }
 
 /// One compiled version of an app's plugin, ready to instantiate.
@@ -47,46 +56,100 @@ pub struct Version {
     pub path: PathBuf,
     /// The first 12 hex digits of the SHA-256 of the file: the version's name.
     pub hash: Arc<str>,
+    /// The full SHA-256 of the file, hex.
+    pub sha256: String,
     /// When it was loaded.
     pub loaded_at: SystemTime,
+    /// How long reading and compiling (or mapping from the cache) took.
+    pub load_time: Duration,
+    /// Whether the compiled code came from the cache.
+    pub cached: bool,
     /// Size of the file in bytes.
     pub size: usize,
     /// The checked, linked component.
     pub pre: PluginPre<InstanceState>,
 }
 
-impl Version {
-    /// Reads, compiles and checks a plugin file. Compiling takes CPU time: call it from a
-    /// blocking thread.
-    pub fn load(
-        engine: &Engine,
-        linker: &Linker<InstanceState>,
-        path: &Path,
-    ) -> Result<Self, PluginError> {
+/// Turns plugin files into [`Version`]s: one engine, one linker, one artifact cache.
+pub struct Loader {
+    engine: Engine,
+    linker: Linker<InstanceState>,
+    cache: ArtifactCache,
+}
+
+impl Loader {
+    /// A loader checking plugins against `linker`'s world, caching in `cache_dir`.
+    pub fn new(engine: Engine, linker: Linker<InstanceState>, cache_dir: PathBuf) -> Self {
+        let cache = ArtifactCache::new(cache_dir, &engine);
+        Self {
+            engine,
+            linker,
+            cache,
+        }
+    }
+
+    /// The SHA-256 of a file, hex; cheap next to compiling, so a touched but unchanged file
+    /// can be recognised.
+    pub fn digest(path: &Path) -> Result<(String, Vec<u8>), PluginError> {
         let bytes = std::fs::read(path).map_err(|source| PluginError::Read {
             path: path.to_owned(),
             source,
         })?;
-        let digest = Sha256::digest(&bytes);
-        let hash: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
-        let component =
-            Component::from_binary(engine, &bytes).map_err(|e| PluginError::Compile {
-                path: path.to_owned(),
-                reason: format!("{e:#}"),
-            })?;
+        let sha256 = Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        Ok((sha256, bytes))
+    }
+
+    /// Reads, compiles (or maps from the cache) and checks a plugin file. Takes CPU time:
+    /// call it from a blocking thread.
+    pub fn load_blocking(&self, path: &Path) -> Result<Version, PluginError> {
+        let started = Instant::now();
+        let (sha256, bytes) = Self::digest(path)?;
+        let (component, cached) = match self.cache.load(&self.engine, &sha256) {
+            Some(component) => (component, true),
+            None => {
+                let component = Component::from_binary(&self.engine, &bytes).map_err(|e| {
+                    PluginError::Compile {
+                        path: path.to_owned(),
+                        reason: format!("{e:#}"),
+                    }
+                })?;
+                self.cache.store(&sha256, &component);
+                (component, false)
+            }
+        };
         let world = |e: wasmtime::Error| PluginError::World {
             path: path.to_owned(),
             reason: format!("{e:#}"),
         };
-        let pre = linker.instantiate_pre(&component).map_err(world)?;
+        let pre = self.linker.instantiate_pre(&component).map_err(world)?;
         let pre = PluginPre::new(pre).map_err(world)?;
-        Ok(Self {
+        Ok(Version {
             path: path.to_owned(),
-            hash: hash.into(),
+            hash: sha256[..12].into(),
+            sha256,
             loaded_at: SystemTime::now(),
+            load_time: started.elapsed(),
+            cached,
             size: bytes.len(),
             pre,
         })
+    }
+
+    /// [`Self::load_blocking`] on the blocking pool, off the event path.
+    pub async fn load(self: &Arc<Self>, path: PathBuf) -> Result<Arc<Version>, PluginError> {
+        let loader = self.clone();
+        let path_for_error = path.clone();
+        tokio::task::spawn_blocking(move || loader.load_blocking(&path).map(Arc::new))
+            .await
+            .unwrap_or_else(|e| {
+                Err(PluginError::Compile {
+                    path: path_for_error,
+                    reason: format!("the compiler thread failed: {e}"),
+                })
+            })
     }
 }
 
@@ -95,15 +158,19 @@ pub fn scan(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
-        let stem = path.file_stem().and_then(|s| s.to_str());
-        if let Some(stem) = stem
-            && path.extension().is_some_and(|e| e == "wasm")
-            && crate::config::is_app_name(stem)
+        if let Some(app) = app_of(&path)
             && path.is_file()
         {
-            found.push((stem.to_owned(), path.clone()));
+            found.push((app, path.clone()));
         }
     }
     found.sort();
     Ok(found)
+}
+
+/// The app a plugin file serves: the stem of a `*.wasm` file whose stem is a valid app name
+/// (so temporary files such as `.chat.wasm.tmp` or `chat.wasm~` are not plugins).
+pub fn app_of(path: &Path) -> Option<String> {
+    let stem = path.file_stem()?.to_str()?;
+    (path.extension()? == "wasm" && crate::config::is_app_name(stem)).then(|| stem.to_owned())
 }

@@ -5,14 +5,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use super::app::{AppControl, Deployment};
 use super::instance::{CallError, Instance, Limits};
-use super::plugin::Version;
-use super::stats::AppStats;
 use super::timers::Fired;
-use crate::bus::{AppName, ClientId, Event, EventKind, Gateways, Handshake, Rejection};
+use crate::bus::{ClientId, Event, EventKind, Gateways, Handshake, Rejection};
 
 /// Jobs queued per instance before senders wait.
 const QUEUE: usize = 1024;
@@ -29,29 +28,26 @@ pub enum Job {
 
 /// What every instance of a pool shares.
 pub struct PoolEnv {
-    /// The app.
-    pub app: AppName,
     /// Memory and time limits.
     pub limits: Limits,
     /// Where API calls go.
     pub gateways: Arc<dyn Gateways>,
-    /// The app's counters.
-    pub stats: Arc<AppStats>,
 }
 
-/// Running instances of one version of an app.
+/// Running instances of an app.
 pub struct Pool {
     slots: Vec<mpsc::Sender<Job>>,
     tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Pool {
-    /// Starts `size` instances of `version`; each runs `on-worker-start` right away.
-    pub fn start(version: Arc<Version>, env: Arc<PoolEnv>, size: usize) -> Self {
+    /// Starts `size` instances of the app's current version; each runs `on-worker-start`
+    /// right away and follows the app's later deployments.
+    pub fn start(control: Arc<AppControl>, env: Arc<PoolEnv>, size: usize) -> Self {
         let (slots, tasks) = (0..size)
             .map(|worker_id| {
                 let (tx, rx) = mpsc::channel(QUEUE);
-                let slot = Slot::new(version.clone(), env.clone(), worker_id as u32);
+                let slot = Slot::new(control.clone(), env.clone(), worker_id as u32);
                 (tx, tokio::spawn(slot.run(rx)))
             })
             .unzip();
@@ -59,6 +55,11 @@ impl Pool {
             slots,
             tasks: std::sync::Mutex::new(tasks),
         }
+    }
+
+    /// Number of instances.
+    pub fn size(&self) -> usize {
+        self.slots.len()
     }
 
     /// Queues a job on the instance that owns `client`; waits while its queue is full.
@@ -90,11 +91,14 @@ fn slot_index(client: ClientId, slots: usize) -> usize {
     ((mixed >> 32) % slots as u64) as usize
 }
 
-/// One instance's task state: the instance (absent after a failure until replaced).
+/// One instance's task state: the deployment it runs and its instance (absent after a
+/// failure until replaced).
 struct Slot {
-    version: Arc<Version>,
+    control: Arc<AppControl>,
     env: Arc<PoolEnv>,
     worker_id: u32,
+    deployments: watch::Receiver<Arc<Deployment>>,
+    deployment: Arc<Deployment>,
     instance: Option<Instance>,
     generation: u64,
     fired_tx: mpsc::UnboundedSender<Fired>,
@@ -102,12 +106,16 @@ struct Slot {
 }
 
 impl Slot {
-    fn new(version: Arc<Version>, env: Arc<PoolEnv>, worker_id: u32) -> Self {
+    fn new(control: Arc<AppControl>, env: Arc<PoolEnv>, worker_id: u32) -> Self {
         let (fired_tx, fired_rx) = mpsc::unbounded_channel();
+        let mut deployments = control.subscribe();
+        let deployment = deployments.borrow_and_update().clone();
         Self {
-            version,
+            control,
             env,
             worker_id,
+            deployments,
+            deployment,
             instance: None,
             generation: 0,
             fired_tx,
@@ -118,7 +126,14 @@ impl Slot {
     async fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
         self.instance().await;
         loop {
+            // A new deployment takes over between two events: the one running has finished,
+            // and the ones queued behind it run on the new version, in order.
+            if self.deployments.has_changed().unwrap_or(false) {
+                self.adopt().await;
+            }
             tokio::select! {
+                biased;
+                _ = self.deployments.changed() => {}
                 job = jobs.recv() => match job {
                     Some(Job::Event(event)) => self.event(event).await,
                     Some(Job::Handshake(handshake, reply)) => {
@@ -129,6 +144,22 @@ impl Slot {
                 Some(fired) = self.fired_rx.recv() => self.timer(fired).await,
             }
         }
+        self.retire().await;
+    }
+
+    /// Moves to the current deployment: the old instance gets `on-worker-stop` (its timers
+    /// end with it), a new one gets `on-worker-start`.
+    async fn adopt(&mut self) {
+        let next = self.deployments.borrow_and_update().clone();
+        if Arc::ptr_eq(&next, &self.deployment) {
+            return;
+        }
+        self.retire().await;
+        self.deployment = next;
+        self.instance().await;
+    }
+
+    async fn retire(&mut self) {
         if let Some(mut instance) = self.instance.take()
             && let Err(e) = instance.stop(self.worker_id).await
         {
@@ -141,15 +172,15 @@ impl Slot {
         if self.instance.is_none() {
             self.generation += 1;
             let created = Instance::new(
-                &self.version,
-                self.env.app.clone(),
+                &self.deployment.version,
+                self.control.name.clone(),
                 &self.env.limits,
                 self.env.gateways.clone(),
                 self.fired_tx.clone(),
                 self.generation,
             )
             .await;
-            self.env
+            self.control
                 .stats
                 .instantiations
                 .fetch_add(1, Ordering::Relaxed);
@@ -181,7 +212,7 @@ impl Slot {
         };
         let started = Instant::now();
         let outcome = instance.event(&event).await;
-        self.env.stats.latency.record(started.elapsed());
+        self.control.stats.latency.record(started.elapsed());
         self.settle(name, Some(event.ctx.client), outcome).await;
     }
 
@@ -211,54 +242,67 @@ impl Slot {
         }
     }
 
-    /// Counts the outcome of a call; after a failure the instance is replaced at once, so
-    /// its successor's `on-worker-start` (and timers) run without waiting for an event.
+    /// Counts the outcome of a call; after a failure the instance is replaced at once (unless
+    /// its version was just rolled back), so its successor's `on-worker-start` and timers run
+    /// without waiting for an event.
     async fn settle<T>(
         &mut self,
         event: &str,
         client: Option<ClientId>,
         outcome: Result<T, CallError>,
     ) -> Option<T> {
+        let stats = &self.control.stats;
         match outcome {
             Ok(value) => {
-                let stats = &self.env.stats;
                 stats.events.fetch_add(1, Ordering::Relaxed);
                 if let Some(instance) = &self.instance {
                     let memory = instance.memory_bytes() as u64;
                     stats.peak_memory_bytes.fetch_max(memory, Ordering::Relaxed);
                 }
+                self.judge(true);
                 Some(value)
             }
             Err(e) => {
                 self.instance = None;
                 self.failed(event, client, &e);
-                self.instance().await;
+                if !self.deployments.has_changed().unwrap_or(false) {
+                    self.instance().await;
+                }
                 None
             }
         }
     }
 
+    /// Feeds an outcome to the deployment's probation; rolls back when it trips.
+    fn judge(&self, ok: bool) {
+        if self.deployment.record(ok) {
+            self.control.roll_back(&self.deployment);
+        }
+    }
+
     fn failed(&self, event: &str, client: Option<ClientId>, error: &CallError) {
-        self.env.stats.failures.fetch_add(1, Ordering::Relaxed);
+        self.control.stats.failures.fetch_add(1, Ordering::Relaxed);
         let reason = describe(error, &self.env.limits);
         tracing::warn!(
-            app = &*self.env.app,
-            version = &*self.version.hash,
+            app = &*self.control.name,
+            version = &*self.deployment.version.hash,
             worker = self.worker_id,
             client = client.map(|c| c.to_string()),
             "{event} failed, event lost, instance replaced: {reason}"
         );
+        self.judge(false);
     }
 
     fn lost(&self, event: &str, client: Option<ClientId>) {
-        self.env.stats.failures.fetch_add(1, Ordering::Relaxed);
+        self.control.stats.failures.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(
-            app = &*self.env.app,
-            version = &*self.version.hash,
+            app = &*self.control.name,
+            version = &*self.deployment.version.hash,
             worker = self.worker_id,
             client = client.map(|c| c.to_string()),
             "{event} lost: no instance could be started"
         );
+        self.judge(false);
     }
 }
 
