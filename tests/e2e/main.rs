@@ -6,6 +6,7 @@ mod support;
 mod api;
 mod apps;
 mod cli;
+mod hot_swap;
 mod limits;
 mod protocols;
 mod sandbox;

@@ -184,16 +184,16 @@ impl WorkerHost {
             reason,
         };
         let files = plugin::scan(dir).map_err(|e| dir_error(e.to_string()))?;
-        if config.require_plugins {
-            if let Some(app) = required
-                .iter()
-                .find(|app| !files.iter().any(|(name, _)| name == *app))
-            {
-                return Err(WorkerError::MissingPlugin {
-                    app: app.to_string(),
-                    path: dir.join(format!("{app}.wasm")),
-                });
-            }
+        let missing = required
+            .iter()
+            .find(|app| !files.iter().any(|(name, _)| name == *app));
+        if let Some(app) = missing
+            && config.require_plugins
+        {
+            return Err(WorkerError::MissingPlugin {
+                app: app.to_string(),
+                path: dir.join(format!("{app}.wasm")),
+            });
         }
         let ticker = EpochTicker::start(&engine).map_err(|e| WorkerError::Engine(e.to_string()))?;
         let settings = Settings::of(config);
@@ -231,6 +231,16 @@ impl WorkerHost {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Every app, without holding the map's lock.
+    fn apps(&self) -> Vec<(AppName, Arc<App>)> {
+        self.apps
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .map(|(name, app)| (name.clone(), app.clone()))
+            .collect()
     }
 
     fn app(&self, name: &str) -> Option<Arc<App>> {
@@ -382,14 +392,7 @@ impl WorkerHost {
             let pools_change = (old.instances, old.memory_limit_mib, old.event_deadline_ms)
                 != (new.instances, new.memory_limit_mib, new.event_deadline_ms);
             if pools_change {
-                for app in self
-                    .apps
-                    .read()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .values()
-                    .cloned()
-                    .collect::<Vec<_>>()
-                {
+                for (_, app) in self.apps() {
                     app.restart_pool(env.clone(), new.instances).await;
                 }
             }
@@ -437,13 +440,7 @@ impl WorkerHost {
 
     /// What each loaded app runs and how it fares, sorted by name.
     pub async fn status(&self) -> Vec<AppStatus> {
-        let apps: Vec<(AppName, Arc<App>)> = self
-            .apps
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .iter()
-            .map(|(name, app)| (name.clone(), app.clone()))
-            .collect();
+        let apps = self.apps();
         let mut status = Vec::with_capacity(apps.len());
         for (name, app) in apps {
             let control = &app.control;
@@ -473,14 +470,7 @@ impl WorkerHost {
     /// `on-worker-stop`.
     pub async fn shutdown(&self) {
         self.lock_watch().take();
-        let apps: Vec<Arc<App>> = self
-            .apps
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .cloned()
-            .collect();
-        for app in apps {
+        for (_, app) in self.apps() {
             app.stop().await;
         }
     }

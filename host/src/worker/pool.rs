@@ -126,14 +126,11 @@ impl Slot {
     async fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
         self.instance().await;
         loop {
-            // A new deployment takes over between two events: the one running has finished,
-            // and the ones queued behind it run on the new version, in order.
-            if self.deployments.has_changed().unwrap_or(false) {
-                self.adopt().await;
-            }
+            // A new deployment (checked first) takes over between two events: the one running
+            // has finished, and the ones queued behind it run on the new version, in order.
             tokio::select! {
                 biased;
-                _ = self.deployments.changed() => {}
+                Ok(()) = self.deployments.changed() => self.adopt().await,
                 job = jobs.recv() => match job {
                     Some(Job::Event(event)) => self.event(event).await,
                     Some(Job::Handshake(handshake, reply)) => {
@@ -150,7 +147,7 @@ impl Slot {
     /// Moves to the current deployment: the old instance gets `on-worker-stop` (its timers
     /// end with it), a new one gets `on-worker-start`.
     async fn adopt(&mut self) {
-        let next = self.deployments.borrow_and_update().clone();
+        let next = self.deployments.borrow().clone();
         if Arc::ptr_eq(&next, &self.deployment) {
             return;
         }

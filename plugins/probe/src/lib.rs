@@ -14,6 +14,9 @@ use switchboard_sdk::{
 /// The group that gets `close` and `timer` event notices.
 const OBSERVERS: &str = "observers";
 
+/// While this group has members, `on-worker-start` traps.
+const TRAP_ON_START: &str = "probe:trap-on-start";
+
 /// The probe's state: the worker id it was started with, and the memory `alloc` hoards.
 #[derive(Default)]
 struct Probe {
@@ -428,6 +431,10 @@ fn failure_json(id: Value, failure: Failure) -> Value {
 
 impl Plugin for Probe {
     fn on_worker_start(&mut self, worker_id: u32) {
+        // A test hook: lets a test make a new version fail its start check.
+        if sb::client_count_by_group(TRAP_ON_START).is_ok_and(|n| n > 0) {
+            panic!("probe: the group {TRAP_ON_START} has members, so this start fails");
+        }
         self.worker = Some(worker_id);
         sb::log(
             LogLevel::Info,

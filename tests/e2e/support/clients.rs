@@ -31,6 +31,12 @@ pub struct Ws {
     stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
 }
 
+impl From<WebSocketStream<MaybeTlsStream<TcpStream>>> for Ws {
+    fn from(stream: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Self {
+        Self { stream }
+    }
+}
+
 impl Ws {
     /// Connects and completes the handshake.
     pub async fn connect(url: &str) -> Self {

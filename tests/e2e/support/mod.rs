@@ -259,3 +259,45 @@ pub fn run_to_exit(args: &[&str], dir: &Path) -> (Option<i32>, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// The bytes of a built plugin.
+pub fn plugin_bytes(name: &str) -> Vec<u8> {
+    std::fs::read(plugins_dir().join(format!("{name}.wasm"))).expect("plugin built")
+}
+
+/// A plugin folder of its own, holding copies of these built plugins.
+pub fn plugin_folder(names: &[&str]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for name in names {
+        std::fs::write(dir.path().join(format!("{name}.wasm")), plugin_bytes(name)).expect("copy");
+    }
+    dir
+}
+
+/// The same component with a custom section appended: identical behaviour, another hash,
+/// so it counts as a new version.
+pub fn retagged(mut component: Vec<u8>, tag: &str) -> Vec<u8> {
+    let name = b"switchboard-test";
+    let mut body = vec![name.len() as u8];
+    body.extend_from_slice(name);
+    body.extend_from_slice(tag.as_bytes());
+    component.push(0); // custom section id
+    let mut size = body.len();
+    loop {
+        let byte = (size & 0x7f) as u8;
+        size >>= 7;
+        component.push(if size == 0 { byte } else { byte | 0x80 });
+        if size == 0 {
+            break;
+        }
+    }
+    component.extend_from_slice(&body);
+    component
+}
+
+/// Deploys `bytes` as `dir/name` the recommended way: write a temporary file, then rename.
+pub fn deploy_by_rename(dir: &Path, name: &str, bytes: &[u8]) {
+    let temp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&temp, bytes).expect("write temp");
+    std::fs::rename(&temp, dir.join(name)).expect("rename");
+}
