@@ -116,7 +116,6 @@ impl Loader {
                         reason: format!("{e:#}"),
                     }
                 })?;
-                self.cache.store(&sha256, &component);
                 (component, false)
             }
         };
@@ -138,18 +137,28 @@ impl Loader {
         })
     }
 
-    /// [`Self::load_blocking`] on the blocking pool, off the event path.
+    /// [`Self::load_blocking`] on the blocking pool, off the event path. A freshly compiled
+    /// version is written to the cache afterwards, so the swap does not wait for the disk.
     pub async fn load(self: &Arc<Self>, path: PathBuf) -> Result<Arc<Version>, PluginError> {
         let loader = self.clone();
         let path_for_error = path.clone();
-        tokio::task::spawn_blocking(move || loader.load_blocking(&path).map(Arc::new))
+        let version = tokio::task::spawn_blocking(move || loader.load_blocking(&path))
             .await
             .unwrap_or_else(|e| {
                 Err(PluginError::Compile {
                     path: path_for_error,
                     reason: format!("the compiler thread failed: {e}"),
                 })
-            })
+            })?;
+        let version = Arc::new(version);
+        if !version.cached {
+            let (loader, version) = (self.clone(), version.clone());
+            tokio::task::spawn_blocking(move || {
+                let component = version.pre.instance_pre().component();
+                loader.cache.store(&version.sha256, component);
+            });
+        }
+        Ok(version)
     }
 }
 

@@ -1,12 +1,14 @@
 //! Watches the plugin folder: a new or changed `*.wasm` file is deployed, a removed one is
-//! reported. Bursts of file events are debounced, so an in-place copy is read once it is
-//! complete and a write-to-temp-then-rename is seen as one change.
+//! reported. A file known to be complete (renamed into place, or closed by its writer) is
+//! taken at once; other changes wait until the file has been quiet for a moment, so a
+//! half-written file is not read where the platform reports no close.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Weak;
 use std::time::Duration;
 
+use notify::event::{AccessKind, AccessMode, ModifyKind, RenameMode};
 use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -14,7 +16,7 @@ use tokio::time::Instant;
 use super::WorkerHost;
 use super::plugin::app_of;
 
-/// How long a file must be quiet before it is read.
+/// How long a file whose completion was not reported must be quiet before it is read.
 const QUIET: Duration = Duration::from_millis(150);
 
 /// Keeps the folder watched until dropped.
@@ -27,12 +29,13 @@ pub fn watch(dir: &Path, host: Weak<WorkerHost>) -> notify::Result<FolderWatch> 
     let (tx, rx) = mpsc::unbounded_channel();
     let mut watcher =
         notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
-            Ok(event) if matters(&event.kind) => {
-                for path in event.paths {
-                    let _ = tx.send(path);
+            Ok(event) => {
+                if let Some(settled) = settled(&event.kind) {
+                    for path in event.paths {
+                        let _ = tx.send((path, settled));
+                    }
                 }
             }
-            Ok(_) => {}
             Err(e) => tracing::warn!("plugin folder watch: {e}"),
         })?;
     watcher.watch(dir, RecursiveMode::NonRecursive)?;
@@ -40,22 +43,28 @@ pub fn watch(dir: &Path, host: Weak<WorkerHost>) -> notify::Result<FolderWatch> 
     Ok(FolderWatch { _watcher: watcher })
 }
 
-fn matters(kind: &EventKind) -> bool {
-    matches!(
-        kind,
-        EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_)
-    )
+/// Whether an event says the file is complete (`Some(true)`), changed (`Some(false)`), or
+/// does not matter (`None`).
+fn settled(kind: &EventKind) -> Option<bool> {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write))
+        | EventKind::Modify(ModifyKind::Name(RenameMode::To | RenameMode::Both)) => Some(true),
+        EventKind::Create(_) | EventKind::Modify(_) | EventKind::Remove(_) => Some(false),
+        _ => None,
+    }
 }
 
-/// Collects changed plugin paths and hands each to the host once it has been quiet.
-async fn debounce(mut changes: mpsc::UnboundedReceiver<PathBuf>, host: Weak<WorkerHost>) {
+/// Collects changed plugin paths and hands each to the host when it is due: at once if it
+/// is complete, else once it has been quiet for [`QUIET`].
+async fn debounce(mut changes: mpsc::UnboundedReceiver<(PathBuf, bool)>, host: Weak<WorkerHost>) {
     let mut pending: BTreeMap<PathBuf, Instant> = BTreeMap::new();
     loop {
-        let due = pending.values().min().map(|&last| last + QUIET);
+        let due = pending.values().min().copied();
         tokio::select! {
             change = changes.recv() => match change {
-                Some(path) if app_of(&path).is_some() => {
-                    pending.insert(path, Instant::now());
+                Some((path, settled)) if app_of(&path).is_some() => {
+                    let due = if settled { Instant::now() } else { Instant::now() + QUIET };
+                    pending.insert(path, due);
                 }
                 Some(_) => {}
                 None => return,
@@ -64,7 +73,7 @@ async fn debounce(mut changes: mpsc::UnboundedReceiver<PathBuf>, host: Weak<Work
                 let now = Instant::now();
                 let ready: Vec<PathBuf> = pending
                     .iter()
-                    .filter(|(_, last)| **last + QUIET <= now)
+                    .filter(|(_, due)| **due <= now)
                     .map(|(path, _)| path.clone())
                     .collect();
                 let Some(host) = host.upgrade() else { return };

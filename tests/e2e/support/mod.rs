@@ -191,6 +191,11 @@ impl Server {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The first listener's address.
     pub fn addr(&self) -> SocketAddr {
         self.addrs[0]

@@ -1,0 +1,279 @@
+//! Load benchmarks of the real `switchboard` binary, each figure next to a baseline measured
+//! in the same run: a bare tokio-tungstenite echo server (this binary, re-run with
+//! `--baseline-server`), or the same operation under another condition.
+//!
+//! `cargo bench --bench load -- [idle] [echo] [swap]` (all three without arguments).
+
+#[path = "../../tests/e2e/support/mod.rs"]
+#[allow(dead_code, unused_imports)]
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use support::clients::{Received, Ws};
+use support::{
+    Server, Setup, deploy_by_rename, plugin_bytes, plugin_folder, plugins_dir, retagged,
+};
+
+/// Idle clients connected for the memory figure.
+const IDLE_CLIENTS: usize = 5000;
+/// Clients of the echo throughput figure.
+const ECHO_CLIENTS: usize = 100;
+/// How long each throughput run lasts.
+const ECHO_SECONDS: u64 = 5;
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
+    if args.first().map(String::as_str) == Some("--baseline-server") {
+        return baseline_server();
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let all = args.is_empty();
+    let wants = |name: &str| all || args.iter().any(|a| a == name);
+    runtime.block_on(async {
+        plugins_dir();
+        if wants("idle") {
+            idle().await;
+        }
+        if wants("echo") {
+            echo().await;
+        }
+        if wants("swap") {
+            swap().await;
+        }
+    });
+}
+
+/// Resident memory of a process, KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS")
+}
+
+/// A bare tokio-tungstenite echo server with default settings, as a child process.
+struct Baseline {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Baseline {
+    fn start() -> Self {
+        let mut child = Command::new(std::env::current_exe().expect("own path"))
+            .arg("--baseline-server")
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("baseline starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped"))
+            .read_line(&mut line)
+            .expect("address line");
+        let addr = line.trim().parse().expect("an address");
+        Self { child, addr }
+    }
+}
+
+impl Drop for Baseline {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn baseline_server() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        println!("{}", listener.local_addr().expect("addr"));
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
+                    return;
+                };
+                while let Some(Ok(message)) = ws.next().await {
+                    if (message.is_text() || message.is_binary()) && ws.send(message).await.is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+}
+
+/// KiB of server memory per idle client: RSS after connecting `IDLE_CLIENTS`, minus RSS with
+/// 100 connected (so start-up and warm-up costs are excluded).
+async fn idle_kib_per_client(pid: u32, url: &str) -> f64 {
+    let mut clients = Vec::with_capacity(IDLE_CLIENTS);
+    for _ in 0..100 {
+        clients.push(Ws::connect(url).await);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = rss_kib(pid);
+    for _ in 100..IDLE_CLIENTS {
+        clients.push(Ws::connect(url).await);
+    }
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let after = rss_kib(pid);
+    (after - before) as f64 / (IDLE_CLIENTS - 100) as f64
+}
+
+async fn idle() {
+    let server = Setup::one("websocket", "echo").start();
+    let ours = idle_kib_per_client(server.pid(), &server.url()).await;
+    let baseline = Baseline::start();
+    let theirs =
+        idle_kib_per_client(baseline.child.id(), &format!("ws://{}/", baseline.addr)).await;
+    println!(
+        "idle WebSocket client: switchboard {ours:.1} KiB, bare tokio-tungstenite {theirs:.1} KiB \
+         (ratio {:.2}; {IDLE_CLIENTS} clients)",
+        ours / theirs
+    );
+}
+
+/// Round trips per second of `ECHO_CLIENTS` closed-loop clients sending `payload`.
+async fn round_trips_per_second(url: &str, payload: &str) -> f64 {
+    let mut tasks = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(ECHO_SECONDS);
+    for _ in 0..ECHO_CLIENTS {
+        let mut ws = Ws::connect(url).await;
+        let payload = payload.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                ws.send_text(&payload).await;
+                assert_eq!(ws.recv().await, Received::Text(payload.clone()));
+                n += 1;
+            }
+            n
+        }));
+    }
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.expect("client");
+    }
+    total as f64 / ECHO_SECONDS as f64
+}
+
+async fn echo() {
+    let server = Setup::one("websocket", "bench").start();
+    let ours = round_trips_per_second(&server.url(), "echo:0123456789abcdef").await;
+    drop(server);
+    let baseline = Baseline::start();
+    let theirs =
+        round_trips_per_second(&format!("ws://{}/", baseline.addr), "echo:0123456789abcdef").await;
+    println!(
+        "echo round trips/s, {ECHO_CLIENTS} clients: switchboard+bench plugin {ours:.0}, \
+         bare tokio-tungstenite {theirs:.0} (ratio {:.2})",
+        ours / theirs
+    );
+}
+
+/// Time from a plugin file landing to the first reply after the swap, under echo load.
+async fn time_to_swap(
+    server: &Server,
+    dir: &std::path::Path,
+    app: &str,
+    bytes: &[u8],
+    hash_tag: &str,
+) -> Duration {
+    let swaps_before = server.log().matches("swapping in a new version").count();
+    let started = Instant::now();
+    deploy_by_rename(dir, &format!("{app}.wasm"), bytes);
+    let mut ws = Ws::connect(&server.url()).await;
+    loop {
+        if server.log().matches("swapping in a new version").count() > swaps_before {
+            ws.send_text(hash_tag).await;
+            assert_eq!(ws.recv().await, Received::Text(hash_tag.to_owned()));
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "no swap");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+async fn swap() {
+    // Every plugin that echoes plain text unchanged can stand in for `echo` (the probe does).
+    let candidates = ["echo", "probe", "echo-go", "echo-js", "echo-py"];
+    for name in candidates {
+        if !plugins_dir().join(format!("{name}.wasm")).exists() {
+            continue;
+        }
+        let bytes = plugin_bytes(name);
+        let dir = plugin_folder(&["echo"]);
+        let cache = tempfile::tempdir().expect("cache dir");
+        let mut setup = Setup::one("websocket", "echo").worker(&format!(
+            "cache_dir = {:?}",
+            cache.path().display().to_string()
+        ));
+        setup.plugins_dir = Some(dir.path().to_owned());
+        let server = setup.start();
+        let load = tokio::spawn(round_trips_per_second_until(
+            server.url(),
+            Duration::from_secs(120),
+        ));
+        // Fresh bytes each time: compiled from scratch.
+        let mut cold = Vec::new();
+        for i in 0..3 {
+            let version = retagged(bytes.clone(), &format!("cold{i}"));
+            cold.push(time_to_swap(&server, dir.path(), "echo", &version, "x").await);
+        }
+        // Alternating between two versions already compiled: served from the cache.
+        let a = retagged(bytes.clone(), "warm-a");
+        let b = retagged(bytes.clone(), "warm-b");
+        time_to_swap(&server, dir.path(), "echo", &a, "x").await;
+        time_to_swap(&server, dir.path(), "echo", &b, "x").await;
+        let mut warm = Vec::new();
+        for i in 0..3 {
+            let version = if i % 2 == 0 { &a } else { &b };
+            warm.push(time_to_swap(&server, dir.path(), "echo", version, "x").await);
+        }
+        load.abort();
+        let median = |mut v: Vec<Duration>| {
+            v.sort();
+            v[v.len() / 2]
+        };
+        println!(
+            "swap {name} ({} KiB) under load: compiled {:?}, from cache {:?} (median of 3)",
+            bytes.len() / 1024,
+            median(cold),
+            median(warm)
+        );
+    }
+}
+
+/// Echo load from 20 clients until aborted (dropping the set aborts every client).
+async fn round_trips_per_second_until(url: String, limit: Duration) {
+    let deadline = Instant::now() + limit;
+    let mut clients = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let mut ws = Ws::connect(&url).await;
+        clients.spawn(async move {
+            while Instant::now() < deadline {
+                ws.send_text("load").await;
+                if ws.try_recv(Duration::from_secs(5)).await.is_none() {
+                    break;
+                }
+            }
+        });
+    }
+    clients.join_all().await;
+}
