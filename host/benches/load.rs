@@ -5,7 +5,6 @@
 //! `cargo bench --bench load -- [idle] [echo] [swap]` (all three without arguments).
 
 #[path = "../../tests/e2e/support/mod.rs"]
-#[allow(dead_code, unused_imports)]
 mod support;
 
 use std::io::{BufRead, BufReader};
