@@ -1,5 +1,6 @@
 //! The configuration file (`switchboard.toml`): its keys, their defaults, and their checks.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -17,6 +18,20 @@ pub struct Config {
     /// The worker host.
     #[serde(default)]
     pub worker: WorkerConfig,
+    /// Per-app settings, by app name (`[apps.chat]`).
+    #[serde(default)]
+    pub apps: BTreeMap<String, AppConfig>,
+}
+
+/// An `[apps.<name>]` table: settings of one app.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppConfig {
+    /// Replace an instance after it has handled this many events (for guests whose memory
+    /// only grows, such as some Python builds).
+    pub recycle_after_events: Option<u64>,
+    /// Replace an instance once its linear memory exceeds this many MiB.
+    pub recycle_above_memory_mib: Option<u64>,
 }
 
 /// One `[[listener]]`: an address, a protocol and the app that serves it.
@@ -265,6 +280,24 @@ impl Config {
                 ));
             }
         }
+        for (name, app) in &self.apps {
+            let key = |field: &str| format!("apps.{name}.{field}");
+            if !is_app_name(name) {
+                return Err(invalid(
+                    format!("apps.{name}"),
+                    "must be a plugin file stem: letters, digits, '-' and '_'",
+                ));
+            }
+            if app.recycle_after_events == Some(0) {
+                return Err(invalid(key("recycle_after_events"), "must be at least 1"));
+            }
+            if app.recycle_above_memory_mib == Some(0) {
+                return Err(invalid(
+                    key("recycle_above_memory_mib"),
+                    "must be at least 1",
+                ));
+            }
+        }
         let w = &self.worker;
         if !(1..=256).contains(&w.instances) {
             return Err(invalid("worker.instances".into(), "must be 1..=256"));
@@ -371,6 +404,16 @@ mod tests {
         let fixed = MINIMAL.replace(":0", ":9000");
         let err = parse(&format!("{fixed}{fixed}")).expect_err("same address twice");
         assert!(err.to_string().contains("listener[1].addr"), "{err}");
+
+        let err =
+            parse(&format!("{MINIMAL}\n[apps.echo]\nrecycle_after_events = 0")).expect_err("zero");
+        assert!(
+            err.to_string().contains("apps.echo.recycle_after_events"),
+            "{err}"
+        );
+
+        let err = parse(&format!("{MINIMAL}\n[apps.echo]\nrecycle = 1")).expect_err("unknown");
+        assert!(err.to_string().contains("recycle"), "{err}");
 
         let err = parse("").expect_err("no listener");
         assert!(err.to_string().contains("listener"), "{err}");

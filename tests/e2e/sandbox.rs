@@ -46,3 +46,28 @@ async fn loop_trap_and_alloc_each_lose_one_event() {
     assert!(log.contains("instance replaced"), "{log}");
     assert_eq!(others[0].ok("get-client-count", json!({})).await, json!(5));
 }
+
+#[tokio::test]
+async fn an_app_can_recycle_its_instances_after_n_events() {
+    let config = Setup::one("websocket", "probe")
+        .worker("instances = 1")
+        .toml()
+        + "\n[apps.probe]\nrecycle_after_events = 5\n";
+    let server = crate::support::Server::start(&config);
+    let mut client = Probe::connect(&server.url()).await;
+    // Connect and whoami were events 1 and 2 of this instance.
+    for _ in 0..8 {
+        client.ok("get-client-count", json!({})).await;
+    }
+    // Event 5 and event 10 each retired the instance and started a fresh one; the canary and
+    // the first instance account for the other two starts.
+    server
+        .wait_for_log("probe: worker 0 started", Duration::from_secs(5))
+        .await;
+    let starts = server.log().matches("probe: worker 0 started").count();
+    assert_eq!(starts, 4, "{}", server.log());
+    assert_eq!(
+        client.ok("is-online", json!({"client": client.id})).await,
+        json!(true)
+    );
+}

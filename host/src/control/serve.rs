@@ -45,7 +45,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         .await
         .map_err(|e| start(e.into()))?;
     let gateways: Arc<dyn Gateways> = gateway.clone();
-    let workers = WorkerHost::start(&config.worker, &config.apps(), gateways)
+    let workers = WorkerHost::start(&config, gateways)
         .await
         .map_err(|e| start(e.into()))?;
     let addrs: Vec<_> = listeners.iter().map(|l| l.local_addr()).collect();

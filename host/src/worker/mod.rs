@@ -34,14 +34,14 @@ use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
 use crate::bus::{AppName, Event, Gateways, Handshake, Rejection, Workers};
-use crate::config::WorkerConfig;
+use crate::config::Config;
 pub use app::Rejected;
 use app::{App, AppControl, RollbackPolicy};
 use engine::EpochTicker;
 use instance::{Instance, Limits};
 pub use plugin::PluginError;
 use plugin::{Loader, Version, app_of};
-use pool::{Job, PoolEnv};
+use pool::{Job, PoolEnv, Recycle};
 use state::InstanceState;
 use stats::LatencySnapshot;
 
@@ -93,6 +93,8 @@ pub struct AppStatus {
     pub failures: u64,
     /// Instances created, replacements included.
     pub instantiations: u64,
+    /// Healthy instances replaced by the app's recycling policy.
+    pub recycles: u64,
     /// The most linear memory one instance used, in bytes.
     pub peak_memory_bytes: u64,
     /// Time events took in the plugin.
@@ -131,26 +133,54 @@ struct Settings {
     memory_limit_mib: u64,
     event_deadline_ms: u64,
     policy: RollbackPolicy,
+    recycle: BTreeMap<String, Recycle>,
 }
 
 impl Settings {
-    fn of(config: &WorkerConfig) -> Self {
+    fn of(config: &Config) -> Self {
+        let w = &config.worker;
         Self {
-            instances: config.instances,
-            memory_limit_mib: config.memory_limit_mib,
-            event_deadline_ms: config.event_deadline_ms,
+            instances: w.instances,
+            memory_limit_mib: w.memory_limit_mib,
+            event_deadline_ms: w.event_deadline_ms,
             policy: RollbackPolicy {
-                window: config.rollback_window,
-                failure_ratio: config.rollback_failure_ratio,
+                window: w.rollback_window,
+                failure_ratio: w.rollback_failure_ratio,
             },
+            recycle: config
+                .apps
+                .iter()
+                .map(|(name, app)| {
+                    let recycle = Recycle {
+                        after_events: app.recycle_after_events,
+                        above_memory_bytes: app.recycle_above_memory_mib.map(|mib| mib << 20),
+                    };
+                    (name.clone(), recycle)
+                })
+                .collect(),
         }
     }
 
-    fn limits(&self) -> Limits {
-        Limits {
-            memory_bytes: (self.memory_limit_mib as usize) << 20,
-            deadline: Duration::from_millis(self.event_deadline_ms),
-        }
+    /// What the instances of `app` share.
+    fn env(&self, app: &str, gateways: &Arc<dyn Gateways>) -> Arc<PoolEnv> {
+        Arc::new(PoolEnv {
+            limits: Limits {
+                memory_bytes: (self.memory_limit_mib as usize) << 20,
+                deadline: Duration::from_millis(self.event_deadline_ms),
+            },
+            recycle: self.recycle.get(app).copied().unwrap_or_default(),
+            gateways: gateways.clone(),
+        })
+    }
+
+    /// Whether `app`'s pool must be rebuilt to move from `self` to `new`.
+    fn pool_changes(&self, new: &Settings, app: &str) -> bool {
+        (
+            self.instances,
+            self.memory_limit_mib,
+            self.event_deadline_ms,
+        ) != (new.instances, new.memory_limit_mib, new.event_deadline_ms)
+            || self.recycle.get(app) != new.recycle.get(app)
     }
 }
 
@@ -160,7 +190,7 @@ pub struct WorkerHost {
     gateways: Arc<dyn Gateways>,
     plugins_dir: PathBuf,
     apps: RwLock<BTreeMap<AppName, Arc<App>>>,
-    settings: Mutex<(Settings, Arc<PoolEnv>)>,
+    settings: Mutex<Settings>,
     /// Deployments happen one at a time.
     deploying: tokio::sync::Mutex<()>,
     watch: Mutex<Option<watch::FolderWatch>>,
@@ -172,10 +202,12 @@ impl WorkerHost {
     /// its instances and watches the folder for new versions. With `require_plugins`, every
     /// app in `required` (those the listeners name) must be there.
     pub async fn start(
-        config: &WorkerConfig,
-        required: &[&str],
+        config: &Config,
         gateways: Arc<dyn Gateways>,
     ) -> Result<Arc<Self>, WorkerError> {
+        let required = config.apps();
+        let config_apps = Settings::of(config);
+        let config = &config.worker;
         let engine = engine::new_engine().map_err(|e| WorkerError::Engine(format!("{e:#}")))?;
         let linker = new_linker(&engine)?;
         let dir = &config.plugins_dir;
@@ -196,17 +228,12 @@ impl WorkerHost {
             });
         }
         let ticker = EpochTicker::start(&engine).map_err(|e| WorkerError::Engine(e.to_string()))?;
-        let settings = Settings::of(config);
-        let env = Arc::new(PoolEnv {
-            limits: settings.limits(),
-            gateways: gateways.clone(),
-        });
         let host = Arc::new(Self {
             loader: Arc::new(Loader::new(engine, linker, config.cache_dir.clone())),
             gateways,
             plugins_dir: dir.clone(),
             apps: RwLock::default(),
-            settings: Mutex::new((settings, env)),
+            settings: Mutex::new(config_apps),
             deploying: tokio::sync::Mutex::new(()),
             watch: Mutex::new(None),
             _ticker: ticker,
@@ -226,7 +253,7 @@ impl WorkerHost {
         self.watch.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn settings(&self) -> (Settings, Arc<PoolEnv>) {
+    fn settings(&self) -> Settings {
         self.settings
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -273,7 +300,8 @@ impl WorkerHost {
             }
         }
         let started = Instant::now();
-        let (settings, env) = self.settings();
+        let settings = self.settings();
+        let env = settings.env(&name, &self.gateways);
         let outcome = match self.loader.load(path.to_owned()).await {
             Ok(version) => self.canary(&name, &version, &env).await.map(|()| version),
             Err(e) => Err(e),
@@ -371,7 +399,9 @@ impl WorkerHost {
 
     /// Applies a changed `[worker]` table and re-scans the plugin folder: new and changed
     /// files are deployed, apps whose file is gone are unloaded. One line per change.
-    pub async fn reload(&self, config: &WorkerConfig) -> Vec<String> {
+    pub async fn reload(&self, config: &Config) -> Vec<String> {
+        let new = Settings::of(config);
+        let config = &config.worker;
         let mut changes = Vec::new();
         if config.plugins_dir != self.plugins_dir {
             changes.push(format!(
@@ -379,21 +409,14 @@ impl WorkerHost {
                 self.plugins_dir.display()
             ));
         }
-        let (old, _) = self.settings();
-        let new = Settings::of(config);
+        let old = self.settings();
         if new != old {
-            let env = Arc::new(PoolEnv {
-                limits: new.limits(),
-                gateways: self.gateways.clone(),
-            });
-            *self.settings.lock().unwrap_or_else(PoisonError::into_inner) =
-                (new.clone(), env.clone());
+            *self.settings.lock().unwrap_or_else(PoisonError::into_inner) = new.clone();
             describe_changes(&old, &new, &mut changes);
-            let pools_change = (old.instances, old.memory_limit_mib, old.event_deadline_ms)
-                != (new.instances, new.memory_limit_mib, new.event_deadline_ms);
-            if pools_change {
-                for (_, app) in self.apps() {
-                    app.restart_pool(env.clone(), new.instances).await;
+            for (name, app) in self.apps() {
+                if old.pool_changes(&new, &name) {
+                    app.restart_pool(new.env(&name, &self.gateways), new.instances)
+                        .await;
                 }
             }
         }
@@ -456,6 +479,7 @@ impl WorkerHost {
                 events: stats.events.load(Ordering::Relaxed),
                 failures: stats.failures.load(Ordering::Relaxed),
                 instantiations: stats.instantiations.load(Ordering::Relaxed),
+                recycles: stats.recycles.load(Ordering::Relaxed),
                 peak_memory_bytes: stats.peak_memory_bytes.load(Ordering::Relaxed),
                 latency: stats.latency.snapshot(),
                 swaps: control.swaps(),
@@ -480,34 +504,44 @@ impl WorkerHost {
 fn describe_changes(old: &Settings, new: &Settings, changes: &mut Vec<String>) {
     let mut line = |key: &str, from: String, to: String| {
         if from != to {
-            changes.push(format!("worker.{key}: {from} -> {to}"));
+            changes.push(format!("{key}: {from} -> {to}"));
         }
     };
     line(
-        "instances",
+        "worker.instances",
         old.instances.to_string(),
         new.instances.to_string(),
     );
     line(
-        "memory_limit_mib",
+        "worker.memory_limit_mib",
         old.memory_limit_mib.to_string(),
         new.memory_limit_mib.to_string(),
     );
     line(
-        "event_deadline_ms",
+        "worker.event_deadline_ms",
         old.event_deadline_ms.to_string(),
         new.event_deadline_ms.to_string(),
     );
     line(
-        "rollback_window",
+        "worker.rollback_window",
         old.policy.window.to_string(),
         new.policy.window.to_string(),
     );
     line(
-        "rollback_failure_ratio",
+        "worker.rollback_failure_ratio",
         old.policy.failure_ratio.to_string(),
         new.policy.failure_ratio.to_string(),
     );
+    let apps: std::collections::BTreeSet<&String> =
+        old.recycle.keys().chain(new.recycle.keys()).collect();
+    for app in apps {
+        let show = |r: Option<&Recycle>| format!("{:?}", r.copied().unwrap_or_default());
+        line(
+            &format!("apps.{app}"),
+            show(old.recycle.get(app)),
+            show(new.recycle.get(app)),
+        );
+    }
 }
 
 #[async_trait]

@@ -30,8 +30,34 @@ pub enum Job {
 pub struct PoolEnv {
     /// Memory and time limits.
     pub limits: Limits,
+    /// When to replace a healthy instance with a fresh one.
+    pub recycle: Recycle,
     /// Where API calls go.
     pub gateways: Arc<dyn Gateways>,
+}
+
+/// When a healthy instance is replaced by a fresh one, for guests whose memory only grows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Recycle {
+    /// After this many events.
+    pub after_events: Option<u64>,
+    /// Once its linear memory is above this many bytes.
+    pub above_memory_bytes: Option<u64>,
+}
+
+impl Recycle {
+    /// Why an instance that handled `events` and uses `memory` bytes is due, if it is.
+    fn due(&self, events: u64, memory: u64) -> Option<String> {
+        if let Some(limit) = self.after_events
+            && events >= limit
+        {
+            return Some(format!("after {events} events"));
+        }
+        match self.above_memory_bytes {
+            Some(limit) if memory > limit => Some(format!("at {} MiB of memory", memory >> 20)),
+            _ => None,
+        }
+    }
 }
 
 /// Running instances of an app.
@@ -100,6 +126,8 @@ struct Slot {
     deployments: watch::Receiver<Arc<Deployment>>,
     deployment: Arc<Deployment>,
     instance: Option<Instance>,
+    /// Events the current instance has handled.
+    handled: u64,
     generation: u64,
     fired_tx: mpsc::UnboundedSender<Fired>,
     fired_rx: mpsc::UnboundedReceiver<Fired>,
@@ -117,6 +145,7 @@ impl Slot {
             deployments,
             deployment,
             instance: None,
+            handled: 0,
             generation: 0,
             fired_tx,
             fired_rx,
@@ -193,6 +222,7 @@ impl Slot {
                 return None;
             }
             self.instance = Some(instance);
+            self.handled = 0;
         }
         self.instance.as_mut()
     }
@@ -252,11 +282,23 @@ impl Slot {
         match outcome {
             Ok(value) => {
                 stats.events.fetch_add(1, Ordering::Relaxed);
-                if let Some(instance) = &self.instance {
-                    let memory = instance.memory_bytes() as u64;
-                    stats.peak_memory_bytes.fetch_max(memory, Ordering::Relaxed);
-                }
+                self.handled += 1;
+                let memory = self
+                    .instance
+                    .as_ref()
+                    .map_or(0, |i| i.memory_bytes() as u64);
+                stats.peak_memory_bytes.fetch_max(memory, Ordering::Relaxed);
                 self.judge(true);
+                if let Some(why) = self.env.recycle.due(self.handled, memory) {
+                    tracing::debug!(
+                        app = &*self.control.name,
+                        worker = self.worker_id,
+                        "recycling the instance {why}"
+                    );
+                    stats.recycles.fetch_add(1, Ordering::Relaxed);
+                    self.retire().await;
+                    self.instance().await;
+                }
                 Some(value)
             }
             Err(e) => {
@@ -322,6 +364,27 @@ fn describe(error: &CallError, limits: &Limits) -> String {
 mod tests {
     use super::*;
     use crate::bus::GatewayId;
+
+    #[test]
+    fn recycling_is_due_by_events_or_memory() {
+        let never = Recycle::default();
+        assert_eq!(never.due(u64::MAX, u64::MAX), None);
+        let policy = Recycle {
+            after_events: Some(100),
+            above_memory_bytes: Some(32 << 20),
+        };
+        assert_eq!(policy.due(99, 32 << 20), None);
+        assert!(
+            policy
+                .due(100, 0)
+                .is_some_and(|why| why.contains("100 events"))
+        );
+        assert!(
+            policy
+                .due(1, 33 << 20)
+                .is_some_and(|why| why.contains("33 MiB"))
+        );
+    }
 
     #[test]
     fn clients_spread_over_slots() {

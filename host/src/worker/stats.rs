@@ -69,6 +69,8 @@ pub struct AppStats {
     pub failures: AtomicU64,
     /// Instances created.
     pub instantiations: AtomicU64,
+    /// Healthy instances replaced by the recycling policy.
+    pub recycles: AtomicU64,
     /// The most linear memory one instance has used, in bytes.
     pub peak_memory_bytes: AtomicU64,
     /// Time each event took in the plugin.

@@ -110,8 +110,13 @@ impl Setup {
             Some(dir) => dir.clone(),
             None => plugins_dir().to_owned(),
         };
+        let instances = if self.worker.contains("instances") {
+            ""
+        } else {
+            "instances = 2\n"
+        };
         text.push_str(&format!(
-            "[worker]\nplugins_dir = {:?}\ninstances = 2\n{}",
+            "[worker]\nplugins_dir = {:?}\n{instances}{}",
             dir.display().to_string(),
             self.worker
         ));
