@@ -635,4 +635,19 @@ async fn log_goes_to_the_host_log_tagged_with_the_app() {
         line.contains("WARN") && line.contains("app=\"probe\""),
         "{line}"
     );
+
+    // Plain stdout and stderr of the plugin land in the log too, tagged the same way.
+    a.ok("print", json!({"message": "printed by the probe"}))
+        .await;
+    server
+        .wait_for_log("printed by the probe (stderr)", Duration::from_secs(5))
+        .await;
+    let log = server.log();
+    let stdout = log
+        .lines()
+        .find(|l| l.contains("printed by the probe") && l.contains("stdout"));
+    assert!(
+        stdout.is_some_and(|l| l.contains("INFO") && l.contains("app=\"probe\"")),
+        "{log}"
+    );
 }

@@ -367,6 +367,13 @@ impl Probe {
                 sb::log(a.level("level")?, a.str("message")?);
                 Value::Null
             }
+            "print" => {
+                // Plain WASI output: the host logs stdout at info and stderr at warn.
+                let text = a.str("message")?;
+                println!("{text}");
+                eprintln!("{text} (stderr)");
+                Value::Null
+            }
             "whoami" => json!({
                 "client": ctx.client().as_str(),
                 "remote_addr": ctx.remote_addr(),
