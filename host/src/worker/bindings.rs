@@ -9,7 +9,7 @@ wasmtime::component::bindgen!({
     exports: { default: async },
 });
 
-pub use switchboard::plugin::types as wit;
+pub use self::switchboard::plugin::types as wit;
 
 impl From<bus::Message> for wit::Message {
     fn from(m: bus::Message) -> Self {
