@@ -21,6 +21,63 @@ pub struct Config {
     /// Per-app settings, by app name (`[apps.chat]`).
     #[serde(default)]
     pub apps: BTreeMap<String, AppConfig>,
+    /// Where a running server keeps its pid file, log and control socket.
+    #[serde(default)]
+    pub run: RunConfig,
+    /// The admin HTTP listener (metrics, health); off unless `addr` is set.
+    #[serde(default)]
+    pub admin: AdminConfig,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// The `[run]` table; relative paths are relative to the config file.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunConfig {
+    /// The pid file of a running server; its control socket is beside it.
+    #[serde(default = "defaults::pid_file")]
+    pub pid_file: PathBuf,
+    /// Where a daemon writes its log.
+    #[serde(default = "defaults::log_file")]
+    pub log_file: PathBuf,
+    /// How long a graceful stop may take before clients are dropped, ms.
+    #[serde(default = "defaults::stop_timeout_ms")]
+    pub stop_timeout_ms: u64,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            pid_file: defaults::pid_file(),
+            log_file: defaults::log_file(),
+            stop_timeout_ms: defaults::stop_timeout_ms(),
+        }
+    }
+}
+
+impl RunConfig {
+    /// The control socket: next to the pid file.
+    pub fn socket(&self) -> PathBuf {
+        self.pid_file.with_extension("sock")
+    }
+}
+
+/// The `[admin]` table.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Address of the HTTP listener serving `/metrics` and `/health`.
+    pub addr: Option<SocketAddr>,
+}
+
+/// The `[log]` table.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// A tracing filter such as `info` or `switchboard=debug`; `RUST_LOG` overrides it.
+    pub level: Option<String>,
 }
 
 /// An `[apps.<name>]` table: settings of one app.
@@ -144,6 +201,15 @@ mod defaults {
     pub fn require_plugins() -> bool {
         true
     }
+    pub fn pid_file() -> PathBuf {
+        PathBuf::from("run/switchboard.pid")
+    }
+    pub fn log_file() -> PathBuf {
+        PathBuf::from("run/switchboard.log")
+    }
+    pub fn stop_timeout_ms() -> u64 {
+        10_000
+    }
     pub fn cache_dir() -> PathBuf {
         PathBuf::from("run/cache")
     }
@@ -224,7 +290,13 @@ impl Config {
         })?;
         let mut config = Self::parse(&text, path)?;
         let base = path.parent().unwrap_or(Path::new("."));
-        for dir in [&mut config.worker.plugins_dir, &mut config.worker.cache_dir] {
+        let paths = [
+            &mut config.worker.plugins_dir,
+            &mut config.worker.cache_dir,
+            &mut config.run.pid_file,
+            &mut config.run.log_file,
+        ];
+        for dir in paths {
             if dir.is_relative() {
                 *dir = base.join(&*dir);
             }
@@ -297,6 +369,20 @@ impl Config {
                     "must be at least 1",
                 ));
             }
+        }
+        if !(100..=3_600_000).contains(&self.run.stop_timeout_ms) {
+            return Err(invalid(
+                "run.stop_timeout_ms".into(),
+                "must be 100..=3600000",
+            ));
+        }
+        if let Some(level) = &self.log.level
+            && tracing_subscriber::EnvFilter::try_new(level).is_err()
+        {
+            return Err(invalid(
+                "log.level".into(),
+                "must be a level (error, warn, info, debug, trace) or a tracing filter",
+            ));
         }
         let w = &self.worker;
         if !(1..=256).contains(&w.instances) {

@@ -8,5 +8,6 @@ mod apps;
 mod cli;
 mod hot_swap;
 mod limits;
+mod ops;
 mod protocols;
 mod sandbox;

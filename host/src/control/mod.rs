@@ -1,67 +1,244 @@
-//! The command line and the process around gateways and workers.
+//! The command line and the process around gateways and workers: `start [-d]`, `stop [-f]`,
+//! `restart`, `reload`, `status [--json]` and the interactive console.
 
+mod console;
+mod metrics;
+mod process;
 mod serve;
+mod socket;
+mod status;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 use crate::config::{Config, ConfigError};
+use socket::{Request, Response};
 
-/// Exit code for a problem the user must fix: bad config, port in use, missing plugin.
+/// Exit code for a problem the user must fix: bad config, port in use, missing plugin,
+/// already running, not running.
 const EXIT_USAGE: u8 = 2;
 
 /// Switchboard: a long-connection server whose logic runs as WebAssembly components.
+/// Without a command it opens the interactive console.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Cli {
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
+    #[command(flatten)]
+    config: ConfigArg,
 }
 
-#[derive(Debug, Subcommand)]
+/// Which config file; shared by every command.
+#[derive(Debug, Clone, Args)]
+struct ConfigArg {
+    /// The config file; default: ./switchboard.toml, or the built-in chat demo if absent.
+    #[arg(short, long, value_name = "FILE", global = true)]
+    config: Option<PathBuf>,
+}
+
+/// A command, from the command line or typed in the console.
+#[derive(Debug, Clone, Subcommand)]
 enum Command {
-    /// Run the server in the foreground until Ctrl-C or SIGTERM.
+    /// Run the server: in the foreground until Ctrl-C or SIGTERM, or as a daemon with -d.
     Start {
-        /// The config file; default: ./switchboard.toml, or the built-in chat demo if absent.
-        #[arg(short, long, value_name = "FILE")]
-        config: Option<PathBuf>,
+        /// Detach, write the pid file, log to the log file; return once clients are accepted.
+        #[arg(short, long)]
+        daemon: bool,
+        /// Internal: this process is the daemon.
+        #[arg(long, hide = true)]
+        daemon_child: bool,
     },
+    /// Stop the running server: gracefully, or at once with -f.
+    Stop {
+        /// End it at once.
+        #[arg(short, long)]
+        force: bool,
+    },
+    /// Stop, then start.
+    Restart {
+        /// Start as a daemon.
+        #[arg(short, long)]
+        daemon: bool,
+    },
+    /// Re-scan the plugin folder and apply the config's live settings.
+    Reload,
+    /// Show the running server's state.
+    Status {
+        /// Machine-readable JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The interactive console.
+    Console,
+}
+
+/// What went wrong running a command, and the exit code it deserves.
+struct Failure {
+    message: String,
+    code: u8,
+}
+
+impl Failure {
+    fn usage(e: impl std::fmt::Display) -> Self {
+        Self {
+            message: e.to_string(),
+            code: EXIT_USAGE,
+        }
+    }
+
+    fn other(e: impl std::fmt::Display) -> Self {
+        Self {
+            message: e.to_string(),
+            code: 1,
+        }
+    }
 }
 
 /// Runs the command line; the exit code says how it went.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
-    match cli.command {
-        Command::Start { config } => {
-            let config = match load_config(config) {
-                Ok(config) => config,
-                Err(e) => return usage_error(e),
-            };
-            let runtime = match tokio::runtime::Runtime::new() {
-                Ok(runtime) => runtime,
-                Err(e) => {
-                    eprintln!("switchboard: cannot start the async runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match runtime.block_on(serve::run(config)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(serve::ServeError::Start(e)) => usage_error(e),
-                Err(e) => {
-                    eprintln!("switchboard: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
+    let path = cli.config.config;
+    let outcome = match cli.command {
+        None | Some(Command::Console) => console::run(path),
+        Some(command) => execute(&command, path.as_deref()),
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("switchboard: {}", failure.message);
+            ExitCode::from(failure.code)
         }
     }
 }
 
-fn usage_error(e: impl std::fmt::Display) -> ExitCode {
-    eprintln!("switchboard: {e}");
-    ExitCode::from(EXIT_USAGE)
+/// Runs one command against the server of this config.
+fn execute(command: &Command, path: Option<&Path>) -> Result<(), Failure> {
+    let config = load_config(path.map(Path::to_owned)).map_err(Failure::usage)?;
+    match *command {
+        Command::Start {
+            daemon: false,
+            daemon_child,
+        } => {
+            if daemon_child {
+                process::detach();
+            }
+            serve_foreground(config, path)
+        }
+        Command::Start { daemon: true, .. } => start_daemon(&config, path),
+        Command::Stop { force } => stop(&config, force),
+        Command::Restart { daemon } => {
+            if process::running(&config.run).is_some() {
+                stop(&config, false)?;
+            }
+            if daemon {
+                start_daemon(&config, path)
+            } else {
+                serve_foreground(config, path)
+            }
+        }
+        Command::Reload => match ask(&config, &Request::Reload)? {
+            Response::Reloaded { changes } if changes.is_empty() => {
+                println!("reloaded: nothing changed");
+                Ok(())
+            }
+            Response::Reloaded { changes } => {
+                println!("reloaded:");
+                for change in changes {
+                    println!("  {change}");
+                }
+                Ok(())
+            }
+            other => Err(unexpected(other)),
+        },
+        Command::Status { json } => match ask(&config, &Request::Status)? {
+            Response::Status(status) if json => {
+                let text = serde_json::to_string_pretty(&status).map_err(Failure::other)?;
+                println!("{text}");
+                Ok(())
+            }
+            Response::Status(status) => {
+                print!("{}", status.render());
+                Ok(())
+            }
+            other => Err(unexpected(other)),
+        },
+        Command::Console => console::run(path.map(Path::to_owned)),
+    }
+}
+
+fn unexpected(response: Response) -> Failure {
+    match response {
+        Response::Error { message } => Failure::other(message),
+        other => Failure::other(format!("unexpected answer: {other:?}")),
+    }
+}
+
+/// Sends a request to the running server.
+fn ask(config: &Config, request: &Request) -> Result<Response, Failure> {
+    if process::running(&config.run).is_none() {
+        return Err(Failure::usage(process::ProcessError::NotRunning(
+            config.run.pid_file.clone(),
+        )));
+    }
+    socket::call(&config.run.socket(), request).map_err(Failure::other)
+}
+
+fn serve_foreground(config: Config, path: Option<&Path>) -> Result<(), Failure> {
+    init_logging(&config);
+    let runtime = tokio::runtime::Runtime::new()
+        .map_err(|e| Failure::other(format!("cannot start the async runtime: {e}")))?;
+    match runtime.block_on(serve::run(config, path.map(Path::to_owned))) {
+        Ok(()) => Ok(()),
+        Err(serve::ServeError::Start(e)) => Err(Failure::usage(e)),
+        Err(e) => Err(Failure::other(e)),
+    }
+}
+
+fn start_daemon(config: &Config, path: Option<&Path>) -> Result<(), Failure> {
+    // The daemon resolves the same config file from its own working directory, which is ours.
+    let pid = process::spawn_daemon(path, &config.run).map_err(Failure::usage)?;
+    println!(
+        "switchboard started (pid {pid}); log: {}",
+        config.run.log_file.display()
+    );
+    Ok(())
+}
+
+fn stop(config: &Config, force: bool) -> Result<(), Failure> {
+    let run = &config.run;
+    let Some(pid) = process::running(run) else {
+        return Err(Failure::usage(process::ProcessError::NotRunning(
+            run.pid_file.clone(),
+        )));
+    };
+    if force {
+        process::kill(pid).map_err(Failure::other)?;
+        process::wait_gone(pid, Duration::from_secs(10));
+        // A killed server cannot clean up after itself.
+        let _ = std::fs::remove_file(&run.pid_file);
+        let _ = std::fs::remove_file(run.socket());
+        println!("switchboard killed (pid {pid})");
+        return Ok(());
+    }
+    match socket::call(&run.socket(), &Request::Stop) {
+        Ok(Response::Stopping) => {}
+        Ok(other) => return Err(unexpected(other)),
+        Err(e) => return Err(Failure::other(e)),
+    }
+    let limit = Duration::from_millis(run.stop_timeout_ms) + Duration::from_secs(10);
+    if process::wait_gone(pid, limit) {
+        println!("switchboard stopped (pid {pid})");
+        Ok(())
+    } else {
+        Err(Failure::other(format!(
+            "pid {pid} is still running after {} s; `switchboard stop -f` ends it",
+            limit.as_secs()
+        )))
+    }
 }
 
 /// The given file, else `./switchboard.toml`, else the demo.
@@ -73,19 +250,21 @@ fn load_config(path: Option<PathBuf>) -> Result<Config, ConfigError> {
             if default.exists() {
                 Config::load(&default)
             } else {
-                tracing::info!("no switchboard.toml here: serving the chat demo");
                 Ok(Config::demo())
             }
         }
     }
 }
 
-fn init_logging() {
+/// Logs to stderr (the log file, for a daemon) at the config's level; `RUST_LOG` wins.
+fn init_logging(config: &Config) {
+    let level = config.log.level.as_deref().unwrap_or("info");
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .try_init();
 }

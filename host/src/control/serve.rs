@@ -1,15 +1,21 @@
-//! The embedded host: gateway and worker host in one process, joined by direct calls.
+//! The embedded host: gateway and worker host in one process, joined by direct calls, with
+//! the control socket and the admin listener around them.
 
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use async_trait::async_trait;
+use tokio::sync::Notify;
+
+use super::process::{PidFile, ProcessError};
+use super::socket::{self, Request, Response};
+use super::status::Status;
+use super::{load_config, metrics};
 use crate::bus::{GatewayId, Gateways, Workers};
 use crate::config::Config;
-use crate::gateway::{Gateway, GatewayError};
-use crate::worker::{WorkerError, WorkerHost};
-
-/// How long clients get to close after a stop is requested.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+use crate::gateway::{Gateway, GatewayError, GatewayStats};
+use crate::worker::{AppStatus, WorkerError, WorkerHost};
 
 /// Why the server stopped with an error.
 #[derive(Debug, thiserror::Error)]
@@ -25,18 +31,77 @@ pub enum ServeError {
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// Another server runs, or the run directory is unusable.
+    #[error(transparent)]
+    Process(#[from] ProcessError),
     /// A listener could not be bound.
     #[error(transparent)]
     Gateway(#[from] GatewayError),
     /// The plugins could not be loaded.
     #[error(transparent)]
     Worker(#[from] WorkerError),
+    /// The control socket or the admin listener could not be bound.
+    #[error("cannot listen on {what}: {source}")]
+    Listen {
+        /// Which.
+        what: String,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
-/// Serves until Ctrl-C or SIGTERM, then stops cleanly: clients get close frames, instances
-/// get `on-worker-stop`.
-pub async fn run(config: Config) -> Result<(), ServeError> {
+/// The running server, as the control socket and the admin listener see it.
+struct Running {
+    gateway: Arc<Gateway>,
+    workers: Arc<WorkerHost>,
+    config_path: Option<PathBuf>,
+    started: Instant,
+    stop: Notify,
+}
+
+impl Running {
+    async fn figures(&self) -> (GatewayStats, Vec<AppStatus>) {
+        (self.gateway.stats(), self.workers.status().await)
+    }
+}
+
+#[async_trait]
+impl socket::Handler for Running {
+    async fn handle(&self, request: Request) -> Response {
+        match request {
+            Request::Status => {
+                let (gateway, apps) = self.figures().await;
+                let uptime = self.started.elapsed().as_secs();
+                Response::Status(Box::new(Status::gather(uptime, &gateway, &apps)))
+            }
+            Request::Reload => match load_config(self.config_path.clone()) {
+                Ok(config) => Response::Reloaded {
+                    changes: self.workers.reload(&config).await,
+                },
+                Err(e) => Response::Error {
+                    message: format!("config not reloaded: {e}"),
+                },
+            },
+            Request::Stop => {
+                self.stop.notify_one();
+                Response::Stopping
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl metrics::Source for Running {
+    async fn figures(&self) -> (GatewayStats, Vec<AppStatus>) {
+        Running::figures(self).await
+    }
+}
+
+/// Serves until Ctrl-C, SIGTERM or `switchboard stop`, then stops cleanly: clients get
+/// close frames, instances get `on-worker-stop`.
+pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), ServeError> {
     let start = |e: StartError| ServeError::Start(e);
+    let pid_file = PidFile::claim(&config.run).map_err(|e| start(e.into()))?;
     let gateway = Gateway::new(GatewayId::random());
     // Bind first so a port in use is reported before plugins are compiled; connections wait
     // in the backlog until the workers are ready.
@@ -44,6 +109,21 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         .bind(&config.listeners)
         .await
         .map_err(|e| start(e.into()))?;
+    let control = socket::bind(&config.run.socket()).map_err(|source| {
+        start(StartError::Listen {
+            what: config.run.socket().display().to_string(),
+            source,
+        })
+    })?;
+    let admin = match config.admin.addr {
+        Some(addr) => Some(metrics::bind(addr).await.map_err(|source| {
+            start(StartError::Listen {
+                what: format!("admin address {addr}"),
+                source,
+            })
+        })?),
+        None => None,
+    };
     let gateways: Arc<dyn Gateways> = gateway.clone();
     let workers = WorkerHost::start(&config, gateways)
         .await
@@ -53,13 +133,37 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     for (addr, l) in addrs.iter().zip(&config.listeners) {
         tracing::info!("listening on {addr} ({}, app {})", l.protocol.name(), l.app);
     }
-    tracing::info!(gateway = %gateway.id(), "switchboard ready");
+    let running = Arc::new(Running {
+        gateway: gateway.clone(),
+        workers: workers.clone(),
+        config_path,
+        started: Instant::now(),
+        stop: Notify::new(),
+    });
+    let control_task = tokio::spawn(socket::serve(control, running.clone()));
+    let admin_task = admin.map(|listener| {
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!("admin endpoints on http://{addr}/metrics and /health");
+        }
+        tokio::spawn(metrics::serve(listener, running.clone()))
+    });
+    tracing::info!(gateway = %gateway.id(), pid = std::process::id(), "switchboard ready");
 
-    stop_signal().await.map_err(ServeError::Signal)?;
+    tokio::select! {
+        signal = stop_signal() => signal.map_err(ServeError::Signal)?,
+        () = running.stop.notified() => {}
+    }
     tracing::info!("stopping: closing clients");
-    gateway.shutdown(SHUTDOWN_GRACE).await;
+    gateway
+        .shutdown(Duration::from_millis(config.run.stop_timeout_ms))
+        .await;
     tracing::info!("stopping: retiring plugin instances");
     workers.shutdown().await;
+    control_task.abort();
+    if let Some(task) = admin_task {
+        task.abort();
+    }
+    drop(pid_file);
     tracing::info!("stopped");
     Ok(())
 }

@@ -1,0 +1,268 @@
+//! Operations against a real daemon: start -d, status, reload, stop, the console, metrics.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::support::clients::Ws;
+use crate::support::{plugin_bytes, plugin_folder};
+
+/// A config in a folder of its own, with its own plugins and run directory.
+struct Site {
+    dir: tempfile::TempDir,
+    plugins: tempfile::TempDir,
+    port: u16,
+    admin: u16,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl Site {
+    fn new() -> Self {
+        let site = Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+            plugins: plugin_folder(&["echo"]),
+            port: free_port(),
+            admin: free_port(),
+        };
+        site.write_config("ping_interval_ms = 25000");
+        site
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("switchboard.toml")
+    }
+
+    fn write_config(&self, extra_listener_line: &str) {
+        let text = format!(
+            "[[listener]]\naddr = \"127.0.0.1:{}\"\nprotocol = \"websocket\"\napp = \"echo\"\n{extra_listener_line}\n\
+             [worker]\nplugins_dir = {:?}\ninstances = 2\n\
+             [admin]\naddr = \"127.0.0.1:{}\"\n",
+            self.port,
+            self.plugins.path().display().to_string(),
+            self.admin
+        );
+        std::fs::write(self.config(), text).expect("config written");
+    }
+
+    fn url(&self) -> String {
+        format!("ws://127.0.0.1:{}/", self.port)
+    }
+
+    /// Runs `switchboard ARGS -c CONFIG`; returns (exit code, stdout, stderr).
+    fn run(&self, args: &[&str]) -> (Option<i32>, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(args)
+            .arg("-c")
+            .arg(self.config())
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .output()
+            .expect("switchboard runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.run(args);
+        assert_eq!(code, Some(0), "{args:?}: {out}{err}");
+        out
+    }
+
+    fn status(&self) -> Value {
+        serde_json::from_str(&self.ok(&["status", "--json"])).expect("status JSON")
+    }
+
+    fn pid_file(&self) -> PathBuf {
+        self.dir.path().join("run/switchboard.pid")
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        let _ = self.run(&["stop", "-f"]);
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.expect("task")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daemon_status_reload_and_graceful_stop() {
+    let site = std::sync::Arc::new(Site::new());
+    let s = site.clone();
+    let out = blocking(move || s.ok(&["start", "-d"])).await;
+    assert!(out.contains("started (pid"), "{out}");
+    // It accepts clients as soon as start -d returns.
+    let mut a = Ws::connect(&site.url()).await;
+    let mut b = Ws::connect(&site.url()).await;
+    a.send_text("hi").await;
+    assert_eq!(a.recv_text().await, "hi");
+
+    let s = site.clone();
+    let (code, _, err) = blocking(move || s.run(&["start", "-d"])).await;
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("already running (pid"), "{err}");
+
+    let s = site.clone();
+    let status = blocking(move || s.status()).await;
+    assert_eq!(status["clients"], 2);
+    assert_eq!(status["listeners"][0]["clients"], 2);
+    assert_eq!(status["listeners"][0]["protocol"], "websocket");
+    assert_eq!(status["apps"][0]["name"], "echo");
+    assert_eq!(status["apps"][0]["instances"], 2);
+    assert!(status["rss_bytes"].as_u64().is_some_and(|n| n > 0));
+    let s = site.clone();
+    let human = blocking(move || s.ok(&["status"])).await;
+    assert!(
+        human.contains("LISTENER") && human.contains("echo"),
+        "{human}"
+    );
+
+    // /metrics and /health on the admin address.
+    let metrics = http_get(site.admin, "/metrics").await;
+    assert!(
+        metrics.contains("# TYPE switchboard_connections gauge"),
+        "{metrics}"
+    );
+    let connections = metrics
+        .lines()
+        .find(|l| l.starts_with("switchboard_connections{"))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse::<u64>().ok());
+    assert_eq!(connections, Some(2), "{metrics}");
+    assert!(metrics.contains("switchboard_event_duration_seconds_bucket{app=\"echo\""));
+    assert_eq!(http_get(site.admin, "/health").await.trim(), "ok");
+
+    // Reload: a new plugin version and a new instance count; clients stay connected.
+    std::fs::write(site.plugins.path().join("echo.wasm"), plugin_bytes("bench"))
+        .expect("new version");
+    let text = std::fs::read_to_string(site.config()).expect("config");
+    std::fs::write(
+        site.config(),
+        text.replace("instances = 2", "instances = 3"),
+    )
+    .expect("write");
+    let s = site.clone();
+    let out = blocking(move || s.ok(&["reload"])).await;
+    assert!(out.contains("worker.instances: 2 -> 3"), "{out}");
+    let s = site.clone();
+    let status = blocking(move || s.status()).await;
+    assert_eq!(status["apps"][0]["instances"], 3);
+    assert_eq!(status["clients"], 2);
+    a.send_text("all:everyone").await;
+    assert_eq!(a.recv_text().await, "everyone", "the bench version answers");
+    assert_eq!(b.recv_text().await, "everyone");
+
+    // A graceful stop sends close frames to connected clients.
+    let s = site.clone();
+    let out = blocking(move || s.ok(&["stop"])).await;
+    assert!(out.contains("stopped"), "{out}");
+    assert_eq!(a.closed().await.map(|(code, _)| code), Some(1001));
+    assert!(!site.pid_file().exists());
+    let s = site.clone();
+    let (code, _, err) = blocking(move || s.run(&["status"])).await;
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("not running"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forced_stop_and_stale_pid_file() {
+    let site = std::sync::Arc::new(Site::new());
+    let s = site.clone();
+    blocking(move || s.ok(&["start", "-d"])).await;
+    let pid: u32 = std::fs::read_to_string(site.pid_file())
+        .expect("pid file")
+        .trim()
+        .parse()
+        .expect("a pid");
+    let s = site.clone();
+    let out = blocking(move || s.ok(&["stop", "-f"])).await;
+    assert!(out.contains("killed"), "{out}");
+    // Gone, or a zombie waiting for whichever process adopted the daemon to reap it.
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.trim_start().chars().next());
+    assert!(matches!(state, None | Some(Some('Z'))), "{stat}");
+
+    // A pid file whose process is gone is stale: start cleans it and runs.
+    std::fs::write(site.pid_file(), "4194305\n").expect("stale pid file");
+    let s = site.clone();
+    let (code, _, err) = blocking(move || s.run(&["start", "-d"])).await;
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("stale pid file"), "{err}");
+    let s = site.clone();
+    blocking(move || s.ok(&["stop"])).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_answers_help_status_and_exit() {
+    let site = std::sync::Arc::new(Site::new());
+    let s = site.clone();
+    blocking(move || s.ok(&["start", "-d"])).await;
+    let config = site.config();
+    let output = blocking(move || {
+        // `script` gives the console a real terminal, as a person would have.
+        let command = format!(
+            "{} console -c {}",
+            env!("CARGO_BIN_EXE_switchboard"),
+            config.display()
+        );
+        let mut child = Command::new("script")
+            .args(["-qfec", &command, "/dev/null"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("script runs");
+        let mut stdin = child.stdin.take().expect("piped");
+        for line in ["help", "frobnicate", "status", "exit"] {
+            writeln!(stdin, "{line}").expect("typed");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        drop(stdin);
+        child.wait_with_output().expect("console ends")
+    })
+    .await;
+    let screen = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{screen}");
+    assert!(screen.contains("console. Type `help`"), "{screen}");
+    assert!(
+        screen.contains("stop [-f]"),
+        "help lists the commands: {screen}"
+    );
+    assert!(screen.contains("unknown command `frobnicate`"), "{screen}");
+    assert!(screen.contains("LISTENER"), "status printed: {screen}");
+    let s = site.clone();
+    blocking(move || s.ok(&["stop"])).await;
+}
+
+async fn http_get(port: u16, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("admin listener");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("request");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .await
+        .expect("response");
+    let (head, body) = response.split_once("\r\n\r\n").expect("a response");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body.to_owned()
+}
