@@ -1,0 +1,3 @@
+module switchboard.dev/sdk
+
+go 1.27

@@ -1,0 +1,160 @@
+#!/usr/bin/env node
+// switchboard-build: turn a JavaScript plugin folder into a Switchboard component.
+//
+//   switchboard-build [PLUGIN_DIR] [-o OUT.wasm] [--engine quickjs|starlingmonkey] [--wit DIR]
+//
+// PLUGIN_DIR (default: the current folder) holds index.js (or the "main" of its package.json),
+// an ES module whose default export is the plugin's handler object or class. It may import
+// "switchboard-sdk" and relative modules; everything is bundled into one module with esbuild,
+// then componentized:
+//   quickjs         componentize-qjs --sync (the default: small, fast to compile and to call)
+//   starlingmonkey  componentize-js -d http fetch-event (full standard JS: BigInt, TextEncoder…)
+// Without --wit, the WIT folder is $SWITCHBOARD_WIT or the wit/ of the repository this SDK is in.
+
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { basename, dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const SDK_DIR = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const ENGINES = ["quickjs", "starlingmonkey"];
+const USAGE = "usage: switchboard-build [PLUGIN_DIR] [-o OUT.wasm] [--engine quickjs|starlingmonkey] [--wit DIR]";
+
+function fail(message) {
+  console.error(`switchboard-build: ${message}`);
+  process.exit(1);
+}
+
+function parseArgs(argv) {
+  const opts = { dir: ".", out: null, engine: process.env.SWITCHBOARD_JS_ENGINE || "quickjs", wit: null };
+  let dirSet = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => argv[++i] ?? fail(`${a} needs a value\n${USAGE}`);
+    if (a === "-o" || a === "--out") opts.out = value();
+    else if (a === "--engine") opts.engine = value();
+    else if (a === "--wit") opts.wit = value();
+    else if (a === "-h" || a === "--help") {
+      console.log(USAGE);
+      process.exit(0);
+    } else if (!a.startsWith("-") && !dirSet) {
+      opts.dir = a;
+      dirSet = true;
+    } else fail(`unexpected argument ${a}\n${USAGE}`);
+  }
+  if (!ENGINES.includes(opts.engine)) fail(`unknown engine ${opts.engine}; use one of ${ENGINES.join(", ")}`);
+  return opts;
+}
+
+function findWit(explicit) {
+  if (explicit) return resolve(explicit);
+  if (process.env.SWITCHBOARD_WIT) return resolve(process.env.SWITCHBOARD_WIT);
+  for (let d = SDK_DIR; d !== dirname(d); d = dirname(d)) {
+    if (existsSync(join(d, "wit", "switchboard.wit"))) return join(d, "wit");
+  }
+  return fail("no wit/switchboard.wit found; pass --wit DIR or set SWITCHBOARD_WIT");
+}
+
+function entryOf(dir) {
+  const pkg = join(dir, "package.json");
+  if (existsSync(pkg)) {
+    const main = JSON.parse(readFileSync(pkg, "utf8")).main;
+    if (main) return resolve(dir, main);
+  }
+  return join(dir, "index.js");
+}
+
+// The functions of the WIT interface switchboard:plugin/api, in camelCase.
+const API_FUNCTIONS = [
+  "sendToClient", "sendToUid", "sendToGroup", "sendToAll", "isOnline", "isUidOnline",
+  "getClientCount", "getClientCountByGroup", "getUidCountByGroup", "getUidCount",
+  "getClientList", "getClientListByGroup", "getClientListByUid", "getUidList",
+  "getUidListByGroup", "getGroupList", "getClientInfo", "closeClient", "bindUid", "unbindUid",
+  "joinGroup", "leaveGroup", "ungroup", "setSession", "updateSession", "deleteSession",
+  "getSession", "setTimer", "clearTimer", "log",
+];
+
+// Resolves "@switchboard-internal/raw-api" to the raw bindings as one object: QuickJS exposes an
+// interface as its module's default export; StarlingMonkey wants named imports.
+function rawApiPlugin(engine) {
+  const source =
+    engine === "quickjs"
+      ? `import api from "switchboard:plugin/api@0.1.0";\nexport default api;\n`
+      : `import { ${API_FUNCTIONS.join(", ")} } from "switchboard:plugin/api@0.1.0";\n` +
+        `export default { ${API_FUNCTIONS.join(", ")} };\n`;
+  return {
+    name: "switchboard-raw-api",
+    setup(b) {
+      b.onResolve({ filter: /^@switchboard-internal\/raw-api$/ }, (args) => ({ path: args.path, namespace: "switchboard" }));
+      b.onLoad({ filter: /.*/, namespace: "switchboard" }, () => ({ contents: source, loader: "js" }));
+    },
+  };
+}
+
+export async function build({ dir, out, engine, wit }) {
+  const pluginDir = resolve(dir);
+  const entry = entryOf(pluginDir);
+  if (!existsSync(entry) || !statSync(entry).isFile()) fail(`no ${entry}`);
+  const output = resolve(out ?? join(pluginDir, `${basename(pluginDir)}.wasm`));
+  const witPath = findWit(wit);
+  const work = mkdtempSync(join(tmpdir(), "switchboard-build-"));
+  try {
+    // The component exports `events`, made from the plugin's default export.
+    const main = join(work, "main.js");
+    writeFileSync(
+      main,
+      `import plugin from ${JSON.stringify(entry)};\n` +
+        `import { makeEvents } from "switchboard-sdk";\n` +
+        `export const events = makeEvents(plugin);\n`,
+    );
+    const { build: esbuild } = await import("esbuild");
+    const bundled = join(work, "bundle.js");
+    await esbuild({
+      entryPoints: [main],
+      bundle: true,
+      format: "esm",
+      platform: "neutral",
+      target: "es2020",
+      outfile: bundled,
+      external: ["switchboard:*", "wasi:*"],
+      alias: { "switchboard-sdk": join(SDK_DIR, "src", "index.js") },
+      define: { __SWITCHBOARD_ENGINE__: JSON.stringify(engine) },
+      plugins: [rawApiPlugin(engine)],
+      logLevel: "warning",
+    });
+    let component;
+    if (engine === "quickjs") {
+      const { componentize } = await import("componentize-qjs");
+      ({ component } = await componentize({
+        witPath,
+        world: "plugin",
+        jsSource: readFileSync(bundled, "utf8"),
+        jsPath: bundled,
+        sync: true,
+      }));
+    } else {
+      const { componentize } = await import("@bytecodealliance/componentize-js");
+      ({ component } = await componentize({
+        sourcePath: bundled,
+        witPath,
+        worldName: "plugin",
+        disableFeatures: ["http", "fetch-event"],
+      }));
+    }
+    mkdirSync(dirname(output), { recursive: true });
+    const tmp = join(dirname(output), `.${basename(output)}.tmp`);
+    writeFileSync(tmp, component);
+    renameSync(tmp, output);
+    return output;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const opts = parseArgs(process.argv.slice(2));
+  build(opts).then(
+    (output) => console.log(`${output} (${opts.engine})`),
+    (e) => fail(e?.stack ?? String(e)),
+  );
+}

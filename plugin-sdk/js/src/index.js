@@ -1,0 +1,434 @@
+// Write Switchboard plugins in JavaScript.
+//
+// A plugin is a WebAssembly component of the WIT world `switchboard:plugin/plugin`: the host
+// calls its event handlers and the plugin calls the host API. This module wraps the raw
+// bindings in JS idiom: camelCase names, calls that return their results directly (and throw
+// a `SwitchboardError` on an API error), messages as `string` (text) or `Uint8Array` (binary),
+// sessions as plain objects, and iterators over the paged client lists.
+//
+// The build (`switchboard-build`) bundles this file with the plugin's `index.js`, whose default
+// export is the handler object (see `definePlugin`), for one of two JS engines:
+// StarlingMonkey (componentize-js) or QuickJS (componentize-qjs). The differences between
+// them (u64 as BigInt or Number, `none` as undefined or null, console or none) stop here.
+
+// The raw bindings of the `api` interface as one object; `switchboard-build` resolves this
+// module for the engine (QuickJS: the interface's default export, StarlingMonkey: named imports).
+import api from "@switchboard-internal/raw-api";
+
+/* global __SWITCHBOARD_ENGINE__ */
+/** The engine this bundle was built for: "quickjs" or "starlingmonkey". */
+export const ENGINE = typeof __SWITCHBOARD_ENGINE__ === "string" ? __SWITCHBOARD_ENGINE__ : "starlingmonkey";
+
+const toU64 = ENGINE === "quickjs" ? Number : BigInt;
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+/** An error the host API returned: `kind` is the WIT case, `detail` the host's text. */
+export class SwitchboardError extends Error {
+  constructor(kind, detail) {
+    super(detail ? `${kind.replace(/-/g, " ")}: ${detail}` : kind.replace(/-/g, " "));
+    this.name = "SwitchboardError";
+    this.kind = kind;
+    this.detail = detail;
+  }
+}
+
+function call(fn, ...args) {
+  try {
+    return fn(...args);
+  } catch (e) {
+    // StarlingMonkey throws an error whose `payload` is the WIT error; QuickJS throws the value.
+    const p = e != null && e.payload !== undefined ? e.payload : e;
+    if (p != null && typeof p.tag === "string") throw new SwitchboardError(p.tag, String(p.val ?? ""));
+    throw e;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Conversions
+// ---------------------------------------------------------------------------------------------
+
+function toRawMessage(message) {
+  if (typeof message === "string") return { tag: "text", val: message };
+  if (message instanceof Uint8Array) return { tag: "binary", val: message };
+  if (message instanceof ArrayBuffer) return { tag: "binary", val: new Uint8Array(message) };
+  if (ArrayBuffer.isView(message)) {
+    return { tag: "binary", val: new Uint8Array(message.buffer, message.byteOffset, message.byteLength) };
+  }
+  throw new TypeError("a message is a string (text) or a Uint8Array (binary)");
+}
+
+function fromRawMessage(raw) {
+  return raw.tag === "text" ? raw.val : raw.val instanceof Uint8Array ? raw.val : new Uint8Array(raw.val);
+}
+
+function toRawSession(session) {
+  const entries = session instanceof Map ? [...session] : Array.isArray(session) ? session : Object.entries(session ?? {});
+  const merged = new Map();
+  for (const [k, v] of entries) merged.set(String(k), String(v));
+  return [...merged].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+}
+
+function fromRawSession(raw) {
+  const out = {};
+  for (const [k, v] of raw) out[k] = v;
+  return out;
+}
+
+const none = (v) => (v === undefined ? null : v);
+const list = (v) => (v === undefined || v === null ? [] : [...v]);
+
+/** Whether `id` is a well-formed client id (20 lowercase hex characters). */
+export function isValidClientId(id) {
+  return typeof id === "string" && /^[0-9a-f]{20}$/.test(id);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The API
+// ---------------------------------------------------------------------------------------------
+
+/** Queues `message` to the client; a well-formed id of a client that is gone: nothing is sent. */
+export function sendToClient(client, message) {
+  call(api.sendToClient, client, toRawMessage(message));
+}
+
+/** Sends to every client bound to `uid`, except those in `without`. */
+export function sendToUid(uid, message, without = []) {
+  call(api.sendToUid, uid, toRawMessage(message), list(without));
+}
+
+/** Sends to every member of `group` on every gateway, except those in `without`. */
+export function sendToGroup(group, message, without = []) {
+  call(api.sendToGroup, group, toRawMessage(message), list(without));
+}
+
+/** Sends to every connected client that finished its handshake, except those in `without`. */
+export function sendToAll(message, without = []) {
+  call(api.sendToAll, toRawMessage(message), list(without));
+}
+
+/** Whether the client is connected now. */
+export function isOnline(client) {
+  return call(api.isOnline, client);
+}
+
+/** Whether at least one client is bound to `uid`. */
+export function isUidOnline(uid) {
+  return call(api.isUidOnline, uid);
+}
+
+/** The number of connected clients (handshake finished) in the whole cluster. */
+export function getClientCount() {
+  return Number(call(api.getClientCount));
+}
+
+/** The number of members of `group`. */
+export function getClientCountByGroup(group) {
+  return Number(call(api.getClientCountByGroup, group));
+}
+
+/** The exact number of distinct uids among the members of `group`. */
+export function getUidCountByGroup(group) {
+  return Number(call(api.getUidCountByGroup, group));
+}
+
+/** No argument: the exact number of distinct bound uids; a number `p`: a cheap estimate. */
+export function getUidCount(uniquePercent = null) {
+  return Number(call(api.getUidCount, uniquePercent ?? (ENGINE === "quickjs" ? null : undefined)));
+}
+
+const cursor = (after) => (after == null ? (ENGINE === "quickjs" ? null : undefined) : after);
+
+/** One page of connected clients sorted by id, strictly after `after`, at most `limit` (1..=1000). */
+export function getClientList(after = null, limit = 256) {
+  return list(call(api.getClientList, cursor(after), limit));
+}
+
+/** Like `getClientList`, members of `group` only. */
+export function getClientListByGroup(group, after = null, limit = 256) {
+  return list(call(api.getClientListByGroup, group, cursor(after), limit));
+}
+
+/** Like `getClientList`, clients bound to `uid` only. */
+export function getClientListByUid(uid, after = null, limit = 256) {
+  return list(call(api.getClientListByUid, uid, cursor(after), limit));
+}
+
+function* pages(fetch, options) {
+  let after = options?.after ?? null;
+  const size = options?.pageSize ?? 256;
+  for (;;) {
+    const page = fetch(after, size);
+    if (page.length === 0) return;
+    yield* page;
+    after = page[page.length - 1];
+  }
+}
+
+/** Every connected client, sorted by id, fetched a page at a time. */
+export function clients(options) {
+  return pages(getClientList, options);
+}
+
+/** Every member of `group`, sorted by id, fetched a page at a time. */
+export function clientsInGroup(group, options) {
+  return pages((a, n) => getClientListByGroup(group, a, n), options);
+}
+
+/** Every client bound to `uid`, sorted by id, fetched a page at a time. */
+export function clientsOfUid(uid, options) {
+  return pages((a, n) => getClientListByUid(uid, a, n), options);
+}
+
+/** Bound uids, sorted; `unique`: each once across the cluster, else per gateway (may repeat). */
+export function getUidList(unique = true) {
+  return list(call(api.getUidList, unique));
+}
+
+/** Uids bound to members of `group`, sorted; `unique` as in `getUidList`. */
+export function getUidListByGroup(group, unique = true) {
+  return list(call(api.getUidListByGroup, group, unique));
+}
+
+/** Groups that have members, sorted; `unique` as in `getUidList`. */
+export function getGroupList(unique = true) {
+  return list(call(api.getGroupList, unique));
+}
+
+/** The names of the fields `getClientInfo` can fill. */
+export const INFO_FIELDS = Object.freeze(["remoteIp", "remotePort", "uid", "session", "groups", "system"]);
+
+/** The asked fields of what the gateway knows about the client; `null` if it is unknown. */
+export function getClientInfo(client, fields = INFO_FIELDS) {
+  const flags = {};
+  for (const f of INFO_FIELDS) flags[f] = false;
+  for (const f of fields) {
+    if (!INFO_FIELDS.includes(f)) throw new TypeError(`unknown client info field ${f}`);
+    flags[f] = true;
+  }
+  const raw = none(call(api.getClientInfo, client, flags));
+  if (raw === null) return null;
+  const s = none(raw.system);
+  return {
+    client: raw.client,
+    remoteIp: none(raw.remoteIp),
+    remotePort: none(raw.remotePort),
+    uid: none(raw.uid),
+    session: raw.session == null ? null : fromRawSession(raw.session),
+    groups: raw.groups == null ? null : [...raw.groups],
+    system:
+      s === null
+        ? null
+        : {
+            protocol: s.protocol,
+            connectedAtMs: Number(s.connectedAtMs),
+            lastActiveMs: Number(s.lastActiveMs),
+            bytesIn: Number(s.bytesIn),
+            bytesOut: Number(s.bytesOut),
+            gatewayId: s.gatewayId,
+          },
+  };
+}
+
+/** Closes the client: `force = false` flushes what was queued first; `onClose` follows once. */
+export function closeClient(client, force = false) {
+  call(api.closeClient, client, force);
+}
+
+/** Binds the client to `uid`; a client bound to another uid is moved. */
+export function bindUid(client, uid) {
+  call(api.bindUid, client, uid);
+}
+
+/** Clears the client's uid; nothing happens if it has none. */
+export function unbindUid(client) {
+  call(api.unbindUid, client);
+}
+
+/** Makes the client a member of `group`. */
+export function joinGroup(client, group) {
+  call(api.joinGroup, client, group);
+}
+
+/** Removes the client from `group`. */
+export function leaveGroup(client, group) {
+  call(api.leaveGroup, client, group);
+}
+
+/** Removes every membership of `group` on every gateway; clients stay connected. */
+export function ungroup(group) {
+  call(api.ungroup, group);
+}
+
+/** Replaces the client's session (an object, a Map or [key, value] pairs). */
+export function setSession(client, session) {
+  call(api.setSession, client, toRawSession(session));
+}
+
+/** Merges into the client's session: given keys overwrite, the others stay. */
+export function updateSession(client, session) {
+  call(api.updateSession, client, toRawSession(session));
+}
+
+/** Empties the client's session. */
+export function deleteSession(client) {
+  call(api.deleteSession, client);
+}
+
+/** The client's session as an object: `null` if the client is unknown, `{}` if it has none. */
+export function getSession(client) {
+  const raw = none(call(api.getSession, client));
+  return raw === null ? null : fromRawSession(raw);
+}
+
+/** Fires `onTimer` after `afterMs` (1..=86 400 000) ms, and every `afterMs` if `repeat`. */
+export function setTimer(afterMs, repeat = false) {
+  return Number(call(api.setTimer, toU64(afterMs), repeat));
+}
+
+/** Cancels a timer of this instance; unknown ids are ignored. */
+export function clearTimer(id) {
+  api.clearTimer(toU64(id));
+}
+
+const LEVELS = ["trace", "debug", "info", "warn", "error"];
+
+/** Writes a line to the host's log at `level` (trace, debug, info, warn, error). */
+export function log(level, message) {
+  if (!LEVELS.includes(level)) throw new TypeError(`unknown log level ${level}`);
+  api.log(level, String(message));
+}
+
+/** Logs at trace level. */
+export const trace = (message) => log("trace", message);
+/** Logs at debug level. */
+export const debug = (message) => log("debug", message);
+/** Logs at info level. */
+export const info = (message) => log("info", message);
+/** Logs at warn level. */
+export const warn = (message) => log("warn", message);
+/** Logs at error level. */
+export const error = (message) => log("error", message);
+
+// QuickJS has no console: give plugins one that writes to the host log.
+if (typeof globalThis.console === "undefined") {
+  const line = (args) => args.map((a) => (typeof a === "string" ? a : JSON.stringify(a))).join(" ");
+  globalThis.console = {
+    log: (...a) => info(line(a)),
+    info: (...a) => info(line(a)),
+    debug: (...a) => debug(line(a)),
+    warn: (...a) => warn(line(a)),
+    error: (...a) => error(line(a)),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handlers
+// ---------------------------------------------------------------------------------------------
+
+/** Refuses a WebSocket handshake: throw or return it from `onWebsocketConnect`. */
+export class Rejection extends Error {
+  constructor(status = 403, reason = "forbidden") {
+    super(`${status} ${reason}`);
+    this.name = "Rejection";
+    this.status = status;
+    this.reason = reason;
+  }
+}
+
+/** Types the handler object (or class) a plugin's `index.js` exports as default; returns it. */
+export function definePlugin(plugin) {
+  return plugin;
+}
+
+class Context {
+  constructor(raw) {
+    this.client = raw.client;
+    this.remoteAddr = raw.remoteAddr;
+    this.gatewayId = raw.gatewayId;
+    this.uid = none(raw.uid);
+    this.session = fromRawSession(raw.session);
+  }
+
+  /** Queues `message` to this event's client. */
+  reply(message) {
+    sendToClient(this.client, message);
+  }
+}
+
+class HttpRequest {
+  constructor(raw) {
+    this.path = raw.path;
+    this.query = raw.query;
+    this.headers = list(raw.headers);
+  }
+
+  /** The first value of header `name` (case-insensitive), or null. */
+  header(name) {
+    const n = name.toLowerCase();
+    const h = this.headers.find(([k]) => k === n);
+    return h ? h[1] : null;
+  }
+
+  /** The raw value of `name` in the query string ("" for a bare key), or null. */
+  queryParam(name) {
+    for (const part of this.query.split("&")) {
+      const i = part.indexOf("=");
+      const k = i < 0 ? part : part.slice(0, i);
+      if (k === name) return i < 0 ? "" : part.slice(i + 1);
+    }
+    return null;
+  }
+}
+
+/**
+ * The `events` export of the component, built from the plugin's default export: an object
+ * of handlers, or a class (instantiated once per instance, on its first event). Used by the
+ * generated entry module; plugins do not call it.
+ */
+export function makeEvents(pluginOrClass) {
+  let plugin = null;
+  const get = () => {
+    if (plugin === null) {
+      plugin = typeof pluginOrClass === "function" ? new pluginOrClass() : pluginOrClass ?? {};
+    }
+    return plugin;
+  };
+  return {
+    onWorkerStart(workerId) {
+      get().onWorkerStart?.(workerId);
+    },
+    onConnect(ctx) {
+      const p = get();
+      if (p.onConnect) p.onConnect(new Context(ctx));
+    },
+    onWebsocketConnect(ctx, request) {
+      const p = get();
+      if (!p.onWebsocketConnect) return;
+      let rejection;
+      try {
+        rejection = p.onWebsocketConnect(new Context(ctx), new HttpRequest(request));
+      } catch (e) {
+        if (!(e instanceof Rejection)) throw e;
+        rejection = e;
+      }
+      if (rejection instanceof Rejection) throw { status: rejection.status, reason: rejection.reason };
+    },
+    onMessage(ctx, message) {
+      const p = get();
+      if (p.onMessage) p.onMessage(new Context(ctx), fromRawMessage(message));
+    },
+    onClose(ctx, bound) {
+      const p = get();
+      if (p.onClose) p.onClose(new Context(ctx), { uid: none(bound.uid), groups: list(bound.groups) });
+    },
+    onTimer(id) {
+      get().onTimer?.(Number(id));
+    },
+    onWorkerStop(workerId) {
+      get().onWorkerStop?.(workerId);
+    },
+  };
+}

@@ -1,0 +1,656 @@
+"""Write Switchboard plugins in Python.
+
+A plugin is a WebAssembly component of the WIT world ``switchboard:plugin/plugin``: the host
+calls its event handlers (a message arrived, a client left, a timer fired …) and the plugin
+calls the host API (send to a client, a uid, a group or everyone; bind uids; manage groups and
+sessions; list and count clients; set timers; log). This package wraps the bindings that
+componentize-py generates in plain Python: strings, ``bytes``, ``dict`` sessions, exceptions.
+
+A plugin is a module (``app.py``) that subclasses :class:`Plugin` and exports it::
+
+    import switchboard as sb
+
+    class Echo(sb.Plugin):
+        def on_message(self, ctx: sb.Context, message: sb.Message) -> None:
+            ctx.reply(message)
+
+    Events = sb.export(Echo)
+
+``switchboard-build PLUGIN_DIR -o echo.wasm`` (see ``switchboard_build``) turns it into a
+component.
+
+One plugin object lives in each instance, created on the instance's first event; the host
+never runs two handlers of one instance at once. Several instances of one plugin run side by
+side: state that must be shared belongs in sessions, uids and groups (on the gateways).
+A handler that raises traps: only that event is lost and the host replaces the instance.
+
+Errors the host returns are raised as :class:`SwitchboardError` subclasses
+(:class:`InvalidClientId`, :class:`InvalidName`, :class:`TooLarge`, :class:`InvalidArgument`,
+:class:`Timeout`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Type, Union
+
+from componentize_py_types import Err as _Err
+from wit_world.exports import Events as _EventsProtocol
+from wit_world.imports import api as _api
+from wit_world.imports import types as _t
+
+__all__ = [
+    "Message", "Session", "SwitchboardError", "InvalidClientId", "InvalidName", "TooLarge",
+    "InvalidArgument", "Timeout", "Context", "HttpRequest", "Rejection", "Bound", "ClientInfo",
+    "SystemInfo", "Plugin", "export", "send_to_client", "send_to_uid", "send_to_group",
+    "send_to_all", "is_online", "is_uid_online", "get_client_count", "get_client_count_by_group",
+    "get_uid_count_by_group", "get_uid_count", "get_client_list", "get_client_list_by_group",
+    "get_client_list_by_uid", "clients", "clients_in_group", "clients_of_uid", "get_uid_list",
+    "get_uid_list_by_group", "get_group_list", "get_client_info", "close_client", "bind_uid",
+    "unbind_uid", "join_group", "leave_group", "ungroup", "set_session", "update_session",
+    "delete_session", "get_session", "set_timer", "clear_timer", "log", "trace", "debug", "info",
+    "warn", "error", "INFO_FIELDS", "is_valid_client_id",
+]
+
+#: One complete message: ``str`` for text (a WebSocket text frame, a text-protocol line),
+#: ``bytes`` for binary (a WebSocket binary frame, a length-prefixed frame).
+Message = Union[str, bytes]
+
+#: A client's session: string keys to string values.
+Session = Dict[str, str]
+
+#: The fields :func:`get_client_info` can fill; all of them by default.
+INFO_FIELDS = ("remote_ip", "remote_port", "uid", "session", "groups", "system")
+
+
+# ------------------------------------------------------------------------------------------
+# Errors
+# ------------------------------------------------------------------------------------------
+
+
+class SwitchboardError(Exception):
+    """An error the host API returned. ``kind`` is the WIT case name, ``detail`` its text."""
+
+    kind = "error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+    def __str__(self) -> str:
+        what = self.kind.replace("-", " ")
+        return f"{what}: {self.detail}" if self.detail else what
+
+
+class InvalidClientId(SwitchboardError):
+    """A client id that is not 20 lowercase hex characters."""
+
+    kind = "invalid-client-id"
+
+
+class InvalidName(SwitchboardError):
+    """A uid or group that is empty or longer than 256 bytes."""
+
+    kind = "invalid-name"
+
+
+class TooLarge(SwitchboardError):
+    """A message or session above the host's limit."""
+
+    kind = "too-large"
+
+
+class InvalidArgument(SwitchboardError):
+    """Another argument out of its range, such as a list ``limit`` of 0 or above 1000."""
+
+    kind = "invalid-argument"
+
+
+class Timeout(SwitchboardError):
+    """A cluster query that did not complete in time; no partial answer is given."""
+
+    kind = "timeout"
+
+
+_ERRORS = {
+    _t.Error_InvalidClientId: InvalidClientId,
+    _t.Error_InvalidName: InvalidName,
+    _t.Error_TooLarge: TooLarge,
+    _t.Error_InvalidArgument: InvalidArgument,
+    _t.Error_Timeout: Timeout,
+}
+
+
+def _error(err: _Err) -> SwitchboardError:
+    value = err.value
+    return _ERRORS.get(type(value), SwitchboardError)(getattr(value, "value", str(value)))
+
+
+# ------------------------------------------------------------------------------------------
+# Conversions
+# ------------------------------------------------------------------------------------------
+
+
+def _message_to_raw(message: Message) -> _t.Message:
+    if isinstance(message, str):
+        return _t.Message_Text(message)
+    if isinstance(message, (bytes, bytearray, memoryview)):
+        return _t.Message_Binary(bytes(message))
+    raise TypeError(f"a message is str or bytes, not {type(message).__name__}")
+
+
+def _session_to_raw(session: Union[Mapping[str, str], Iterable[Tuple[str, str]]]) -> List[Tuple[str, str]]:
+    items = session.items() if isinstance(session, Mapping) else session
+    merged = {str(k): str(v) for k, v in items}
+    return sorted(merged.items())
+
+
+def is_valid_client_id(client: str) -> bool:
+    """Whether ``client`` is a well-formed client id (20 lowercase hex characters)."""
+    return len(client) == 20 and all(c in "0123456789abcdef" for c in client)
+
+
+# ------------------------------------------------------------------------------------------
+# Event data
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Context:
+    """What the host tells a handler about the client an event concerns."""
+
+    #: The client the event is about (20 lowercase hex characters).
+    client: str
+    #: The client's remote address, ``ip:port``.
+    remote_addr: str
+    #: The id of the gateway that holds the client.
+    gateway_id: int
+    #: The uid the client is bound to, if any.
+    uid: Optional[str]
+    #: A snapshot of the client's session, taken when the event left the gateway.
+    session: Session
+
+    def reply(self, message: Message) -> None:
+        """Queues ``message`` to this event's client (see :func:`send_to_client`)."""
+        send_to_client(self.client, message)
+
+    @staticmethod
+    def _from_raw(ctx: _t.Context) -> "Context":
+        return Context(ctx.client, ctx.remote_addr, ctx.gateway_id, ctx.uid, dict(ctx.session))
+
+
+@dataclass
+class HttpRequest:
+    """The WebSocket upgrade request, as :meth:`Plugin.on_websocket_connect` sees it."""
+
+    #: The request path, such as ``/chat``.
+    path: str
+    #: The query string without ``?``, empty if none.
+    query: str
+    #: The request headers, names in lowercase, in the order received.
+    headers: List[Tuple[str, str]]
+
+    def header(self, name: str) -> Optional[str]:
+        """The first value of header ``name`` (case-insensitive), if present."""
+        name = name.lower()
+        return next((v for k, v in self.headers if k == name), None)
+
+    def query_param(self, name: str) -> Optional[str]:
+        """The raw value of ``name`` in the query string (``""`` for a bare key), if present."""
+        for part in self.query.split("&"):
+            key, _, value = part.partition("=")
+            if key == name:
+                return value
+        return None
+
+
+class Rejection(Exception):
+    """Refuses a WebSocket handshake: raise (or return) it from ``on_websocket_connect``.
+
+    The client gets HTTP ``status`` (400 to 599; others become 403) with ``reason`` as body.
+    """
+
+    def __init__(self, status: int = 403, reason: str = "forbidden") -> None:
+        super().__init__(f"{status} {reason}")
+        self.status = status
+        self.reason = reason
+
+
+@dataclass
+class Bound:
+    """What was bound to a client when it left; passed to :meth:`Plugin.on_close`."""
+
+    #: The uid the client was bound to, if any.
+    uid: Optional[str]
+    #: The groups the client was a member of, sorted.
+    groups: List[str]
+
+
+@dataclass
+class SystemInfo:
+    """Facts the gateway keeps about a connection."""
+
+    protocol: str  #: ``"websocket"``, ``"text"`` or ``"frame"``
+    connected_at_ms: int
+    last_active_ms: int
+    bytes_in: int
+    bytes_out: int
+    gateway_id: int
+
+
+@dataclass
+class ClientInfo:
+    """What :func:`get_client_info` returns: only the asked fields are not ``None``."""
+
+    client: str
+    remote_ip: Optional[str]
+    remote_port: Optional[int]
+    uid: Optional[str]
+    session: Optional[Session]
+    groups: Optional[List[str]]
+    system: Optional[SystemInfo]
+
+
+# ------------------------------------------------------------------------------------------
+# The API
+# ------------------------------------------------------------------------------------------
+
+
+def send_to_client(client: str, message: Message) -> None:
+    """Queues ``message`` to the client. A well-formed id of a client that is gone: nothing is sent."""
+    try:
+        _api.send_to_client(client, _message_to_raw(message))
+    except _Err as e:
+        raise _error(e) from None
+
+
+def send_to_uid(uid: str, message: Message, without: Iterable[str] = ()) -> None:
+    """Sends to every client bound to ``uid``, except those in ``without``."""
+    try:
+        _api.send_to_uid(uid, _message_to_raw(message), list(without))
+    except _Err as e:
+        raise _error(e) from None
+
+
+def send_to_group(group: str, message: Message, without: Iterable[str] = ()) -> None:
+    """Sends to every member of ``group`` on every gateway, except those in ``without``."""
+    try:
+        _api.send_to_group(group, _message_to_raw(message), list(without))
+    except _Err as e:
+        raise _error(e) from None
+
+
+def send_to_all(message: Message, without: Iterable[str] = ()) -> None:
+    """Sends to every connected client that finished its handshake, except those in ``without``."""
+    try:
+        _api.send_to_all(_message_to_raw(message), list(without))
+    except _Err as e:
+        raise _error(e) from None
+
+
+def is_online(client: str) -> bool:
+    """Whether the client is connected now."""
+    try:
+        return _api.is_online(client)
+    except _Err as e:
+        raise _error(e) from None
+
+
+def is_uid_online(uid: str) -> bool:
+    """Whether at least one client is bound to ``uid``."""
+    try:
+        return _api.is_uid_online(uid)
+    except _Err as e:
+        raise _error(e) from None
+
+
+def get_client_count() -> int:
+    """The number of connected clients (handshake finished) in the whole cluster."""
+    try:
+        return _api.get_client_count()
+    except _Err as e:
+        raise _error(e) from None
+
+
+def get_client_count_by_group(group: str) -> int:
+    """The number of members of ``group``."""
+    try:
+        return _api.get_client_count_by_group(group)
+    except _Err as e:
+        raise _error(e) from None
+
+
+def get_uid_count_by_group(group: str) -> int:
+    """The exact number of distinct uids among the members of ``group``."""
+    try:
+        return _api.get_uid_count_by_group(group)
+    except _Err as e:
+        raise _error(e) from None
+
+
+def get_uid_count(unique_percent: Optional[float] = None) -> int:
+    """``None``: the exact number of distinct bound uids. A number ``p``: a cheap estimate
+    (each gateway's distinct-uid count multiplied by ``p``, summed)."""
+    try:
+        return _api.get_uid_count(unique_percent)
+    except _Err as e:
+        raise _error(e) from None
+
+
+def get_client_list(after: Optional[str] = None, limit: int = 256) -> List[str]:
+    """One page of connected clients sorted by id, strictly after ``after``, at most ``limit``
+    (1..=1000). An empty page means the end; :func:`clients` pages for you."""
+    try:
+        return _api.get_client_list(after, limit)
+    except _Err as e:
+        raise _error(e) from None
+
+
+def get_client_list_by_group(group: str, after: Optional[str] = None, limit: int = 256) -> List[str]:
+    """Like :func:`get_client_list`, members of ``group`` only."""
+    try:
+        return _api.get_client_list_by_group(group, after, limit)
+    except _Err as e:
+        raise _error(e) from None
+
+
+def get_client_list_by_uid(uid: str, after: Optional[str] = None, limit: int = 256) -> List[str]:
+    """Like :func:`get_client_list`, clients bound to ``uid`` only."""
+    try:
+        return _api.get_client_list_by_uid(uid, after, limit)
+    except _Err as e:
+        raise _error(e) from None
+
+
+def _pages(fetch, page_size: int, after: Optional[str]) -> Iterator[str]:
+    while True:
+        page = fetch(after, page_size)
+        if not page:
+            return
+        yield from page
+        after = page[-1]
+
+
+def clients(page_size: int = 256, after: Optional[str] = None) -> Iterator[str]:
+    """Every connected client, sorted by id, fetched ``page_size`` at a time."""
+    return _pages(get_client_list, page_size, after)
+
+
+def clients_in_group(group: str, page_size: int = 256, after: Optional[str] = None) -> Iterator[str]:
+    """Every member of ``group``, sorted by id, fetched page by page."""
+    return _pages(lambda a, n: get_client_list_by_group(group, a, n), page_size, after)
+
+
+def clients_of_uid(uid: str, page_size: int = 256, after: Optional[str] = None) -> Iterator[str]:
+    """Every client bound to ``uid``, sorted by id, fetched page by page."""
+    return _pages(lambda a, n: get_client_list_by_uid(uid, a, n), page_size, after)
+
+
+def get_uid_list(unique: bool = True) -> List[str]:
+    """Bound uids, sorted; ``unique``: each once across the cluster, else per gateway (may repeat)."""
+    try:
+        return _api.get_uid_list(unique)
+    except _Err as e:
+        raise _error(e) from None
+
+
+def get_uid_list_by_group(group: str, unique: bool = True) -> List[str]:
+    """Uids bound to members of ``group``, sorted; ``unique`` as in :func:`get_uid_list`."""
+    try:
+        return _api.get_uid_list_by_group(group, unique)
+    except _Err as e:
+        raise _error(e) from None
+
+
+def get_group_list(unique: bool = True) -> List[str]:
+    """Groups that have members, sorted; ``unique`` as in :func:`get_uid_list`."""
+    try:
+        return _api.get_group_list(unique)
+    except _Err as e:
+        raise _error(e) from None
+
+
+_FIELD_FLAGS = {
+    "remote_ip": _t.ClientInfoFields.REMOTE_IP,
+    "remote_port": _t.ClientInfoFields.REMOTE_PORT,
+    "uid": _t.ClientInfoFields.UID,
+    "session": _t.ClientInfoFields.SESSION,
+    "groups": _t.ClientInfoFields.GROUPS,
+    "system": _t.ClientInfoFields.SYSTEM,
+}
+
+
+def get_client_info(client: str, fields: Iterable[str] = INFO_FIELDS) -> Optional[ClientInfo]:
+    """The asked ``fields`` (names from :data:`INFO_FIELDS`) of what the gateway knows about
+    the client; ``None`` if it is unknown."""
+    flags = _t.ClientInfoFields(0)
+    for name in fields:
+        try:
+            flags |= _FIELD_FLAGS[name]
+        except KeyError:
+            raise ValueError(f"unknown client info field {name!r}; known: {INFO_FIELDS}") from None
+    try:
+        raw = _api.get_client_info(client, flags)
+    except _Err as e:
+        raise _error(e) from None
+    if raw is None:
+        return None
+    system = None
+    if raw.system is not None:
+        s = raw.system
+        system = SystemInfo(s.protocol.name.lower(), s.connected_at_ms, s.last_active_ms,
+                            s.bytes_in, s.bytes_out, s.gateway_id)
+    return ClientInfo(raw.client, raw.remote_ip, raw.remote_port, raw.uid,
+                      None if raw.session is None else dict(raw.session), raw.groups, system)
+
+
+def close_client(client: str, force: bool = False) -> None:
+    """Closes the client. ``force=False``: what was queued is flushed, then a clean close;
+    ``force=True``: dropped at once. ``on_close`` follows once."""
+    try:
+        _api.close_client(client, force)
+    except _Err as e:
+        raise _error(e) from None
+
+
+def bind_uid(client: str, uid: str) -> None:
+    """Binds the client to ``uid``; a client bound to another uid is moved."""
+    try:
+        _api.bind_uid(client, uid)
+    except _Err as e:
+        raise _error(e) from None
+
+
+def unbind_uid(client: str) -> None:
+    """Clears the client's uid; nothing happens if it has none."""
+    try:
+        _api.unbind_uid(client)
+    except _Err as e:
+        raise _error(e) from None
+
+
+def join_group(client: str, group: str) -> None:
+    """Makes the client a member of ``group``."""
+    try:
+        _api.join_group(client, group)
+    except _Err as e:
+        raise _error(e) from None
+
+
+def leave_group(client: str, group: str) -> None:
+    """Removes the client from ``group``."""
+    try:
+        _api.leave_group(client, group)
+    except _Err as e:
+        raise _error(e) from None
+
+
+def ungroup(group: str) -> None:
+    """Removes every membership of ``group`` on every gateway; clients stay connected."""
+    try:
+        _api.ungroup(group)
+    except _Err as e:
+        raise _error(e) from None
+
+
+def set_session(client: str, session: Union[Mapping[str, str], Iterable[Tuple[str, str]]]) -> None:
+    """Replaces the client's session."""
+    try:
+        _api.set_session(client, _session_to_raw(session))
+    except _Err as e:
+        raise _error(e) from None
+
+
+def update_session(client: str, session: Union[Mapping[str, str], Iterable[Tuple[str, str]]]) -> None:
+    """Merges into the client's session: given keys overwrite, the others stay."""
+    try:
+        _api.update_session(client, _session_to_raw(session))
+    except _Err as e:
+        raise _error(e) from None
+
+
+def delete_session(client: str) -> None:
+    """Empties the client's session."""
+    try:
+        _api.delete_session(client)
+    except _Err as e:
+        raise _error(e) from None
+
+
+def get_session(client: str) -> Optional[Session]:
+    """The client's session: ``None`` if the client is unknown, ``{}`` if it has none."""
+    try:
+        raw = _api.get_session(client)
+    except _Err as e:
+        raise _error(e) from None
+    return None if raw is None else dict(raw)
+
+
+def set_timer(after_ms: int, repeat: bool = False) -> int:
+    """Fires :meth:`Plugin.on_timer` on this instance after ``after_ms`` (1..=86 400 000)
+    milliseconds, and every ``after_ms`` from then on if ``repeat``. Returns the timer id."""
+    try:
+        return _api.set_timer(after_ms, repeat)
+    except _Err as e:
+        raise _error(e) from None
+
+
+def clear_timer(timer_id: int) -> None:
+    """Cancels a timer of this instance; unknown ids are ignored."""
+    _api.clear_timer(timer_id)
+
+
+_LEVELS = {
+    "trace": _t.LogLevel.TRACE,
+    "debug": _t.LogLevel.DEBUG,
+    "info": _t.LogLevel.INFO,
+    "warn": _t.LogLevel.WARN,
+    "error": _t.LogLevel.ERROR,
+}
+
+
+def log(level: str, message: str) -> None:
+    """Writes a line to the host's log at ``level`` (trace, debug, info, warn, error)."""
+    _api.log(_LEVELS[level], message)
+
+
+def trace(message: str) -> None:
+    """Logs at trace level."""
+    _api.log(_t.LogLevel.TRACE, message)
+
+
+def debug(message: str) -> None:
+    """Logs at debug level."""
+    _api.log(_t.LogLevel.DEBUG, message)
+
+
+def info(message: str) -> None:
+    """Logs at info level."""
+    _api.log(_t.LogLevel.INFO, message)
+
+
+def warn(message: str) -> None:
+    """Logs at warn level."""
+    _api.log(_t.LogLevel.WARN, message)
+
+
+def error(message: str) -> None:
+    """Logs at error level."""
+    _api.log(_t.LogLevel.ERROR, message)
+
+
+# ------------------------------------------------------------------------------------------
+# Handlers
+# ------------------------------------------------------------------------------------------
+
+
+class Plugin:
+    """Subclass it, override the handlers you need (the others do nothing), and
+    ``Events = export(YourPlugin)`` in the module you build."""
+
+    def on_worker_start(self, worker_id: int) -> None:
+        """An instance was created (at start, scale-up, hot swap or after a failure); may set timers."""
+
+    def on_connect(self, ctx: Context) -> None:
+        """A TCP client was accepted, or a WebSocket handshake completed."""
+
+    def on_websocket_connect(self, ctx: Context, request: HttpRequest) -> Optional[Rejection]:
+        """A WebSocket handshake arrived; raise or return a :class:`Rejection` to refuse it."""
+        return None
+
+    def on_message(self, ctx: Context, message: Message) -> None:
+        """One complete message arrived, byte-exact: ``str`` for text, ``bytes`` for binary."""
+
+    def on_close(self, ctx: Context, bound: Bound) -> None:
+        """The client is gone; ``bound`` is what it was bound to; queries about it answer offline."""
+
+    def on_timer(self, timer_id: int) -> None:
+        """A timer set by this instance fired."""
+
+    def on_worker_stop(self, worker_id: int) -> None:
+        """The instance is being retired (stop, hot swap); it has bounded time."""
+
+
+def export(plugin_class: Type[Plugin]) -> type:
+    """Makes the ``Events`` class componentize-py looks for from a :class:`Plugin` subclass.
+
+    Write ``Events = export(MyPlugin)`` at the top level of the module you build. The plugin
+    object is created on the instance's first event and kept for the life of the instance.
+    """
+    slot: List[Plugin] = []
+
+    def plugin() -> Plugin:
+        if not slot:
+            slot.append(plugin_class())
+        return slot[0]
+
+    class Events(_EventsProtocol):
+        def on_worker_start(self, worker_id: int) -> None:
+            plugin().on_worker_start(worker_id)
+
+        def on_connect(self, ctx: _t.Context) -> None:
+            plugin().on_connect(Context._from_raw(ctx))
+
+        def on_websocket_connect(self, ctx: _t.Context, request: _t.HttpRequest) -> None:
+            req = HttpRequest(request.path, request.query, list(request.headers))
+            try:
+                rejection = plugin().on_websocket_connect(Context._from_raw(ctx), req)
+            except Rejection as r:
+                rejection = r
+            if rejection is not None:
+                raise _Err(_t.Rejection(rejection.status, rejection.reason))
+
+        def on_message(self, ctx: _t.Context, message: _t.Message) -> None:
+            plugin().on_message(Context._from_raw(ctx), message.value)
+
+        def on_close(self, ctx: _t.Context, bound: _t.Bound) -> None:
+            plugin().on_close(Context._from_raw(ctx), Bound(bound.uid, list(bound.groups)))
+
+        def on_timer(self, id: int) -> None:
+            plugin().on_timer(id)
+
+        def on_worker_stop(self, worker_id: int) -> None:
+            plugin().on_worker_stop(worker_id)
+
+    Events.__name__ = Events.__qualname__ = "Events"
+    return Events
