@@ -12,6 +12,11 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context as _, Result, bail};
 
+mod langs;
+mod tools;
+
+use langs::Lang;
+
 /// The Rust target plugins are built for.
 const WASM_TARGET: &str = "wasm32-wasip2";
 /// The Cargo profile plugins are built with (see the root Cargo.toml).
@@ -23,8 +28,12 @@ const USAGE: &str = "\
 usage: cargo xtask <command>
 
 commands:
-  plugins [NAME...]   build the plugins (all of plugins/*, or the named ones) for wasm32-wasip2
-                      and copy them to target/plugins/NAME.wasm
+  plugins [--lang rust|js|python|go] [NAME...]
+                      build the plugins (all of plugins/*, or the named ones, or one language's)
+                      into target/plugins/NAME.wasm, installing the JS/Python/Go toolchains
+                      inside the repository when missing (node_modules, target/venv, target/tools);
+                      unchanged non-Rust plugins are not rebuilt
+  go-bindings         regenerate plugin-sdk/go's WIT bindings with wit-bindgen-cli
   demo                build the plugins, then run the host serving the chat demo on 127.0.0.1:8080
   test [ARGS...]      build the plugins, then run `cargo test ARGS...`
   help                print this";
@@ -49,19 +58,34 @@ fn run() -> Result<ExitCode> {
     let root = workspace_root()?;
     match command.to_str() {
         Some("plugins") => {
-            let names = rest
-                .iter()
-                .map(|a| {
-                    a.to_str()
-                        .map(str::to_owned)
-                        .with_context(|| format!("plugin name {a:?} is not UTF-8"))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            build_plugins(&root, &names)?;
+            let mut names = Vec::new();
+            let mut lang = None;
+            let mut args = rest.iter();
+            while let Some(a) = args.next() {
+                let a = a
+                    .to_str()
+                    .with_context(|| format!("argument {a:?} is not UTF-8"))?;
+                if a == "--lang" {
+                    let value = args
+                        .next()
+                        .and_then(|v| v.to_str())
+                        .context("--lang needs a value: rust, js, python or go")?;
+                    lang = Some(Lang::parse(value)?);
+                } else if let Some(value) = a.strip_prefix("--lang=") {
+                    lang = Some(Lang::parse(value)?);
+                } else {
+                    names.push(a.to_owned());
+                }
+            }
+            build_plugins_of(&root, lang, &names)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some("go-bindings") => {
+            go_bindings(&root)?;
             Ok(ExitCode::SUCCESS)
         }
         Some("demo") => {
-            build_plugins(&root, &[])?;
+            build_plugins_of(&root, None, &[])?;
             println!();
             println!("Starting the host: the chat demo will listen on ws://127.0.0.1:8080");
             println!(
@@ -77,7 +101,7 @@ fn run() -> Result<ExitCode> {
             status_of(&mut cmd)
         }
         Some("test") => {
-            build_plugins(&root, &[])?;
+            build_plugins_of(&root, None, &[])?;
             let mut cmd = cargo();
             cmd.current_dir(&root).arg("test").args(&rest);
             status_of(&mut cmd)
@@ -125,21 +149,77 @@ fn status_of(cmd: &mut Command) -> Result<ExitCode> {
     })
 }
 
-/// The plugin folders: every `plugins/<dir>` holding a `Cargo.toml`, sorted.
-fn discover_plugins(root: &Path) -> Result<Vec<String>> {
+/// The plugin folders: every `plugins/<dir>` whose language is known, sorted by name.
+fn discover_plugins(root: &Path) -> Result<Vec<(String, Lang)>> {
     let dir = root.join("plugins");
-    let mut names = Vec::new();
+    let mut found = Vec::new();
     for entry in fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
         let entry = entry?;
-        if entry.path().join("Cargo.toml").is_file() {
+        if let Some(lang) = Lang::detect(&entry.path()) {
             match entry.file_name().into_string() {
-                Ok(name) => names.push(name),
+                Ok(name) => found.push((name, lang)),
                 Err(name) => bail!("plugin folder name {name:?} is not UTF-8"),
             }
         }
     }
-    names.sort();
-    Ok(names)
+    found.sort();
+    Ok(found)
+}
+
+/// Builds the named plugins (all of them, or all of `lang`'s, when `only` is empty).
+fn build_plugins_of(root: &Path, lang: Option<Lang>, only: &[String]) -> Result<()> {
+    let all = discover_plugins(root)?;
+    let selected: Vec<(String, Lang)> = if only.is_empty() {
+        all.into_iter()
+            .filter(|(_, l)| lang.is_none_or(|want| *l == want))
+            .collect()
+    } else {
+        let mut picked = Vec::new();
+        for name in only {
+            let Some(found) = all.iter().find(|(n, _)| n == name) else {
+                let known: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
+                bail!(
+                    "no plugin {name:?} (no plugins/{name} with a Cargo.toml, package.json, \
+                     pyproject.toml, app.py or go.mod); known: {}",
+                    known.join(", ")
+                );
+            };
+            picked.push(found.clone());
+        }
+        picked
+    };
+    if selected.is_empty() {
+        bail!("no plugin found under {}", root.join("plugins").display());
+    }
+    let of = |want: Lang| -> Vec<String> {
+        selected
+            .iter()
+            .filter(|(_, l)| *l == want)
+            .map(|(n, _)| n.clone())
+            .collect()
+    };
+    let rust = of(Lang::Rust);
+    if !rust.is_empty() {
+        build_plugins(root, &rust)?;
+    }
+    for other in [Lang::Js, Lang::Python, Lang::Go] {
+        langs::build(root, other, &of(other))?;
+    }
+    Ok(())
+}
+
+/// Regenerates `plugin-sdk/go/internal/bindings` from `wit/` with wit-bindgen-cli.
+fn go_bindings(root: &Path) -> Result<()> {
+    let bin = tools::ensure_wit_bindgen(root)?;
+    let status = Command::new("bash")
+        .arg(root.join("plugin-sdk/go/generate.sh"))
+        .env("WIT_BINDGEN", bin)
+        .status()
+        .context("running plugin-sdk/go/generate.sh")?;
+    if !status.success() {
+        bail!("generating the Go bindings failed ({status})");
+    }
+    Ok(())
 }
 
 /// Makes sure the standard library for wasm32-wasip2 is installed, with rustup if needed.
@@ -190,25 +270,8 @@ fn ensure_wasm_target(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Builds the named plugins (all when `only` is empty) and copies them to `target/plugins`.
-fn build_plugins(root: &Path, only: &[String]) -> Result<()> {
-    let all = discover_plugins(root)?;
-    let selected: Vec<String> = if only.is_empty() {
-        all
-    } else {
-        for name in only {
-            if !all.contains(name) {
-                bail!(
-                    "no plugin {name:?} (there is no plugins/{name}/Cargo.toml); known: {}",
-                    all.join(", ")
-                );
-            }
-        }
-        only.to_vec()
-    };
-    if selected.is_empty() {
-        bail!("no plugin found under {}", root.join("plugins").display());
-    }
+/// Builds the named Rust plugins with cargo and copies them to `target/plugins`.
+fn build_plugins(root: &Path, selected: &[String]) -> Result<()> {
     ensure_wasm_target(root)?;
 
     let wasm_dir = root.join("target/wasm");
@@ -222,7 +285,7 @@ fn build_plugins(root: &Path, only: &[String]) -> Result<()> {
         "--target-dir",
     ]);
     cmd.arg(&wasm_dir);
-    for name in &selected {
+    for name in selected {
         cmd.arg("-p").arg(format!("{PACKAGE_PREFIX}{name}"));
     }
     let status = cmd
@@ -235,7 +298,7 @@ fn build_plugins(root: &Path, only: &[String]) -> Result<()> {
     let built = wasm_dir.join(WASM_TARGET).join(PLUGIN_PROFILE);
     let out_dir = root.join("target/plugins");
     fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
-    for name in &selected {
+    for name in selected {
         // Cargo names the artifact after the lib name, with `-` turned into `_`.
         let candidates = [
             built.join(format!("{name}.wasm")),
