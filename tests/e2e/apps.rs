@@ -7,7 +7,13 @@ use crate::support::clients::{Lines, Ws};
 
 #[tokio::test]
 async fn two_clients_chat_in_a_room() {
-    let server = Setup::one("websocket", "chat").start();
+    chat_scenario("chat").await;
+}
+
+/// Two WebSocket clients chat in a room through the chat plugin `app` (the protocol of
+/// plugins/chat/README.md); every language's chat plugin runs this same scenario.
+pub async fn chat_scenario(app: &str) {
+    let server = Setup::one("websocket", app).start();
     let mut ann = Ws::connect(&server.url()).await;
     let mut bob = Ws::connect(&server.url()).await;
 

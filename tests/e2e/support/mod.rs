@@ -38,6 +38,30 @@ pub fn plugins_dir() -> &'static Path {
     })
 }
 
+/// A folder of the built plugins holding only `apps` (shared by the servers that serve the
+/// same apps): the host compiles every file of its folder at start, and target/plugins also
+/// holds the 2–18 MiB JavaScript, Python and Go plugins, which take seconds each to compile.
+pub fn apps_folder(apps: &[&str]) -> PathBuf {
+    let built = plugins_dir();
+    let dir = built.join(".e2e").join(apps.join("+"));
+    std::fs::create_dir_all(&dir).expect("apps folder");
+    for app in apps {
+        let name = format!("{app}.wasm");
+        let (src, dest) = (built.join(&name), dir.join(&name));
+        let newer = |a: &Path, b: &Path| {
+            let time = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+            time(a) > time(b)
+        };
+        if src.is_file() && (!dest.is_file() || newer(&src, &dest)) {
+            // Copy, then rename: a concurrent test never sees a partial file.
+            let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+            std::fs::copy(&src, &tmp).expect("copy plugin");
+            std::fs::rename(&tmp, &dest).expect("rename plugin");
+        }
+    }
+    dir
+}
+
 /// One `[[listener]]` of a test server; the address is always a free loopback port.
 #[derive(Clone, Debug)]
 pub struct Listener {
@@ -108,7 +132,12 @@ impl Setup {
         }
         let dir = match &self.plugins_dir {
             Some(dir) => dir.clone(),
-            None => plugins_dir().to_owned(),
+            None => {
+                let mut apps: Vec<&str> = self.listeners.iter().map(|l| l.app.as_str()).collect();
+                apps.sort_unstable();
+                apps.dedup();
+                apps_folder(&apps)
+            }
         };
         let instances = if self.worker.contains("instances") {
             ""

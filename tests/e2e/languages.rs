@@ -1,0 +1,79 @@
+//! The echo and chat plugins written in JavaScript, Python and Go pass the same end-to-end
+//! scenarios as their Rust twins: echo keeps text and binary byte-exact and one client's
+//! order, chat runs the scenario of `apps::two_clients_chat_in_a_room` unchanged.
+
+use crate::apps::chat_scenario;
+use crate::support::Setup;
+use crate::support::clients::{Frames, Received, Ws};
+
+/// Text and binary WebSocket messages, an empty one, bytes that are not UTF-8 on the frame
+/// protocol, and 8 clients × 200 numbered messages coming back in order.
+async fn echo_scenario(app: &str) {
+    let server = Setup::one("websocket", app)
+        .listener(crate::support::Listener::new("frame", app))
+        .start();
+    let url = format!("ws://{}/", server.addrs[0]);
+    let mut ws = Ws::connect(&url).await;
+    ws.send_text("héllo  \r").await;
+    assert_eq!(ws.recv().await, Received::Text("héllo  \r".into()), "{app}");
+    ws.send_binary(&[0, 159, 255, 10]).await;
+    assert_eq!(
+        ws.recv().await,
+        Received::Binary(vec![0, 159, 255, 10]),
+        "{app}"
+    );
+    ws.send_text("").await;
+    assert_eq!(ws.recv().await, Received::Text(String::new()), "{app}");
+
+    let mut frames = Frames::connect(server.addrs[1]).await;
+    frames.send(b"\xff\x00abc").await;
+    assert_eq!(frames.recv().await.expect("frame"), b"\xff\x00abc", "{app}");
+    let big: Vec<u8> = (0..64 * 1024).map(|i| (i % 251) as u8).collect();
+    frames.send(&big).await;
+    assert_eq!(frames.recv().await.expect("frame"), big, "{app}");
+
+    let mut clients = Vec::new();
+    for _ in 0..8 {
+        clients.push(Ws::connect(&url).await);
+    }
+    for c in &mut clients {
+        for i in 0..200 {
+            c.send_text(&i.to_string()).await;
+        }
+    }
+    for c in &mut clients {
+        for i in 0..200 {
+            assert_eq!(c.recv_text().await, i.to_string(), "{app}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn echo_js() {
+    echo_scenario("echo-js").await;
+}
+
+#[tokio::test]
+async fn chat_js() {
+    chat_scenario("chat-js").await;
+}
+
+#[tokio::test]
+async fn echo_py() {
+    echo_scenario("echo-py").await;
+}
+
+#[tokio::test]
+async fn chat_py() {
+    chat_scenario("chat-py").await;
+}
+
+#[tokio::test]
+async fn echo_go() {
+    echo_scenario("echo-go").await;
+}
+
+#[tokio::test]
+async fn chat_go() {
+    chat_scenario("chat-go").await;
+}
