@@ -33,6 +33,10 @@ commands:
                       into target/plugins/NAME.wasm, installing the JS/Python/Go toolchains
                       inside the repository when missing (node_modules, target/venv, target/tools);
                       unchanged non-Rust plugins are not rebuilt
+  bench-plugins [ARGS...]
+                      per-language figures of the echo plugins (size, compile, cache load,
+                      instantiate, memory after 100k events, events/s through the gateway);
+                      ARGS go to benches/plugins (e.g. --events 1000000 --no-gateway echo-go)
   go-bindings         regenerate plugin-sdk/go's WIT bindings with wit-bindgen-cli
   demo                build the plugins, then run the host serving the chat demo on 127.0.0.1:8080
   test [ARGS...]      build the plugins, then run `cargo test ARGS...`
@@ -80,6 +84,7 @@ fn run() -> Result<ExitCode> {
             build_plugins_of(&root, lang, &names)?;
             Ok(ExitCode::SUCCESS)
         }
+        Some("bench-plugins") => bench_plugins(&root, &rest),
         Some("go-bindings") => {
             go_bindings(&root)?;
             Ok(ExitCode::SUCCESS)
@@ -206,6 +211,52 @@ fn build_plugins_of(root: &Path, lang: Option<Lang>, only: &[String]) -> Result<
         langs::build(root, other, &of(other))?;
     }
     Ok(())
+}
+
+/// Builds the plugins, the release host, a StarlingMonkey build of echo-js, and runs
+/// benches/plugins on every language's echo (or on `args`).
+fn bench_plugins(root: &Path, args: &[OsString]) -> Result<ExitCode> {
+    build_plugins_of(root, None, &[])?;
+    let sm = root.join("target/plugins-bench/echo-js-starlingmonkey.wasm");
+    if !sm.is_file() {
+        fs::create_dir_all(root.join("target/plugins-bench"))?;
+        let status = Command::new("node")
+            .arg(root.join("plugin-sdk/js/bin/switchboard-build.js"))
+            .arg(root.join("plugins/echo-js"))
+            .arg("-o")
+            .arg(&sm)
+            .args(["--engine", "starlingmonkey"])
+            .status()
+            .context("running node")?;
+        if !status.success() {
+            bail!("building echo-js with StarlingMonkey failed ({status})");
+        }
+    }
+    let status = cargo()
+        .current_dir(root)
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "switchboard",
+            "-p",
+            "plugin-bench",
+        ])
+        .status()
+        .context("building the host and the bench")?;
+    if !status.success() {
+        bail!("building the host and the bench failed ({status})");
+    }
+    let mut cmd = Command::new(root.join("target/release/plugin-bench"));
+    cmd.current_dir(root);
+    if args.is_empty() {
+        cmd.args(["echo", "echo-js"])
+            .arg(&sm)
+            .args(["echo-py", "echo-go"]);
+    } else {
+        cmd.args(args);
+    }
+    status_of(&mut cmd)
 }
 
 /// Regenerates `plugin-sdk/go/internal/bindings` from `wit/` with wit-bindgen-cli.
