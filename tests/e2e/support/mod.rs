@@ -54,7 +54,10 @@ pub fn apps_folder(apps: &[&str]) -> PathBuf {
         };
         if src.is_file() && (!dest.is_file() || newer(&src, &dest)) {
             // Copy, then rename: a concurrent test never sees a partial file.
-            let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+            // Named per copy: tests of one process may copy the same plugin at once.
+            static COPIES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let copy = COPIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let tmp = dir.join(format!(".{name}.{}.{copy}.tmp", std::process::id()));
             std::fs::copy(&src, &tmp).expect("copy plugin");
             std::fs::rename(&tmp, &dest).expect("rename plugin");
         }
@@ -140,12 +143,20 @@ impl Setup {
             }
         };
         let instances = if self.worker.contains("instances") {
-            ""
+            String::new()
         } else {
-            "instances = 2\n"
+            "instances = 2\n".to_owned()
+        };
+        // One compile cache for the whole run: every server loads every built plugin, and
+        // the JavaScript and Python ones take seconds to compile.
+        let cache = if self.worker.contains("cache_dir") {
+            String::new()
+        } else {
+            let dir = root().join("target/test-plugin-cache");
+            format!("cache_dir = {:?}\n", dir.display().to_string())
         };
         text.push_str(&format!(
-            "[worker]\nplugins_dir = {:?}\n{instances}{}",
+            "[worker]\nplugins_dir = {:?}\n{instances}{cache}{}",
             dir.display().to_string(),
             self.worker
         ));
