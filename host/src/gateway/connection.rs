@@ -30,8 +30,10 @@ pub(super) async fn serve(slot: Slot, stream: TcpStream, remote: SocketAddr) {
     if let Err(e) = stream.set_nodelay(true) {
         debug!(client = %id, error = %e, "cannot set TCP_NODELAY");
     }
-    let max = slot.lst.config.max_message_bytes;
-    match slot.lst.config.protocol {
+    // The codecs' and tungstenite's limits are fixed per connection: a changed
+    // `max_message_bytes` applies to connections made after the change.
+    let max = slot.lst.config.load().max_message_bytes;
+    match slot.lst.protocol {
         Protocol::WebSocket => {
             // Boxed: the handshake's state lives on the heap only while it runs, instead of
             // enlarging every connection task for its whole life.
@@ -122,7 +124,7 @@ async fn open_websocket(
             stream,
             upgrade.leftover,
             Role::Server,
-            Some(lst.ws_config),
+            Some(lst.ws_config()),
         )
         .await,
     )
@@ -131,13 +133,14 @@ async fn open_websocket(
 /// The connected life of a client: registered, served, then removed and reported.
 async fn run<T: Transport>(slot: &Slot, id: ClientId, remote: SocketAddr, mut t: T) {
     let (gw, lst) = (&slot.gw, &slot.lst);
-    let (tx, mut rx) = mpsc::channel(lst.config.send_queue);
+    // The queue's capacity is fixed here: a changed `send_queue` applies to new connections.
+    let (tx, mut rx) = mpsc::channel(lst.config.load().send_queue);
     let kill = Arc::new(Kill::default());
     let handle = ClientHandle {
         tx,
         kill: kill.clone(),
     };
-    let entry = Entry::new(lst.index, remote, lst.config.protocol, now_ms(), handle);
+    let entry = Entry::new(lst.index, remote, lst.protocol, now_ms(), handle);
     gw.registry().insert(id, entry);
     add(&lst.counters.clients, 1);
     let ctx = Context {
@@ -150,7 +153,7 @@ async fn run<T: Transport>(slot: &Slot, id: ClientId, remote: SocketAddr, mut t:
         .event(event(slot, ctx, EventKind::Connect))
         .await;
 
-    let mut heartbeat = Heartbeat::new(lst.config.ping_not_responding_limit);
+    let mut heartbeat = Heartbeat::new(lst.config.load().ping_not_responding_limit);
     let mut ticks = lst.subscribe_ticks();
     let ending = loop {
         tokio::select! {
@@ -180,14 +183,18 @@ async fn run<T: Transport>(slot: &Slot, id: ClientId, remote: SocketAddr, mut t:
                     }
                 }
             }
-            () = next_tick(&mut ticks) => match heartbeat.tick() {
+            () = next_tick(&mut ticks) => match heartbeat
+                .with_limit(lst.config.load().ping_not_responding_limit)
+                .tick()
+            {
                 Beat::Close => {
                     debug!(client = %id, "silent too long: closing");
                     break Ending::Drop;
                 }
                 Beat::Ping => {
-                    if let Some(ping) = &lst.ping
-                        && let Err(e) = with_kill(&kill, send_now(&mut t, ping.clone())).await
+                    let ping = lst.ping.load().as_deref().cloned();
+                    if let Some(ping) = ping
+                        && let Err(e) = with_kill(&kill, send_now(&mut t, ping)).await
                     {
                         debug!(client = %id, error = %e, "ping failed");
                         break Ending::Drop;
@@ -207,7 +214,7 @@ async fn run<T: Transport>(slot: &Slot, id: ClientId, remote: SocketAddr, mut t:
                 }
                 Ok(Incoming::Closed) => break Ending::PeerClosed,
                 Err(Failure::TooLarge) => {
-                    debug!(client = %id, max = lst.config.max_message_bytes, "message too large: closing");
+                    debug!(client = %id, max = lst.config.load().max_message_bytes, "message too large: closing");
                     break Ending::TooLarge;
                 }
                 Err(e) => {
@@ -218,7 +225,7 @@ async fn run<T: Transport>(slot: &Slot, id: ClientId, remote: SocketAddr, mut t:
         }
     };
     if kill.reason() == Some(KillReason::QueueFull) {
-        debug!(client = %id, queue = lst.config.send_queue, "send queue full: client dropped");
+        debug!(client = %id, queue = lst.config.load().send_queue, "send queue full: client dropped");
         add(&lst.counters.send_queue_drops, 1);
     }
     // Removed before on-close runs, so queries from it already answer "offline".
@@ -282,7 +289,7 @@ async fn write_queue<T: Transport>(
     kill: &Kill,
 ) -> Result<Written, Failure> {
     // Bounded, so producers on other threads cannot keep this loop from flushing.
-    let most = slot.lst.config.send_queue;
+    let most = slot.lst.config.load().send_queue;
     let (mut messages, mut bytes) = (0u64, 0u64);
     let batch = async {
         let mut next = Some(first);
@@ -330,13 +337,9 @@ async fn with_kill<R>(
     }
 }
 
-/// Waits for the next heartbeat tick; never, if the heartbeat is off.
-async fn next_tick(ticks: &mut Option<watch::Receiver<u64>>) {
-    let alive = match ticks {
-        Some(rx) => rx.changed().await.is_ok(),
-        None => false,
-    };
-    if !alive {
+/// Waits for the next heartbeat tick (none come while the heartbeat is off).
+async fn next_tick(ticks: &mut watch::Receiver<u64>) {
+    if ticks.changed().await.is_err() {
         std::future::pending::<()>().await;
     }
 }

@@ -33,6 +33,12 @@ impl Heartbeat {
         }
     }
 
+    /// Takes on a new limit (the listener was reconfigured); the silence so far counts.
+    pub fn with_limit(&mut self, limit: u32) -> &mut Self {
+        self.limit = limit;
+        self
+    }
+
     /// The client sent something (any frame or bytes).
     pub fn activity(&mut self) {
         self.active = true;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use arc_swap::{ArcSwap, ArcSwapOption};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
@@ -83,25 +84,39 @@ pub(super) fn add(counter: &AtomicU64, n: u64) {
 }
 
 /// Everything connection tasks share about their listener.
+///
+/// The settings [`Gateway::reconfigure`](super::Gateway::reconfigure) may change live sit
+/// behind swaps, read at the point of use; the rest is fixed for the listener's life.
 pub(super) struct ListenerState {
     /// Position in the gateway's list; stored in registry entries.
     pub index: usize,
-    /// The listener's configuration.
-    pub config: ListenerConfig,
+    /// The listener's configuration now; `addr`, `protocol` and `app` never change.
+    pub config: ArcSwap<ListenerConfig>,
+    /// How its clients talk.
+    pub protocol: Protocol,
     /// The app its events go to.
     pub app: AppName,
     /// The bound address.
     pub local_addr: SocketAddr,
     /// Where events and handshakes go.
     pub workers: Arc<dyn Workers>,
-    /// Buffer sizes and limits for its WebSocket clients.
-    pub ws_config: WebSocketConfig,
-    /// The heartbeat message; `None`: nothing to send.
-    pub ping: Option<Outgoing>,
-    /// Bumped every heartbeat interval; `None` when the heartbeat is off.
-    pub ticks: Option<watch::Sender<u64>>,
+    /// The heartbeat message now; `None`: nothing to send.
+    pub ping: ArcSwapOption<Outgoing>,
+    /// The heartbeat period in ms now (0: off); the ticker follows its changes.
+    pub period: watch::Sender<u64>,
+    /// Bumped every heartbeat interval, while the heartbeat is on.
+    pub ticks: watch::Sender<u64>,
     /// Its figures.
     pub counters: Counters,
+}
+
+/// The heartbeat message of a listener with this configuration.
+fn ping_of(config: &ListenerConfig) -> Option<Outgoing> {
+    match (config.ping_data.is_empty(), config.protocol) {
+        (false, _) => Some(Outgoing::of(&Message::text(&*config.ping_data))),
+        (true, Protocol::WebSocket) => Some(Outgoing::Ping),
+        (true, Protocol::Text | Protocol::Frame) => None,
+    }
 }
 
 impl ListenerState {
@@ -112,33 +127,47 @@ impl ListenerState {
         local_addr: SocketAddr,
         workers: Arc<dyn Workers>,
     ) -> Self {
-        let ping = match (config.ping_data.is_empty(), config.protocol) {
-            (false, _) => Some(Outgoing::of(&Message::text(&*config.ping_data))),
-            (true, Protocol::WebSocket) => Some(Outgoing::Ping),
-            (true, Protocol::Text | Protocol::Frame) => None,
-        };
-        let max = config.max_message_bytes;
-        let ws_config = WebSocketConfig::default()
-            .read_buffer_size(WS_READ_BUFFER)
-            .write_buffer_size(WS_WRITE_BUFFER)
-            .max_message_size(Some(max))
-            .max_frame_size(Some(max));
         Self {
             index,
             app: config.app.as_str().into(),
-            ticks: (config.ping_interval_ms > 0).then(|| watch::Sender::new(0)),
-            config,
+            protocol: config.protocol,
+            ping: ArcSwapOption::from(ping_of(&config).map(Arc::new)),
+            period: watch::Sender::new(config.ping_interval_ms),
+            ticks: watch::Sender::new(0),
+            config: ArcSwap::from_pointee(config),
             local_addr,
             workers,
-            ws_config,
-            ping,
             counters: Counters::default(),
         }
     }
 
+    /// Takes on a new configuration with the same `addr`, `protocol` and `app`: connection
+    /// tasks and the ticker read it from their next use on.
+    pub(super) fn set_config(&self, config: ListenerConfig) {
+        debug_assert_eq!(config.protocol, self.protocol);
+        self.ping.store(ping_of(&config).map(Arc::new));
+        let period = config.ping_interval_ms;
+        self.config.store(Arc::new(config));
+        self.period.send_if_modified(|p| {
+            let changed = *p != period;
+            *p = period;
+            changed
+        });
+    }
+
+    /// Buffer sizes and limits for a new WebSocket client.
+    pub(super) fn ws_config(&self) -> WebSocketConfig {
+        let max = self.config.load().max_message_bytes;
+        WebSocketConfig::default()
+            .read_buffer_size(WS_READ_BUFFER)
+            .write_buffer_size(WS_WRITE_BUFFER)
+            .max_message_size(Some(max))
+            .max_frame_size(Some(max))
+    }
+
     /// A receiver of heartbeat ticks that have not happened yet.
-    pub(super) fn subscribe_ticks(&self) -> Option<watch::Receiver<u64>> {
-        self.ticks.as_ref().map(watch::Sender::subscribe)
+    pub(super) fn subscribe_ticks(&self) -> watch::Receiver<u64> {
+        self.ticks.subscribe()
     }
 
     /// The listener's figures now.
@@ -147,8 +176,8 @@ impl ListenerState {
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         ListenerStats {
             addr: self.local_addr,
-            protocol: self.config.protocol,
-            app: self.config.app.clone(),
+            protocol: self.protocol,
+            app: self.config.load().app.clone(),
             clients: get(&c.clients),
             connections: c.connections.load(Ordering::Relaxed) as u64,
             bytes_in: get(&c.bytes_in),
@@ -162,7 +191,7 @@ impl ListenerState {
 
     /// Takes a connection slot, or counts a refusal if the listener is full.
     fn try_reserve(&self) -> bool {
-        let max = self.config.max_connections;
+        let max = self.config.load().max_connections;
         let taken =
             self.counters
                 .connections
@@ -186,7 +215,7 @@ impl ListenerState {
                 .is_ok();
         let refused = self.counters.refused.load(Ordering::Relaxed);
         if due {
-            warn!(listener = %self.local_addr, max_connections = self.config.max_connections,
+            warn!(listener = %self.local_addr, max_connections = self.config.load().max_connections,
                 refused, "listener full: refusing connections");
         } else {
             debug!(listener = %self.local_addr, %remote, refused, "listener full: connection refused");
@@ -247,22 +276,37 @@ pub(super) async fn accept_loop(gw: Arc<Gateway>, lst: Arc<ListenerState>, tcp: 
 
 /// Closes a connection the listener has no room for (WebSocket clients get a 503).
 fn refuse(lst: &ListenerState, stream: TcpStream) {
-    if lst.config.protocol == Protocol::WebSocket {
+    if lst.protocol == Protocol::WebSocket {
         let response = handshake::http_response(503, "too many connections");
         tokio::spawn(async move { handshake::refuse(stream, &response).await });
     }
 }
 
-/// Bumps the listener's tick every heartbeat interval until the gateway shuts down.
+/// Bumps the listener's tick every heartbeat interval until the gateway shuts down,
+/// following changes of the period (0: no ticks until it changes).
 pub(super) async fn ticker(gw: Arc<Gateway>, lst: Arc<ListenerState>) {
-    let Some(ticks) = &lst.ticks else { return };
-    let period = Duration::from_millis(lst.config.ping_interval_ms);
-    let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut period_rx = lst.period.subscribe();
     loop {
-        tokio::select! {
-            () = gw.shutdown.cancelled() => return,
-            _ = interval.tick() => ticks.send_modify(|n| *n = n.wrapping_add(1)),
+        let ms = *period_rx.borrow_and_update();
+        if ms == 0 {
+            tokio::select! {
+                () = gw.shutdown.cancelled() => return,
+                changed = period_rx.changed() => if changed.is_err() { return },
+            }
+            continue;
+        }
+        let period = Duration::from_millis(ms);
+        let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = gw.shutdown.cancelled() => return,
+                changed = period_rx.changed() => match changed {
+                    Ok(()) => break,
+                    Err(_) => return,
+                },
+                _ = interval.tick() => lst.ticks.send_modify(|n| *n = n.wrapping_add(1)),
+            }
         }
     }
 }

@@ -12,6 +12,7 @@ mod handshake;
 pub mod heartbeat;
 mod listener;
 pub mod registry;
+mod reload;
 mod transport;
 
 #[cfg(test)]
@@ -173,7 +174,7 @@ impl Gateway {
                 workers.clone(),
             ));
             states.push(state.clone());
-            debug!(listener = %local_addr, protocol = state.config.protocol.name(), app = %state.app, "accepting");
+            debug!(listener = %local_addr, protocol = state.protocol.name(), app = %state.app, "accepting");
             tokio::spawn(listener::ticker(self.clone(), state.clone()));
             tokio::spawn(listener::accept_loop(self.clone(), state, tcp));
         }
@@ -200,6 +201,30 @@ impl Gateway {
                 "connections still open after the shutdown grace period"
             );
         }
+    }
+
+    /// Applies a reloaded configuration's listener settings to the running listeners,
+    /// without dropping any client, and says what changed: one line per setting.
+    ///
+    /// Listeners are matched by position, configured `addr`, `protocol` and `app`. Live:
+    /// `ping_interval_ms` (0 turns the heartbeat off, and back on), `ping_not_responding_limit`,
+    /// `ping_data` and `max_connections` (connected clients above a lowered limit stay).
+    /// New connections only: `max_message_bytes` and `send_queue`. A listener added, removed,
+    /// or with another `addr`, `protocol` or `app` is left as it is: those need a restart,
+    /// and their lines say so.
+    pub fn reconfigure(&self, listeners: &[ListenerConfig]) -> Vec<String> {
+        let states = lock(&self.listeners);
+        let running: Vec<ListenerConfig> =
+            states.iter().map(|l| (**l.config.load()).clone()).collect();
+        let plan = reload::plan(&running, listeners);
+        for &i in &plan.apply {
+            states[i].set_config(listeners[i].clone());
+        }
+        drop(states);
+        for line in &plan.lines {
+            debug!("reload: {line}");
+        }
+        plan.lines
     }
 
     /// The addresses the listeners are bound to, in the order served.

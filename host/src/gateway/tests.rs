@@ -529,3 +529,72 @@ async fn binding_a_used_address_names_it() {
         format!("cannot listen on {}: address in use", h.addr)
     );
 }
+
+#[tokio::test]
+async fn a_reloaded_heartbeat_applies_to_connected_clients() {
+    let mut h = start(config(Protocol::Text)).await;
+    let (mut client, id) = h.tcp().await;
+    let configured = config(Protocol::Text);
+
+    // Off -> on, with a ping message: the client connected before gets it.
+    let on = ListenerConfig {
+        ping_interval_ms: 50,
+        ping_data: "hb".into(),
+        ..configured.clone()
+    };
+    assert_eq!(
+        h.gw.reconfigure(std::slice::from_ref(&on)),
+        [
+            "listener[0] 127.0.0.1:0: ping_interval_ms 0 -> 50 (heartbeat on)",
+            "listener[0] 127.0.0.1:0: ping_data \"\" -> \"hb\"",
+        ]
+    );
+    let mut buf = [0u8; 6];
+    tokio::time::timeout(WAIT, client.read_exact(&mut buf))
+        .await
+        .expect("pinged in time")
+        .expect("reads");
+    assert_eq!(&buf, b"hb\nhb\n");
+
+    // On -> off: the pings stop (after any already on the way).
+    assert_eq!(h.gw.reconfigure(std::slice::from_ref(&configured)).len(), 2);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut drain = [0u8; 64];
+    while let Ok(Ok(n)) =
+        tokio::time::timeout(Duration::from_millis(10), client.read(&mut drain)).await
+    {
+        assert!(n > 0, "still open");
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), client.read(&mut drain))
+            .await
+            .is_err(),
+        "no pings while the heartbeat is off"
+    );
+
+    // A silence limit set live closes the silent client.
+    let strict = ListenerConfig {
+        ping_interval_ms: 50,
+        ping_not_responding_limit: 1,
+        ..configured.clone()
+    };
+    assert_eq!(h.gw.reconfigure(&[strict]).len(), 2);
+    h.closed(id).await;
+    assert_eq!(read_to_end(&mut client).await, b"");
+
+    // Nothing changed: nothing to say; another app: a restart.
+    let again = ListenerConfig {
+        ping_interval_ms: 50,
+        ping_not_responding_limit: 1,
+        ..configured.clone()
+    };
+    assert!(h.gw.reconfigure(&[again]).is_empty());
+    let other = ListenerConfig {
+        app: "other".into(),
+        ..configured
+    };
+    assert_eq!(
+        h.gw.reconfigure(&[other]),
+        ["listener[0] 127.0.0.1:0: address/protocol/app changes need a restart"]
+    );
+}
