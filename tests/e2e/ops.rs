@@ -150,14 +150,14 @@ async fn daemon_status_reload_and_graceful_stop() {
     std::fs::write(site.plugins.path().join("echo.wasm"), plugin_bytes("bench"))
         .expect("new version");
     let text = std::fs::read_to_string(site.config()).expect("config");
-    std::fs::write(
-        site.config(),
-        text.replace("instances = 2", "instances = 3"),
-    )
-    .expect("write");
+    let text = text
+        .replace("instances = 2", "instances = 3")
+        .replace("ping_interval_ms = 25000", "ping_interval_ms = 20000");
+    std::fs::write(site.config(), text).expect("write");
     let s = site.clone();
     let out = blocking(move || s.ok(&["reload"])).await;
     assert!(out.contains("worker.instances: 2 -> 3"), "{out}");
+    assert!(out.contains("ping_interval_ms 25000 -> 20000"), "{out}");
     let s = site.clone();
     let status = blocking(move || s.status()).await;
     assert_eq!(status["apps"][0]["instances"], 3);

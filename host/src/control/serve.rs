@@ -75,9 +75,11 @@ impl socket::Handler for Running {
                 Response::Status(Box::new(Status::gather(uptime, &gateway, &apps)))
             }
             Request::Reload => match load_config(self.config_path.clone()) {
-                Ok(config) => Response::Reloaded {
-                    changes: self.workers.reload(&config).await,
-                },
+                Ok(config) => {
+                    let mut changes = self.gateway.reconfigure(&config.listeners);
+                    changes.extend(self.workers.reload(&config).await);
+                    Response::Reloaded { changes }
+                }
                 Err(e) => Response::Error {
                     message: format!("config not reloaded: {e}"),
                 },
