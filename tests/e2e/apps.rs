@@ -13,7 +13,13 @@ async fn two_clients_chat_in_a_room() {
 /// Two WebSocket clients chat in a room through the chat plugin `app` (the protocol of
 /// plugins/chat/README.md); every language's chat plugin runs this same scenario.
 pub async fn chat_scenario(app: &str) {
-    let server = Setup::one("websocket", app).start();
+    chat_scenario_with(Setup::one("websocket", app)).await;
+}
+
+/// The chat scenario on a server of this setup, whose first listener is the chat app's
+/// WebSocket listener.
+pub async fn chat_scenario_with(setup: Setup) {
+    let server = setup.start();
     let mut ann = Ws::connect(&server.url()).await;
     let mut bob = Ws::connect(&server.url()).await;
 

@@ -2,16 +2,23 @@
 //! scenarios as their Rust twins: echo keeps text and binary byte-exact and one client's
 //! order, chat runs the scenario of `apps::two_clients_chat_in_a_room` unchanged.
 
-use crate::apps::chat_scenario;
-use crate::support::Setup;
+use crate::apps::chat_scenario_with;
 use crate::support::clients::{Frames, Received, Ws};
+use crate::support::{Setup, plugins_dir};
+
+/// A compile cache shared by these tests and kept between runs: the JS, Python and Go
+/// components take seconds each to compile, then milliseconds to load from the cache.
+fn cached(setup: Setup) -> Setup {
+    let cache = plugins_dir().join(".e2e/cache");
+    setup.worker(&format!("cache_dir = {:?}", cache.display().to_string()))
+}
 
 /// Text and binary WebSocket messages, an empty one, bytes that are not UTF-8 on the frame
 /// protocol, and 8 clients × 200 numbered messages coming back in order.
 async fn echo_scenario(app: &str) {
-    let server = Setup::one("websocket", app)
-        .listener(crate::support::Listener::new("frame", app))
-        .start();
+    let server =
+        cached(Setup::one("websocket", app).listener(crate::support::Listener::new("frame", app)))
+            .start();
     let url = format!("ws://{}/", server.addrs[0]);
     let mut ws = Ws::connect(&url).await;
     ws.send_text("héllo  \r").await;
@@ -55,7 +62,7 @@ async fn echo_js() {
 
 #[tokio::test]
 async fn chat_js() {
-    chat_scenario("chat-js").await;
+    chat_scenario_with(cached(Setup::one("websocket", "chat-js"))).await;
 }
 
 #[tokio::test]
@@ -65,7 +72,7 @@ async fn echo_py() {
 
 #[tokio::test]
 async fn chat_py() {
-    chat_scenario("chat-py").await;
+    chat_scenario_with(cached(Setup::one("websocket", "chat-py"))).await;
 }
 
 #[tokio::test]
@@ -75,5 +82,5 @@ async fn echo_go() {
 
 #[tokio::test]
 async fn chat_go() {
-    chat_scenario("chat-go").await;
+    chat_scenario_with(cached(Setup::one("websocket", "chat-go"))).await;
 }
