@@ -90,7 +90,8 @@ fn run() -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some("demo") => {
-            build_plugins_of(&root, None, &[])?;
+            // The demo serves the Rust chat plugin: no JS/Python/Go toolchain is needed for it.
+            build_plugins_of(&root, Some(Lang::Rust), &[])?;
             println!();
             println!("Starting the host: the chat demo will listen on ws://127.0.0.1:8080");
             println!(
