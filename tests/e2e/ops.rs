@@ -18,11 +18,21 @@ struct Site {
     admin: u16,
 }
 
+/// A port that is free now, below the range the system hands out for port 0 and for the
+/// source ports of outgoing connections (32768 and up here), so no other test's client or
+/// server takes it before the daemon binds it.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let seed = (std::process::id() % 4000) as u16;
+    for _ in 0..4000 {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + (seed.wrapping_add(offset.wrapping_mul(7))) % 12_000;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port between 20000 and 32000");
 }
 
 impl Site {
