@@ -10,29 +10,11 @@ use serde_json::Value;
 use crate::support::clients::Ws;
 use crate::support::{plugin_bytes, plugin_folder};
 
-/// A config in a folder of its own, with its own plugins and run directory.
+/// A config in a folder of its own, with its own plugins and run directory. Its listener and
+/// admin ports are chosen by the OS (port 0) and read back from `status --json` once it runs.
 struct Site {
     dir: tempfile::TempDir,
     plugins: tempfile::TempDir,
-    port: u16,
-    admin: u16,
-}
-
-/// A port that is free now, below the range the system hands out for port 0 and for the
-/// source ports of outgoing connections (32768 and up here), so no other test's client or
-/// server takes it before the daemon binds it.
-fn free_port() -> u16 {
-    use std::sync::atomic::{AtomicU16, Ordering};
-    static NEXT: AtomicU16 = AtomicU16::new(0);
-    let seed = (std::process::id() % 4000) as u16;
-    for _ in 0..4000 {
-        let offset = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = 20_000 + (seed.wrapping_add(offset.wrapping_mul(7))) % 12_000;
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port between 20000 and 32000");
 }
 
 impl Site {
@@ -40,8 +22,6 @@ impl Site {
         let site = Self {
             dir: tempfile::tempdir().expect("temp dir"),
             plugins: plugin_folder(&["echo"]),
-            port: free_port(),
-            admin: free_port(),
         };
         site.write_config("ping_interval_ms = 25000");
         site
@@ -53,18 +33,25 @@ impl Site {
 
     fn write_config(&self, extra_listener_line: &str) {
         let text = format!(
-            "[[listener]]\naddr = \"127.0.0.1:{}\"\nprotocol = \"websocket\"\napp = \"echo\"\n{extra_listener_line}\n\
+            "[[listener]]\naddr = \"127.0.0.1:0\"\nprotocol = \"websocket\"\napp = \"echo\"\n{extra_listener_line}\n\
              [worker]\nplugins_dir = {:?}\ninstances = 2\n\
-             [admin]\naddr = \"127.0.0.1:{}\"\n",
-            self.port,
+             [admin]\naddr = \"127.0.0.1:0\"\n",
             self.plugins.path().display().to_string(),
-            self.admin
         );
         std::fs::write(self.config(), text).expect("config written");
     }
 
+    /// The running daemon's WebSocket URL, as it reports its bound listener.
     fn url(&self) -> String {
-        format!("ws://127.0.0.1:{}/", self.port)
+        let status = self.status();
+        let addr = status["listeners"][0]["addr"].as_str().expect("a listener");
+        format!("ws://{addr}/")
+    }
+
+    /// The running daemon's admin address.
+    fn admin(&self) -> String {
+        let status = self.status();
+        status["admin_addr"].as_str().expect("admin on").to_owned()
     }
 
     /// Runs `switchboard ARGS -c CONFIG`; returns (exit code, stdout, stderr).
@@ -115,9 +102,11 @@ async fn daemon_status_reload_and_graceful_stop() {
     let s = site.clone();
     let out = blocking(move || s.ok(&["start", "-d"])).await;
     assert!(out.contains("started (pid"), "{out}");
+    let s = site.clone();
+    let (url, admin) = blocking(move || (s.url(), s.admin())).await;
     // It accepts clients as soon as start -d returns.
-    let mut a = Ws::connect(&site.url()).await;
-    let mut b = Ws::connect(&site.url()).await;
+    let mut a = Ws::connect(&url).await;
+    let mut b = Ws::connect(&url).await;
     a.send_text("hi").await;
     assert_eq!(a.recv_text().await, "hi");
 
@@ -142,7 +131,7 @@ async fn daemon_status_reload_and_graceful_stop() {
     );
 
     // /metrics and /health on the admin address.
-    let metrics = http_get(site.admin, "/metrics").await;
+    let metrics = http_get(&admin, "/metrics").await;
     assert!(
         metrics.contains("# TYPE switchboard_connections gauge"),
         "{metrics}"
@@ -154,7 +143,7 @@ async fn daemon_status_reload_and_graceful_stop() {
         .and_then(|v| v.parse::<u64>().ok());
     assert_eq!(connections, Some(2), "{metrics}");
     assert!(metrics.contains("switchboard_event_duration_seconds_bucket{app=\"echo\""));
-    assert_eq!(http_get(site.admin, "/health").await.trim(), "ok");
+    assert_eq!(http_get(&admin, "/health").await.trim(), "ok");
 
     // Reload: a new plugin version and a new instance count; clients stay connected.
     std::fs::write(site.plugins.path().join("echo.wasm"), plugin_bytes("bench"))
@@ -260,9 +249,9 @@ async fn the_console_answers_help_status_and_exit() {
     blocking(move || s.ok(&["stop"])).await;
 }
 
-async fn http_get(port: u16, path: &str) -> String {
+async fn http_get(addr: &str, path: &str) -> String {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+    let mut stream = tokio::net::TcpStream::connect(addr)
         .await
         .expect("admin listener");
     let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");

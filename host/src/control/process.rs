@@ -46,15 +46,26 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ProcessError + '_ {
     }
 }
 
-/// Whether a process with this pid exists and is not a zombie.
+/// Whether a process with this pid still runs any thread.
+///
+/// A killed multi-threaded process can show its main thread as a zombie while other threads
+/// are still exiting and holding its sockets, so every thread is checked: only when all are
+/// gone or zombies are its listening ports free again.
 pub fn alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        // The state follows the parenthesised command name.
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
-        Err(_) => false,
-    }
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().any(|task| {
+        std::fs::read_to_string(task.path().join("stat")).is_ok_and(|stat| running_state(&stat))
+    })
+}
+
+/// Whether a `/proc/…/stat` line describes a thread that has not exited.
+fn running_state(stat: &str) -> bool {
+    // The state follows the parenthesised command name.
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.trim_start().chars().next())
+        .is_some_and(|state| !matches!(state, 'Z' | 'X' | 'x'))
 }
 
 /// The pid of the running server, if any. A pid file left by a process that is gone is
@@ -254,5 +265,14 @@ mod tests {
         assert!(!run.pid_file.exists());
         std::fs::write(&run.pid_file, "garbage").expect("write");
         assert_eq!(running(&run), None);
+    }
+
+    #[test]
+    fn a_process_is_alive_until_every_thread_has_exited() {
+        assert!(alive(std::process::id()));
+        assert!(running_state("42 (tokio (rt)) S 1 2 3"));
+        assert!(!running_state("42 (switchboard) Z 1 2 3"));
+        assert!(!running_state("42 (switchboard) X 1 2 3"));
+        assert!(!running_state("garbage"));
     }
 }

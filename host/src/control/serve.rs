@@ -55,6 +55,7 @@ struct Running {
     gateway: Arc<Gateway>,
     workers: Arc<WorkerHost>,
     config_path: Option<PathBuf>,
+    admin_addr: Option<std::net::SocketAddr>,
     started: Instant,
     stop: Notify,
 }
@@ -72,7 +73,12 @@ impl socket::Handler for Running {
             Request::Status => {
                 let (gateway, apps) = self.figures().await;
                 let uptime = self.started.elapsed().as_secs();
-                Response::Status(Box::new(Status::gather(uptime, &gateway, &apps)))
+                Response::Status(Box::new(Status::gather(
+                    uptime,
+                    &gateway,
+                    &apps,
+                    self.admin_addr,
+                )))
             }
             Request::Reload => match load_config(self.config_path.clone()) {
                 Ok(config) => {
@@ -139,12 +145,13 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), Ser
         gateway: gateway.clone(),
         workers: workers.clone(),
         config_path,
+        admin_addr: admin.as_ref().and_then(|l| l.local_addr().ok()),
         started: Instant::now(),
         stop: Notify::new(),
     });
     let control_task = tokio::spawn(socket::serve(control, running.clone()));
     let admin_task = admin.map(|listener| {
-        if let Ok(addr) = listener.local_addr() {
+        if let Some(addr) = running.admin_addr {
             tracing::info!("admin endpoints on http://{addr}/metrics and /health");
         }
         tokio::spawn(metrics::serve(listener, running.clone()))

@@ -26,6 +26,8 @@ pub struct Status {
     pub uids: u64,
     /// Groups with members.
     pub groups: u64,
+    /// The admin listener's bound address (`/metrics`, `/health`), if it is on.
+    pub admin_addr: Option<String>,
     /// Per listener.
     pub listeners: Vec<ListenerView>,
     /// Per app.
@@ -103,7 +105,12 @@ fn unix_secs(t: SystemTime) -> u64 {
 
 impl Status {
     /// Gathers the model from the gateway and worker figures.
-    pub fn gather(uptime_secs: u64, gateway: &GatewayStats, apps: &[AppStatus]) -> Self {
+    pub fn gather(
+        uptime_secs: u64,
+        gateway: &GatewayStats,
+        apps: &[AppStatus],
+        admin_addr: Option<std::net::SocketAddr>,
+    ) -> Self {
         Self {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             pid: std::process::id(),
@@ -113,6 +120,7 @@ impl Status {
             clients: gateway.clients,
             uids: gateway.uids,
             groups: gateway.groups,
+            admin_addr: admin_addr.map(|a| a.to_string()),
             listeners: gateway
                 .listeners
                 .iter()
