@@ -141,7 +141,7 @@ async fn run<T: Transport>(slot: &Slot, id: ClientId, remote: SocketAddr, mut t:
         kill: kill.clone(),
     };
     let entry = Entry::new(lst.index, remote, lst.protocol, now_ms(), handle);
-    gw.registry().insert(id, entry);
+    slot.registry().insert(id, entry);
     add(&lst.counters.clients, 1);
     let ctx = Context {
         client: id,
@@ -208,7 +208,7 @@ async fn run<T: Transport>(slot: &Slot, id: ClientId, remote: SocketAddr, mut t:
                 }
                 Ok(Incoming::Activity) => {
                     heartbeat.activity();
-                    if let Some(entry) = gw.registry().get_mut(id) {
+                    if let Some(entry) = slot.registry().get_mut(id) {
                         entry.last_active_ms = now_ms();
                     }
                 }
@@ -229,7 +229,7 @@ async fn run<T: Transport>(slot: &Slot, id: ClientId, remote: SocketAddr, mut t:
         add(&lst.counters.send_queue_drops, 1);
     }
     // Removed before on-close runs, so queries from it already answer "offline".
-    let removed = gw.registry().remove(id);
+    let removed = slot.registry().remove(id);
     lst.counters
         .clients
         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
@@ -257,7 +257,7 @@ async fn deliver(slot: &Slot, id: ClientId, message: Message) {
     add(&slot.lst.counters.messages_in, 1);
     add(&slot.lst.counters.bytes_in, len);
     let ctx = {
-        let mut registry = slot.gw.registry();
+        let mut registry = slot.registry();
         if let Some(entry) = registry.get_mut(id) {
             entry.last_active_ms = now_ms();
             entry.bytes_in += len;
@@ -312,7 +312,7 @@ async fn write_queue<T: Transport>(
     let counters = &slot.lst.counters;
     add(&counters.messages_out, messages);
     add(&counters.bytes_out, bytes);
-    if let Some(entry) = slot.gw.registry().get_mut(id) {
+    if let Some(entry) = slot.registry().get_mut(id) {
         entry.bytes_out += bytes;
     }
     written

@@ -1,7 +1,7 @@
 //! Listeners: the bound sockets, their accept loops, heartbeat tickers and counters.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, MutexGuard};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -13,7 +13,8 @@ use tracing::{debug, warn};
 
 use super::handshake;
 use super::transport::Outgoing;
-use super::{Gateway, ListenerStats, connection, now_ms};
+use super::registry::Registry;
+use super::{ClientHandle, Gateway, ListenerStats, connection, now_ms};
 use crate::bus::{AppName, Message, Protocol, Workers};
 use crate::config::ListenerConfig;
 
@@ -236,6 +237,11 @@ impl Slot {
     fn new(gw: Arc<Gateway>, lst: Arc<ListenerState>) -> Self {
         gw.live.fetch_add(1, Ordering::AcqRel);
         Self { gw, lst }
+    }
+
+    /// The registry this connection's client lives in.
+    pub fn registry(&self) -> MutexGuard<'_, Registry<ClientHandle>> {
+        self.gw.registry()
     }
 }
 
