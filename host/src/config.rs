@@ -132,6 +132,9 @@ pub struct WorkerConfig {
     /// Instances per app.
     #[serde(default = "defaults::instances")]
     pub instances: usize,
+    /// Threads that run plugin code, apart from the threads that serve sockets.
+    #[serde(default = "defaults::threads")]
+    pub threads: usize,
     /// Memory cap per instance, MiB.
     #[serde(default = "defaults::memory_limit_mib")]
     pub memory_limit_mib: u64,
@@ -158,6 +161,7 @@ impl Default for WorkerConfig {
         Self {
             plugins_dir: defaults::plugins_dir(),
             instances: defaults::instances(),
+            threads: defaults::threads(),
             memory_limit_mib: defaults::memory_limit_mib(),
             event_deadline_ms: defaults::event_deadline_ms(),
             require_plugins: defaults::require_plugins(),
@@ -190,6 +194,9 @@ mod defaults {
         PathBuf::from("plugins")
     }
     pub fn instances() -> usize {
+        std::thread::available_parallelism().map_or(2, usize::from)
+    }
+    pub fn threads() -> usize {
         std::thread::available_parallelism().map_or(2, usize::from)
     }
     pub fn memory_limit_mib() -> u64 {
@@ -388,6 +395,9 @@ impl Config {
         if !(1..=256).contains(&w.instances) {
             return Err(invalid("worker.instances".into(), "must be 1..=256"));
         }
+        if !(1..=256).contains(&w.threads) {
+            return Err(invalid("worker.threads".into(), "must be 1..=256"));
+        }
         if !(1..=4096).contains(&w.memory_limit_mib) {
             return Err(invalid(
                 "worker.memory_limit_mib".into(),
@@ -483,6 +493,8 @@ mod tests {
 
         let err = parse(&format!("{MINIMAL}\n[worker]\ninstances = 0")).expect_err("zero");
         assert!(err.to_string().contains("worker.instances"), "{err}");
+        let err = parse(&format!("{MINIMAL}\n[worker]\nthreads = 0")).expect_err("zero");
+        assert!(err.to_string().contains("worker.threads"), "{err}");
 
         let err = parse(&MINIMAL.replace("echo", "../x")).expect_err("path in app");
         assert!(err.to_string().contains("listener[0].app"), "{err}");

@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 
 use crate::support::clients::{Received, Ws};
 use crate::support::probe::Probe;
-use crate::support::{Setup, deploy_by_rename, plugin_bytes, plugin_folder, retagged};
+use crate::support::{Setup, deploy_by_rename, plugin_bytes, plugin_folder};
 
 /// Echo traffic from many clients, each checking that its replies come back complete and in
 /// order, with up to `WINDOW` requests in flight.
@@ -173,19 +173,18 @@ async fn bad_files_never_take_over() {
         );
     }
 
-    // A version whose on-worker-start traps fails its canary.
-    client
-        .ok(
-            "join-group",
-            json!({"client": id, "group": "probe:trap-on-start"}),
-        )
-        .await;
-    deploy_by_rename(plugins.path(), "probe.wasm", &retagged(probe, "v2"));
+    // A version whose on-worker-start traps fails its canary, and what that start asked for
+    // (a greeting to every client) never reached a client: the canary runs on a stage.
+    deploy_by_rename(plugins.path(), "probe.wasm", &plugin_bytes("faulty"));
     server
         .wait_for_log("failed its start check", Duration::from_secs(10))
         .await;
     assert_eq!(client.ok("get-client-count", json!({})).await, json!(1));
     assert!(!server.log().contains("swapping in"), "{}", server.log());
+    assert!(
+        client.quiet_for(Duration::from_millis(200)).await,
+        "the trial's greeting reached a client"
+    );
 }
 
 #[tokio::test]

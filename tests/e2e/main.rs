@@ -7,6 +7,7 @@ mod api;
 mod apps;
 mod cli;
 mod hot_swap;
+mod isolation;
 mod languages;
 mod limits;
 mod ops;

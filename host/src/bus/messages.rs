@@ -205,3 +205,18 @@ pub enum Reply {
     /// A session, `None` if the client is unknown.
     Session(Option<Session>),
 }
+
+impl Reply {
+    /// The answer of a gateway with no client at all: false, zero, empty or unknown.
+    pub fn nobody(query: &Query) -> Self {
+        match query {
+            Query::IsOnline(_) | Query::IsUidOnline(_) => Self::Bool(false),
+            Query::ClientCount(_) | Query::UidCount { .. } => Self::Count(0),
+            Query::ClientList { .. } => Self::Clients(Vec::new()),
+            Query::UidList { .. } => Self::Uids(Vec::new()),
+            Query::GroupList { .. } => Self::Groups(Vec::new()),
+            Query::ClientInfo { .. } => Self::Info(None),
+            Query::Session(_) => Self::Session(None),
+        }
+    }
+}

@@ -1,8 +1,8 @@
 //! Listeners: the bound sockets, their accept loops, heartbeat tickers and counters.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, MutexGuard};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, MutexGuard};
 use std::time::Duration;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
@@ -12,8 +12,8 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tracing::{debug, warn};
 
 use super::handshake;
-use super::transport::Outgoing;
 use super::registry::Registry;
+use super::transport::Outgoing;
 use super::{ClientHandle, Gateway, ListenerStats, connection, now_ms};
 use crate::bus::{AppName, Message, Protocol, Workers};
 use crate::config::ListenerConfig;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
-use wasmtime::Store;
+use wasmtime::{Store, UpdateDeadline};
 
 use super::bindings::{Plugin, wit};
 use super::engine::deadline_ticks;
@@ -63,10 +63,24 @@ impl Instance {
         );
         let mut store = Store::new(version.pre.engine(), state);
         store.limiter(|s| &mut s.limits);
-        store.epoch_deadline_trap();
+        // Guest code yields to the scheduler at every epoch tick, so a plugin that computes
+        // for its whole deadline shares its thread with every other instance; the deadline
+        // is counted in the ticks the guest was running, so time spent waiting in a host
+        // call, or for a thread, does not count against it.
+        store.epoch_deadline_callback(|mut store| {
+            let left = &mut store.data_mut().ticks_left;
+            if *left <= 1 {
+                return Ok(UpdateDeadline::Interrupt);
+            }
+            *left -= 1;
+            Ok(UpdateDeadline::YieldCustom(
+                1,
+                Box::pin(tokio::task::yield_now()),
+            ))
+        });
         let deadline_ticks = deadline_ticks(limits.deadline);
         // Instantiation runs start functions: it gets the same deadline as an event.
-        store.set_epoch_deadline(deadline_ticks);
+        arm(&mut store, deadline_ticks);
         let plugin = version.pre.instantiate_async(&mut store).await?;
         Ok(Self {
             store,
@@ -87,10 +101,16 @@ impl Instance {
     }
 }
 
+/// Gives the next call a budget of `ticks` epoch ticks of running guest code.
+fn arm(store: &mut Store<InstanceState>, ticks: u64) {
+    store.data_mut().ticks_left = ticks;
+    store.set_epoch_deadline(1);
+}
+
 /// Runs one export call with the instance's deadline and wall-time limit.
 macro_rules! guarded {
     ($self:ident, $method:ident ( $($arg:expr),* )) => {{
-        $self.store.set_epoch_deadline($self.deadline_ticks);
+        arm(&mut $self.store, $self.deadline_ticks);
         let events = $self.plugin.switchboard_plugin_events();
         let call = events.$method(&mut $self.store, $($arg),*);
         match tokio::time::timeout($self.wall_limit, call).await {

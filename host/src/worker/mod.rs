@@ -10,6 +10,7 @@
 mod app;
 mod bindings;
 mod cache;
+mod canary;
 mod engine;
 mod host_api;
 mod instance;
@@ -19,7 +20,9 @@ mod pool;
 mod state;
 pub mod stats;
 mod stdio;
+mod threads;
 mod timers;
+mod turns;
 mod watch;
 
 use std::collections::BTreeMap;
@@ -38,12 +41,13 @@ use crate::config::Config;
 pub use app::Rejected;
 use app::{App, AppControl, RollbackPolicy};
 use engine::EpochTicker;
-use instance::{Instance, Limits};
+use instance::Limits;
 pub use plugin::PluginError;
-use plugin::{Loader, Version, app_of};
+use plugin::{Loader, app_of};
 use pool::{Job, PoolEnv, Recycle};
 use state::InstanceState;
 use stats::LatencySnapshot;
+use threads::GuestThreads;
 
 /// Why the worker host cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -162,7 +166,12 @@ impl Settings {
     }
 
     /// What the instances of `app` share.
-    fn env(&self, app: &str, gateways: &Arc<dyn Gateways>) -> Arc<PoolEnv> {
+    fn env(
+        &self,
+        app: &str,
+        gateways: &Arc<dyn Gateways>,
+        guests: &tokio::runtime::Handle,
+    ) -> Arc<PoolEnv> {
         Arc::new(PoolEnv {
             limits: Limits {
                 memory_bytes: (self.memory_limit_mib as usize) << 20,
@@ -170,6 +179,7 @@ impl Settings {
             },
             recycle: self.recycle.get(app).copied().unwrap_or_default(),
             gateways: gateways.clone(),
+            guests: guests.clone(),
         })
     }
 
@@ -194,6 +204,9 @@ pub struct WorkerHost {
     /// Deployments happen one at a time.
     deploying: tokio::sync::Mutex<()>,
     watch: Mutex<Option<watch::FolderWatch>>,
+    /// The threads plugin code runs on; `threads` as configured at start.
+    guests: GuestThreads,
+    threads: usize,
     _ticker: EpochTicker,
 }
 
@@ -228,6 +241,8 @@ impl WorkerHost {
             });
         }
         let ticker = EpochTicker::start(&engine).map_err(|e| WorkerError::Engine(e.to_string()))?;
+        let guests = GuestThreads::start(config.threads)
+            .map_err(|e| WorkerError::Engine(format!("cannot start the plugin threads: {e}")))?;
         let host = Arc::new(Self {
             loader: Arc::new(Loader::new(engine, linker, config.cache_dir.clone())),
             gateways,
@@ -236,6 +251,8 @@ impl WorkerHost {
             settings: Mutex::new(config_apps),
             deploying: tokio::sync::Mutex::new(()),
             watch: Mutex::new(None),
+            guests,
+            threads: config.threads,
             _ticker: ticker,
         });
         // At start a bad file is an error the operator sees at once; later it is only
@@ -301,9 +318,11 @@ impl WorkerHost {
         }
         let started = Instant::now();
         let settings = self.settings();
-        let env = settings.env(&name, &self.gateways);
+        let env = settings.env(&name, &self.gateways, self.guests.handle());
         let outcome = match self.loader.load(path.to_owned()).await {
-            Ok(version) => self.canary(&name, &version, &env).await.map(|()| version),
+            Ok(version) => canary::rehearse(name.as_str().into(), version.clone(), env.clone())
+                .await
+                .map(|()| version),
             Err(e) => Err(e),
         };
         let version = match outcome {
@@ -352,34 +371,6 @@ impl WorkerHost {
         }
     }
 
-    /// Runs `on-worker-start` and `on-worker-stop` in a throwaway instance of a new version;
-    /// a trap or overrun there refuses the version.
-    async fn canary(&self, app: &str, version: &Version, env: &PoolEnv) -> Result<(), PluginError> {
-        let refuse = |reason: String| PluginError::Canary {
-            path: version.path.clone(),
-            reason,
-        };
-        let (fired, _) = tokio::sync::mpsc::unbounded_channel();
-        let mut canary = Instance::new(
-            version,
-            app.into(),
-            &env.limits,
-            self.gateways.clone(),
-            fired,
-            0,
-        )
-        .await
-        .map_err(|e| refuse(format!("cannot instantiate: {e:#}")))?;
-        canary
-            .start(0)
-            .await
-            .map_err(|e| refuse(format!("on-worker-start failed: {e}")))?;
-        canary
-            .stop(0)
-            .await
-            .map_err(|e| refuse(format!("on-worker-stop failed: {e}")))
-    }
-
     /// Reacts to a change in the plugin folder (called by the watcher).
     async fn file_changed(&self, path: &Path) {
         if path.is_file() {
@@ -403,6 +394,12 @@ impl WorkerHost {
         let new = Settings::of(config);
         let config = &config.worker;
         let mut changes = Vec::new();
+        if config.threads != self.threads {
+            changes.push(format!(
+                "worker.threads: still {} (a new count needs a restart)",
+                self.threads
+            ));
+        }
         if config.plugins_dir != self.plugins_dir {
             changes.push(format!(
                 "worker.plugins_dir: still {} (a new folder needs a restart)",
@@ -415,8 +412,8 @@ impl WorkerHost {
             describe_changes(&old, &new, &mut changes);
             for (name, app) in self.apps() {
                 if old.pool_changes(&new, &name) {
-                    app.restart_pool(new.env(&name, &self.gateways), new.instances)
-                        .await;
+                    let env = new.env(&name, &self.gateways, self.guests.handle());
+                    app.restart_pool(env, new.instances).await;
                 }
             }
         }

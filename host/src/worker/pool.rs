@@ -1,29 +1,32 @@
 //! An app's pool of instances: one task per instance, events routed by client id so each
 //! client's events run in order on one instance.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::app::{AppControl, Deployment};
 use super::instance::{CallError, Instance, Limits};
 use super::timers::Fired;
+use super::turns::Turns;
 use crate::bus::{ClientId, Event, EventKind, Gateways, Handshake, Rejection};
 
-/// Jobs queued per instance before senders wait.
-const QUEUE: usize = 1024;
+/// Jobs one client may have queued before its sender waits: a client that floods its app
+/// is slowed down at its own connection.
+const PER_CLIENT: usize = 64;
 
-/// Work for one instance.
+/// Jobs queued per instance before every sender waits.
+const QUEUE: usize = 4096;
+
+/// Work for one instance about one client.
 pub enum Job {
     /// A client event.
     Event(Event),
     /// A WebSocket handshake awaiting a verdict.
     Handshake(Handshake, oneshot::Sender<Result<(), Rejection>>),
-    /// Finish what is queued, call `on-worker-stop`, end.
-    Stop,
 }
 
 /// What every instance of a pool shares.
@@ -34,6 +37,8 @@ pub struct PoolEnv {
     pub recycle: Recycle,
     /// Where API calls go.
     pub gateways: Arc<dyn Gateways>,
+    /// The plugin threads the instance tasks run on.
+    pub guests: tokio::runtime::Handle,
 }
 
 /// When a healthy instance is replaced by a fresh one, for guests whose memory only grows.
@@ -60,48 +65,134 @@ impl Recycle {
     }
 }
 
+/// What an instance task takes next.
+enum Next {
+    /// A job, its client's turn.
+    Job(Job),
+    /// Nothing is queued and the pool is stopping.
+    Stop,
+}
+
+#[derive(Default)]
+struct Queue {
+    turns: Turns<Job>,
+    stopping: bool,
+    /// The instance task has ended: jobs can no longer be taken.
+    ended: bool,
+}
+
+/// One instance's queue: clients take turns, and each sender waits only while its own
+/// client (or the whole instance) has too much queued.
+#[derive(Default)]
+struct Inbox {
+    queue: Mutex<Queue>,
+    /// Wakes the instance task; a permit is kept if it is busy.
+    work: Notify,
+    /// Wakes senders waiting for room.
+    room: Notify,
+}
+
+impl Inbox {
+    fn lock(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues `job`; waits while `client` has `PER_CLIENT` jobs queued or the instance
+    /// `QUEUE`. Hands the job back if the instance task has ended.
+    async fn push(&self, client: ClientId, job: Job) -> Result<(), Job> {
+        loop {
+            // Registered before the check, so room made in between is not missed.
+            let room = self.room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            {
+                let mut queue = self.lock();
+                if queue.ended {
+                    return Err(job);
+                }
+                if queue.turns.queued(client) < PER_CLIENT && queue.turns.len() < QUEUE {
+                    queue.turns.push(client, job);
+                    drop(queue);
+                    self.work.notify_one();
+                    return Ok(());
+                }
+            }
+            room.await;
+        }
+    }
+
+    /// The next job in turn, or `None` if there is nothing to do yet.
+    fn pop(&self) -> Option<Next> {
+        let mut queue = self.lock();
+        let was_full = queue.turns.len() >= QUEUE;
+        match queue.turns.pop() {
+            Some((client, job)) => {
+                // Only a full instance or a client at its limit can have senders waiting.
+                if was_full || queue.turns.queued(client) + 1 >= PER_CLIENT {
+                    self.room.notify_waiters();
+                }
+                Some(Next::Job(job))
+            }
+            None => queue.stopping.then_some(Next::Stop),
+        }
+    }
+
+    /// Asks the task to stop once everything queued is done.
+    fn stop(&self) {
+        self.lock().stopping = true;
+        self.work.notify_one();
+    }
+
+    /// The task has ended: senders get their jobs back.
+    fn end(&self) {
+        self.lock().ended = true;
+        self.room.notify_waiters();
+    }
+}
+
 /// Running instances of an app.
 pub struct Pool {
-    slots: Vec<mpsc::Sender<Job>>,
-    tasks: std::sync::Mutex<Vec<JoinHandle<()>>>,
+    inboxes: Vec<Arc<Inbox>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Pool {
     /// Starts `size` instances of the app's current version; each runs `on-worker-start`
     /// right away and follows the app's later deployments.
     pub fn start(control: Arc<AppControl>, env: Arc<PoolEnv>, size: usize) -> Self {
-        let (slots, tasks) = (0..size)
+        let (inboxes, tasks) = (0..size)
             .map(|worker_id| {
-                let (tx, rx) = mpsc::channel(QUEUE);
+                let inbox = Arc::new(Inbox::default());
                 let slot = Slot::new(control.clone(), env.clone(), worker_id as u32);
-                (tx, tokio::spawn(slot.run(rx)))
+                (inbox.clone(), env.guests.spawn(slot.run(inbox)))
             })
             .unzip();
         Self {
-            slots,
-            tasks: std::sync::Mutex::new(tasks),
+            inboxes,
+            tasks: Mutex::new(tasks),
         }
     }
 
     /// Number of instances.
     pub fn size(&self) -> usize {
-        self.slots.len()
+        self.inboxes.len()
     }
 
-    /// Queues a job on the instance that owns `client`; waits while its queue is full.
+    /// Queues a job on the instance that owns `client`; waits while that client, or the
+    /// instance, has too much queued.
     pub async fn dispatch(&self, client: ClientId, job: Job) {
-        let slot = &self.slots[slot_index(client, self.slots.len())];
-        if slot.send(job).await.is_err() {
+        let inbox = &self.inboxes[slot_index(client, self.inboxes.len())];
+        if inbox.push(client, job).await.is_err() {
             tracing::warn!(%client, "instance task has ended; event dropped");
         }
     }
 
     /// Lets every instance finish its queue and run `on-worker-stop`, then waits for them.
     pub async fn stop(&self) {
-        for slot in &self.slots {
-            let _ = slot.send(Job::Stop).await;
+        for inbox in &self.inboxes {
+            inbox.stop();
         }
-        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(PoisonError::into_inner));
         for task in tasks {
             if let Err(e) = task.await {
                 tracing::error!("instance task failed: {e}");
@@ -152,31 +243,54 @@ impl Slot {
         }
     }
 
-    async fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
+    async fn run(mut self, inbox: Arc<Inbox>) {
         self.instance().await;
+        // Timers and events take turns: after an event, a due timer goes first.
+        let mut timer_turn = false;
         loop {
             // A new deployment (checked first) takes over between two events: the one running
             // has finished, and the ones queued behind it run on the new version, in order.
+            if self.deployments.has_changed().unwrap_or(false) {
+                self.adopt().await;
+                continue;
+            }
+            if timer_turn && let Ok(fired) = self.fired_rx.try_recv() {
+                timer_turn = false;
+                self.timer(fired).await;
+                continue;
+            }
+            match inbox.pop() {
+                Some(Next::Job(job)) => {
+                    timer_turn = true;
+                    match job {
+                        Job::Event(event) => self.event(event).await,
+                        Job::Handshake(handshake, reply) => {
+                            let _ = reply.send(self.handshake(handshake).await);
+                        }
+                    }
+                    continue;
+                }
+                Some(Next::Stop) => break,
+                None => {}
+            }
             tokio::select! {
                 biased;
                 Ok(()) = self.deployments.changed() => self.adopt().await,
-                job = jobs.recv() => match job {
-                    Some(Job::Event(event)) => self.event(event).await,
-                    Some(Job::Handshake(handshake, reply)) => {
-                        let _ = reply.send(self.handshake(handshake).await);
-                    }
-                    Some(Job::Stop) | None => break,
-                },
-                Some(fired) = self.fired_rx.recv() => self.timer(fired).await,
+                () = inbox.work.notified() => {}
+                Some(fired) = self.fired_rx.recv() => {
+                    timer_turn = false;
+                    self.timer(fired).await;
+                }
             }
         }
+        inbox.end();
         self.retire().await;
     }
 
     /// Moves to the current deployment: the old instance gets `on-worker-stop` (its timers
     /// end with it), a new one gets `on-worker-start`.
     async fn adopt(&mut self) {
-        let next = self.deployments.borrow().clone();
+        let next = self.deployments.borrow_and_update().clone();
         if Arc::ptr_eq(&next, &self.deployment) {
             return;
         }

@@ -24,6 +24,8 @@ pub struct InstanceState {
     pub version: Arc<str>,
     /// This instance's timers.
     pub timers: Timers,
+    /// Epoch ticks of guest code the running call may still use before it is interrupted.
+    pub ticks_left: u64,
 }
 
 impl InstanceState {
@@ -48,6 +50,7 @@ impl InstanceState {
             app,
             version,
             timers,
+            ticks_left: 0,
         }
     }
 }

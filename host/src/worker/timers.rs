@@ -1,6 +1,11 @@
 //! Timers a plugin instance sets: tokio tasks that report back to the instance's own task.
+//!
+//! A timer has at most one firing waiting for the instance: a repeating timer whose instance
+//! is busy skips the periods it missed instead of piling them up.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::mpsc::UnboundedSender;
@@ -35,6 +40,8 @@ pub enum TimerError {
 struct Timer {
     task: JoinHandle<()>,
     repeat: bool,
+    /// A firing is waiting for the instance.
+    pending: Arc<AtomicBool>,
 }
 
 /// The timers of one instance incarnation; dropping it cancels them all.
@@ -72,17 +79,29 @@ impl Timers {
             id,
         };
         let period = Duration::from_millis(after_ms);
+        let pending = Arc::new(AtomicBool::new(false));
+        let waiting = pending.clone();
         let task = tokio::spawn(async move {
             let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
                 ticks.tick().await;
-                if fired.send(tag).is_err() || !repeat {
+                if !waiting.swap(true, Ordering::AcqRel) && fired.send(tag).is_err() {
+                    break;
+                }
+                if !repeat {
                     break;
                 }
             }
         });
-        self.active.insert(id, Timer { task, repeat });
+        self.active.insert(
+            id,
+            Timer {
+                task,
+                repeat,
+                pending,
+            },
+        );
         Ok(id)
     }
 
@@ -101,7 +120,11 @@ impl Timers {
         }
         match self.active.get(&fired.id) {
             None => false,
-            Some(timer) if timer.repeat => true,
+            Some(timer) if timer.repeat => {
+                // Taken: the next period may queue a firing again.
+                timer.pending.store(false, Ordering::Release);
+                true
+            }
             Some(_) => {
                 self.active.remove(&fired.id);
                 true
@@ -150,6 +173,22 @@ mod tests {
             generation: 7,
             id: every
         }));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_busy_instance_gets_one_firing_per_timer_not_one_per_period() {
+        let (tx, mut rx) = unbounded_channel();
+        let mut timers = Timers::new(tx, 1);
+        let every = timers.set(10, true).expect("valid");
+        // The instance is busy for 100 periods.
+        tokio::time::sleep(Duration::from_millis(1005)).await;
+        let fired = rx.recv().await.expect("fired");
+        assert!(rx.try_recv().is_err(), "one firing waits, not a hundred");
+        assert!(timers.take_fired(fired));
+        assert_eq!(fired.id, every);
+        // Once taken, the next period fires again.
+        let again = rx.recv().await.expect("fires again");
+        assert!(timers.take_fired(again));
     }
 
     #[tokio::test]

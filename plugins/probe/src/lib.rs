@@ -14,9 +14,6 @@ use switchboard_sdk::{
 /// The group that gets `close` and `timer` event notices.
 const OBSERVERS: &str = "observers";
 
-/// While this group has members, `on-worker-start` traps.
-const TRAP_ON_START: &str = "probe:trap-on-start";
-
 /// The probe's state: the worker id it was started with, and the memory `alloc` hoards.
 #[derive(Default)]
 struct Probe {
@@ -386,6 +383,16 @@ impl Probe {
                 Value::Null
             }
             "worker" => json!(self.worker),
+            "busy" => {
+                // Computes for `ms` of wall time, then answers: an event that takes a while.
+                let until =
+                    std::time::Instant::now() + std::time::Duration::from_millis(a.u64("ms")?);
+                let mut i = 0u64;
+                while std::time::Instant::now() < until {
+                    i = black_box(i.wrapping_add(1));
+                }
+                json!(i > 0)
+            }
             "spin" => {
                 let mut i = 0u64;
                 loop {
@@ -438,10 +445,6 @@ fn failure_json(id: Value, failure: Failure) -> Value {
 
 impl Plugin for Probe {
     fn on_worker_start(&mut self, worker_id: u32) {
-        // A test hook: lets a test make a new version fail its start check.
-        if sb::client_count_by_group(TRAP_ON_START).is_ok_and(|n| n > 0) {
-            panic!("probe: the group {TRAP_ON_START} has members, so this start fails");
-        }
         self.worker = Some(worker_id);
         sb::log(
             LogLevel::Info,

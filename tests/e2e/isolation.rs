@@ -1,0 +1,132 @@
+//! Isolation: a plugin that computes for its whole deadline delays no other app; clients of
+//! one instance take turns; timers take turns with events.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::clients::{Received, Ws};
+use crate::support::probe::Probe;
+use crate::support::{Listener, Setup};
+
+/// Sends `n` requests of `op` without waiting for their replies; ids `first..first + n`.
+async fn flood(probe: &mut Probe, first: u64, n: u64, op: &str, args: Value) {
+    for id in first..first + n {
+        let mut request = args.clone();
+        request["id"] = json!(id);
+        request["op"] = json!(op);
+        probe.ws().send_text(&request.to_string()).await;
+    }
+}
+
+/// The id of a probe reply, if `received` is one.
+fn reply_id(received: &Received) -> Option<u64> {
+    match received {
+        Received::Text(text) => serde_json::from_str::<Value>(text).ok()?["id"].as_u64(),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_burning_its_deadline_on_every_instance_never_delays_another_app() {
+    let server = Setup::default()
+        .listener(Listener::new("websocket", "probe"))
+        .listener(Listener::new("websocket", "echo"))
+        .worker("instances = 2")
+        .worker("event_deadline_ms = 6000")
+        .start();
+    let echo_url = format!("ws://{}/", server.addrs[1]);
+    // Eight spinning events: every instance of the probe computes for its whole deadline.
+    let mut spinners = Vec::new();
+    for _ in 0..8 {
+        let mut probe = Probe::connect(&server.url()).await;
+        probe.ws().send_text(r#"{"id":1,"op":"spin"}"#).await;
+        spinners.push(probe);
+    }
+    let spinning = Instant::now();
+    // Meanwhile the other app accepts, completes handshakes and answers at once.
+    for n in 0..10 {
+        let mut client = Ws::connect(&echo_url).await;
+        for m in 0..5 {
+            let text = format!("{n}.{m}");
+            client.send_text(&text).await;
+            assert_eq!(client.recv_text().await, text);
+        }
+    }
+    let served_in = spinning.elapsed();
+    // Before guests had threads of their own, these waited for the spinning deadline (6 s):
+    // every I/O thread was inside a spinning plugin.
+    assert!(
+        served_in < Duration::from_secs(3),
+        "the echo app waited {served_in:?} for the spinning one"
+    );
+    server
+        .wait_for_log("ran past its deadline of 6000 ms", Duration::from_secs(30))
+        .await;
+    // The spinners lost their event only; they are still connected and served.
+    assert_eq!(
+        spinners[0].ok("get-client-count", json!({})).await,
+        json!(8)
+    );
+}
+
+#[tokio::test]
+async fn a_flooding_client_takes_turns_with_the_others_on_its_instance() {
+    let server = Setup::one("websocket", "probe")
+        .worker("instances = 1")
+        .start();
+    let mut flooder = Probe::connect(&server.url()).await;
+    let mut other = Probe::connect(&server.url()).await;
+    flood(&mut flooder, 100, 30, "busy", json!({"ms": 30})).await;
+    // The first reply means the instance is busy with the flood, and the rest of it is
+    // queued (reading 30 small messages takes far less than one 30 ms event).
+    assert_eq!(reply_id(&flooder.ws().recv().await), Some(100));
+    other.ok("whoami", json!({})).await;
+    // Served in turn: the other client waited for about one of the flood's events, not 29.
+    let mut flood_replies = vec![100];
+    while let Some(received) = flooder.ws().try_recv(Duration::from_millis(1)).await {
+        flood_replies.extend(reply_id(&received));
+    }
+    assert!(
+        flood_replies.len() <= 5,
+        "the other client waited for {} of the flood's events",
+        flood_replies.len()
+    );
+    // And the flood itself keeps its order.
+    while flood_replies.len() < 30 {
+        let received = flooder.ws().recv().await;
+        flood_replies.extend(reply_id(&received));
+    }
+    assert_eq!(flood_replies, (100..130).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn timers_fire_while_a_client_floods_the_instance() {
+    let server = Setup::one("websocket", "probe")
+        .worker("instances = 1")
+        .start();
+    let mut client = Probe::connect(&server.url()).await;
+    let me = client.id.clone();
+    client
+        .ok("join-group", json!({"client": me, "group": "observers"}))
+        .await;
+    client
+        .ok("set-timer", json!({"after_ms": 20, "repeat": true}))
+        .await;
+    flood(&mut client, 100, 20, "busy", json!({"ms": 30})).await;
+    // Replies and timer notices share this client's socket, in the order the instance
+    // produced them: timer events run between the flood's events, not after all of them.
+    let (mut replies, mut timers_during_flood) = (0, 0);
+    while replies < 20 {
+        let received = client.ws().recv().await;
+        match reply_id(&received) {
+            Some(_) => replies += 1,
+            None if replies > 0 => timers_during_flood += 1,
+            None => {}
+        }
+    }
+    assert!(
+        timers_during_flood >= 5,
+        "only {timers_during_flood} timer events ran during 20 events of 30 ms"
+    );
+}
