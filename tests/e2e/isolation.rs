@@ -1,13 +1,13 @@
-//! Isolation: a plugin that computes for its whole deadline delays no other app; clients of
-//! one instance take turns; timers take turns with events.
+//! Isolation: each app is its own world; a plugin that computes for its whole deadline
+//! delays no other app; clients of one instance take turns; timers take turns with events.
 
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::clients::{Received, Ws};
+use crate::support::clients::{Lines, Received, Ws};
 use crate::support::probe::Probe;
-use crate::support::{Listener, Setup};
+use crate::support::{Listener, Setup, plugin_bytes, plugin_folder};
 
 /// Sends `n` requests of `op` without waiting for their replies; ids `first..first + n`.
 async fn flood(probe: &mut Probe, first: u64, n: u64, op: &str, args: Value) {
@@ -129,4 +129,78 @@ async fn timers_fire_while_a_client_floods_the_instance() {
         timers_during_flood >= 5,
         "only {timers_during_flood} timer events ran during 20 events of 30 ms"
     );
+}
+
+#[tokio::test]
+async fn each_app_is_its_own_world() {
+    // Two apps from the same plugin; the probe app has two listeners, which share a world.
+    let plugins = plugin_folder(&["probe"]);
+    std::fs::write(plugins.path().join("other.wasm"), plugin_bytes("probe")).expect("copy");
+    let mut setup = Setup::default()
+        .listener(Listener::new("websocket", "probe"))
+        .listener(Listener::new("websocket", "other"))
+        .listener(Listener::new("text", "probe"));
+    setup.plugins_dir = Some(plugins.path().to_owned());
+    let server = setup.start();
+    let other_url = format!("ws://{}/", server.addrs[1]);
+    let mut p1 = Probe::connect(&server.url()).await;
+    let mut p2 = Probe::connect(&server.url()).await;
+    let mut line = Lines::connect(server.addrs[2]).await;
+    line.send(br#"{"id":1,"op":"get-client-count"}"#).await;
+    assert_eq!(line.recv_text().await, r#"{"id":1,"ok":3}"#);
+    let mut others = Vec::new();
+    for _ in 0..4 {
+        others.push(Probe::connect(&other_url).await);
+    }
+    let o1_id = others[0].id.clone();
+
+    // Counts and lists cover the app's own clients only.
+    assert_eq!(p1.ok("get-client-count", json!({})).await, json!(3));
+    assert_eq!(others[0].ok("get-client-count", json!({})).await, json!(4));
+    let listed = p1.ok("get-client-list", json!({"limit": 100})).await;
+    assert_eq!(listed.as_array().map(Vec::len), Some(3), "{listed}");
+    // A client of another app is offline to this one, and out of its reach.
+    assert_eq!(
+        p1.ok("is-online", json!({"client": o1_id})).await,
+        json!(false)
+    );
+    p1.ok("bind-uid", json!({"client": o1_id, "uid": "u"}))
+        .await;
+    p1.ok("join-group", json!({"client": o1_id, "group": "g"}))
+        .await;
+    let o1 = others[0].ok("whoami", json!({})).await;
+    assert_eq!(o1["uid"], Value::Null);
+    assert_eq!(
+        others[0]
+            .ok("get-group-list", json!({"unique": true}))
+            .await,
+        json!([])
+    );
+    // The same uid in two apps names two different users.
+    let p1_id = p1.id.clone();
+    p1.ok("bind-uid", json!({"client": p1_id, "uid": "same"}))
+        .await;
+    others[0]
+        .ok("bind-uid", json!({"client": o1_id, "uid": "same"}))
+        .await;
+    assert_eq!(
+        p1.ok(
+            "get-client-list-by-uid",
+            json!({"uid": "same", "limit": 10})
+        )
+        .await,
+        json!([p1_id])
+    );
+    // Send-to-all reaches every client of the app, on both of its listeners, and no other.
+    p1.ok(
+        "send-to-all",
+        json!({"message": {"text": "to the probe app"}}),
+    )
+    .await;
+    assert_eq!(p2.other_text().await, "to the probe app");
+    assert_eq!(p1.other_text().await, "to the probe app");
+    assert_eq!(line.recv_text().await, "to the probe app");
+    for other in &mut others {
+        assert!(other.quiet_for(Duration::from_millis(100)).await);
+    }
 }

@@ -42,14 +42,15 @@ pub enum BusError {
     },
 }
 
-/// The gateways, as a worker sees them.
+/// The gateways, as a worker sees them. Every call is made for one app and reaches only
+/// that app's clients: each app is its own world.
 #[async_trait]
 pub trait Gateways: Send + Sync + 'static {
-    /// Applies a command. Commands from one caller are applied in the order issued.
-    async fn command(&self, command: Command) -> Result<(), BusError>;
+    /// Applies a command of `app`. Commands from one caller are applied in the order issued.
+    async fn command(&self, app: &str, command: Command) -> Result<(), BusError>;
 
-    /// Answers a query from every gateway concerned, merged.
-    async fn query(&self, query: Query) -> Result<Reply, BusError>;
+    /// Answers a query of `app` from every gateway concerned, merged.
+    async fn query(&self, app: &str, query: Query) -> Result<Reply, BusError>;
 }
 
 /// The workers, as a gateway sees them.

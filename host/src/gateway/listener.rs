@@ -14,7 +14,7 @@ use tracing::{debug, warn};
 use super::handshake;
 use super::registry::Registry;
 use super::transport::Outgoing;
-use super::{ClientHandle, Gateway, ListenerStats, connection, now_ms};
+use super::{ClientHandle, Gateway, ListenerStats, World, connection, lock, now_ms};
 use crate::bus::{AppName, Message, Protocol, Workers};
 use crate::config::ListenerConfig;
 
@@ -97,6 +97,8 @@ pub(super) struct ListenerState {
     pub protocol: Protocol,
     /// The app its events go to.
     pub app: AppName,
+    /// The registry of that app, shared with its other listeners.
+    pub world: Arc<World>,
     /// The bound address.
     pub local_addr: SocketAddr,
     /// Where events and handshakes go.
@@ -126,10 +128,12 @@ impl ListenerState {
         index: usize,
         config: ListenerConfig,
         local_addr: SocketAddr,
+        world: Arc<World>,
         workers: Arc<dyn Workers>,
     ) -> Self {
         Self {
             index,
+            world,
             app: config.app.as_str().into(),
             protocol: config.protocol,
             ping: ArcSwapOption::from(ping_of(&config).map(Arc::new)),
@@ -239,9 +243,9 @@ impl Slot {
         Self { gw, lst }
     }
 
-    /// The registry this connection's client lives in.
+    /// The registry this connection's client lives in: its app's.
     pub fn registry(&self) -> MutexGuard<'_, Registry<ClientHandle>> {
-        self.gw.registry()
+        lock(&self.lst.world)
     }
 }
 

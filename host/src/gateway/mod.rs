@@ -2,9 +2,11 @@
 //!
 //! Listeners accept WebSocket, text-line and length-prefixed-frame clients; one task per
 //! connection owns its socket (`connection`). What the gateway knows (uids, groups,
-//! sessions) lives in a plain [`registry::Registry`] behind a short-held mutex. Workers
-//! reach the gateway through [`bus::Gateways`], which [`Gateway`] implements directly: in
-//! one process the trait call is the transport.
+//! sessions) lives in plain [`registry::Registry`] values behind short-held mutexes, one per
+//! app: each app is its own world, shared by the listeners that name it, and a command or
+//! query of one app never sees the clients of another. Workers reach the gateway through
+//! [`bus::Gateways`], which [`Gateway`] implements directly: in one process the trait call
+//! is the transport.
 
 mod codec;
 mod connection;
@@ -18,9 +20,10 @@ mod transport;
 #[cfg(test)]
 mod tests;
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -29,7 +32,9 @@ use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
-use crate::bus::{self, BusError, ClientId, Command, GatewayId, Protocol, Query, Reply, Workers};
+use crate::bus::{
+    self, AppName, BusError, ClientId, Command, GatewayId, Protocol, Query, Reply, Workers,
+};
 use crate::config::ListenerConfig;
 pub use listener::Listener;
 use listener::ListenerState;
@@ -105,7 +110,8 @@ pub struct GatewayStats {
 pub struct Gateway {
     id: GatewayId,
     next_seq: AtomicU64,
-    registry: Mutex<Registry<ClientHandle>>,
+    /// The registry of each app that a listener serves.
+    worlds: RwLock<BTreeMap<AppName, Arc<World>>>,
     listeners: Mutex<Vec<Arc<ListenerState>>>,
     shutdown: CancellationToken,
     /// Connection tasks alive, and the signal that the count reached zero.
@@ -127,7 +133,7 @@ impl Gateway {
         Arc::new(Self {
             id,
             next_seq: AtomicU64::new(1),
-            registry: Mutex::new(Registry::new()),
+            worlds: RwLock::default(),
             listeners: Mutex::new(Vec::new()),
             shutdown: CancellationToken::new(),
             live: AtomicUsize::new(0),
@@ -167,10 +173,12 @@ impl Gateway {
                 config,
                 local_addr,
             } = listener;
+            let world = self.world_or_new(&config.app);
             let state = Arc::new(ListenerState::new(
                 states.len(),
                 config,
                 local_addr,
+                world,
                 workers.clone(),
             ));
             states.push(state.clone());
@@ -232,21 +240,39 @@ impl Gateway {
         lock(&self.listeners).iter().map(|l| l.local_addr).collect()
     }
 
-    /// The gateway's figures now.
+    /// The gateway's figures now; uids and groups are counted per app (the same name in
+    /// two apps is two uids).
     pub fn stats(&self) -> GatewayStats {
         let listeners = lock(&self.listeners).iter().map(|l| l.stats()).collect();
-        let registry = self.registry();
+        let (mut clients, mut uids, mut groups) = (0, 0, 0);
+        for world in self.worlds().values() {
+            let registry = lock(world);
+            clients += registry.len() as u64;
+            uids += registry.uid_count() as u64;
+            groups += registry.group_count() as u64;
+        }
         GatewayStats {
             gateway: self.id,
             listeners,
-            clients: registry.len() as u64,
-            uids: registry.uid_count() as u64,
-            groups: registry.group_count() as u64,
+            clients,
+            uids,
+            groups,
         }
     }
 
-    fn registry(&self) -> MutexGuard<'_, Registry<ClientHandle>> {
-        lock(&self.registry)
+    fn worlds(&self) -> RwLockReadGuard<'_, BTreeMap<AppName, Arc<World>>> {
+        self.worlds.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The registry of `app`, if a listener serves it here.
+    fn world(&self, app: &str) -> Option<Arc<World>> {
+        self.worlds().get(app).cloned()
+    }
+
+    /// The registry of `app`, made empty if it has none yet.
+    fn world_or_new(&self, app: &str) -> Arc<World> {
+        let mut worlds = self.worlds.write().unwrap_or_else(PoisonError::into_inner);
+        worlds.entry(app.into()).or_default().clone()
     }
 
     /// The next client id; `None` once 2^48 connections have been made.
@@ -254,9 +280,13 @@ impl Gateway {
         ClientId::new(self.id, self.next_seq.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// Applies a command; never waits, so commands apply in the order they are issued.
-    fn apply(&self, command: Command) -> Result<(), BusError> {
-        let mut registry = self.registry();
+    /// Applies a command of `app`; never waits, so commands apply in the order they are
+    /// issued. An app no listener serves here has no clients here: nothing to do.
+    fn apply(&self, app: &str, command: Command) -> Result<(), BusError> {
+        let Some(world) = self.world(app) else {
+            return Ok(());
+        };
+        let mut registry = lock(&world);
         match command {
             Command::Send {
                 to,
@@ -304,14 +334,20 @@ impl Gateway {
 
 #[async_trait]
 impl bus::Gateways for Gateway {
-    async fn command(&self, command: Command) -> Result<(), BusError> {
-        self.apply(command)
+    async fn command(&self, app: &str, command: Command) -> Result<(), BusError> {
+        self.apply(app, command)
     }
 
-    async fn query(&self, query: Query) -> Result<Reply, BusError> {
-        Ok(self.registry().answer(&query, self.id))
+    async fn query(&self, app: &str, query: Query) -> Result<Reply, BusError> {
+        Ok(match self.world(app) {
+            Some(world) => lock(&world).answer(&query, self.id),
+            None => Reply::nobody(&query),
+        })
     }
 }
+
+/// The clients of one app on this gateway, with their uids, groups and sessions.
+type World = Mutex<Registry<ClientHandle>>;
 
 /// How the gateway reaches a connection task: its send queue and its kill switch.
 #[derive(Debug)]

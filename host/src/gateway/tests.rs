@@ -20,6 +20,9 @@ use crate::bus::{
 /// Generous bound for anything a test waits for.
 const WAIT: Duration = Duration::from_secs(5);
 
+/// The app the test listeners serve.
+const APP: &str = "test";
+
 /// Records every event and handshake; refuses handshakes whose path is `/reject`.
 struct Recorder {
     events: mpsc::UnboundedSender<Event>,
@@ -56,7 +59,7 @@ fn config(protocol: Protocol) -> ListenerConfig {
     ListenerConfig {
         addr: "127.0.0.1:0".parse().expect("addr"),
         protocol,
-        app: "test".into(),
+        app: APP.into(),
         ping_interval_ms: 0,
         ping_not_responding_limit: 0,
         ping_data: String::new(),
@@ -98,7 +101,7 @@ impl Harness {
         let stream = TcpStream::connect(self.addr).await.expect("connects");
         let event = self.event().await;
         assert_eq!(event.kind, EventKind::Connect);
-        assert_eq!(&*event.app, "test");
+        assert_eq!(&*event.app, APP);
         (stream, event.ctx.client)
     }
 
@@ -129,11 +132,11 @@ impl Harness {
             message,
             without: vec![],
         };
-        self.gw.command(send).await.expect("applies");
+        self.gw.command(APP, send).await.expect("applies");
     }
 
     async fn query(&self, query: Query) -> Reply {
-        self.gw.query(query).await.expect("answers")
+        self.gw.query(APP, query).await.expect("answers")
     }
 }
 
@@ -272,7 +275,7 @@ async fn a_clean_close_flushes_what_was_queued_first() {
         },
     ];
     for command in commands {
-        h.gw.command(command).await.expect("applies");
+        h.gw.command(APP, command).await.expect("applies");
     }
     assert_eq!(read_to_end(&mut client).await, b"1\n2\n");
     let bound = h.closed(id).await;
@@ -293,19 +296,25 @@ async fn a_clean_close_flushes_what_was_queued_first() {
 async fn a_forced_close_drops_at_once() {
     let mut h = start(config(Protocol::Frame)).await;
     let (mut client, id) = h.tcp().await;
-    h.gw.command(Command::Close {
-        client: id,
-        force: true,
-    })
+    h.gw.command(
+        APP,
+        Command::Close {
+            client: id,
+            force: true,
+        },
+    )
     .await
     .expect("applies");
     h.closed(id).await;
     read_to_end(&mut client).await;
     // Commands about a client that is gone are no-ops.
-    h.gw.command(Command::Close {
-        client: id,
-        force: false,
-    })
+    h.gw.command(
+        APP,
+        Command::Close {
+            client: id,
+            force: false,
+        },
+    )
     .await
     .expect("no-op");
     h.send(Target::Client(id), Message::text("x")).await;
@@ -388,10 +397,13 @@ async fn websocket_clients_are_asked_for_and_served() {
     h.send(Target::All, Message::text("to all")).await;
     h.send(Target::Client(id), Message::binary(&b"\x01"[..]))
         .await;
-    h.gw.command(Command::Close {
-        client: id,
-        force: false,
-    })
+    h.gw.command(
+        APP,
+        Command::Close {
+            client: id,
+            force: false,
+        },
+    )
     .await
     .expect("applies");
     assert_eq!(

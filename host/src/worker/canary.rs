@@ -78,13 +78,13 @@ impl Stage {
 
 #[async_trait]
 impl Gateways for Stage {
-    async fn command(&self, command: Command) -> Result<(), BusError> {
+    async fn command(&self, _app: &str, command: Command) -> Result<(), BusError> {
         self.commands.fetch_add(1, Ordering::Relaxed);
         tracing::trace!(app = &*self.app, ?command, "canary command discarded");
         Ok(())
     }
 
-    async fn query(&self, query: Query) -> Result<Reply, BusError> {
+    async fn query(&self, _app: &str, query: Query) -> Result<Reply, BusError> {
         Ok(Reply::nobody(&query))
     }
 }

@@ -10,7 +10,8 @@ use super::bindings::{wit, wit_session};
 use super::state::InstanceState;
 use super::timers::TimerError;
 use crate::bus::{
-    self, BusError, ClientFilter, ClientId, Command, Gateways, Group, Query, Reply, Target, Uid,
+    self, AppName, BusError, ClientFilter, ClientId, Command, Gateways, Group, Query, Reply,
+    Target, Uid,
 };
 
 /// Largest message a plugin may send.
@@ -82,17 +83,20 @@ fn unexpected(query: &Query, reply: Reply) -> wit::Error {
     .into()
 }
 
-/// The typed calls on top of the bus, each expecting one shape of reply. It owns its
-/// handle so no borrow of the (non-`Sync`) instance state is held across an await.
-struct Ask(Arc<dyn Gateways>);
+/// The typed calls of one app on top of the bus, each expecting one shape of reply. It owns
+/// its handles so no borrow of the (non-`Sync`) instance state is held across an await.
+struct Ask {
+    gateways: Arc<dyn Gateways>,
+    app: AppName,
+}
 
 impl Ask {
     async fn command(&self, command: Command) -> ApiResult<()> {
-        Ok(self.0.command(command).await?)
+        Ok(self.gateways.command(&self.app, command).await?)
     }
 
     async fn reply(&self, query: Query) -> ApiResult<(Query, Reply)> {
-        let reply = self.0.query(query.clone()).await?;
+        let reply = self.gateways.query(&self.app, query.clone()).await?;
         Ok((query, reply))
     }
 
@@ -151,7 +155,10 @@ impl Ask {
 
 impl InstanceState {
     fn ask(&self) -> Ask {
-        Ask(self.gateways.clone())
+        Ask {
+            gateways: self.gateways.clone(),
+            app: self.app.clone(),
+        }
     }
 }
 
