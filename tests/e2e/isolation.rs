@@ -39,9 +39,10 @@ async fn a_plugin_burning_its_deadline_on_every_instance_never_delays_another_ap
     // Eight spinning events: every instance of the probe computes for its whole deadline.
     let mut spinners = Vec::new();
     for _ in 0..8 {
-        let mut probe = Probe::connect(&server.url()).await;
+        spinners.push(Probe::connect(&server.url()).await);
+    }
+    for probe in &mut spinners {
         probe.ws().send_text(r#"{"id":1,"op":"spin"}"#).await;
-        spinners.push(probe);
     }
     let spinning = Instant::now();
     // Meanwhile the other app accepts, completes handshakes and answers at once.

@@ -13,3 +13,4 @@ mod limits;
 mod ops;
 mod protocols;
 mod sandbox;
+mod startup;

@@ -59,6 +59,9 @@ pub trait Workers: Send + Sync + 'static {
     /// Delivers an event; waits while the app's queue is full, which slows only that client.
     async fn event(&self, event: Event);
 
+    /// Whether `app` is loaded and can take clients now.
+    fn serves(&self, app: &str) -> bool;
+
     /// Asks the app whether to accept a WebSocket handshake.
     async fn handshake(&self, handshake: Handshake) -> Result<(), Rejection>;
 }

@@ -21,13 +21,22 @@ const HEAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 pub trait Source: Send + Sync + 'static {
     /// The gateway's and the apps' figures now.
     async fn figures(&self) -> (GatewayStats, Vec<AppStatus>);
+
+    /// Whether every listener serves (the apps they name are loaded).
+    fn ready(&self) -> bool;
 }
 
 /// Serves the admin endpoints on a bound listener.
 pub async fn serve(listener: TcpListener, source: Arc<dyn Source>) {
     loop {
-        let Ok((mut stream, _)) = listener.accept().await else {
-            continue;
+        let mut stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // Usually out of file descriptors: retrying at once would spin.
+                tracing::warn!(error = %e, "admin listener: accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                continue;
+            }
         };
         let source = source.clone();
         tokio::spawn(async move {
@@ -60,7 +69,12 @@ pub async fn serve(listener: TcpListener, source: Arc<dyn Source>) {
                         render(&gateway, &apps),
                     )
                 }
-                "/health" => ("200 OK", "text/plain", "ok\n".to_owned()),
+                "/health" if source.ready() => ("200 OK", "text/plain", "ok\n".to_owned()),
+                "/health" => (
+                    "503 Service Unavailable",
+                    "text/plain",
+                    "starting\n".to_owned(),
+                ),
                 _ => ("404 Not Found", "text/plain", "not found\n".to_owned()),
             };
             let response = format!(

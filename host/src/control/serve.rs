@@ -55,6 +55,8 @@ struct Running {
     gateway: Arc<Gateway>,
     workers: Arc<WorkerHost>,
     config_path: Option<PathBuf>,
+    /// The apps the listeners name.
+    apps: Vec<String>,
     admin_addr: Option<std::net::SocketAddr>,
     started: Instant,
     stop: Notify,
@@ -103,6 +105,10 @@ impl metrics::Source for Running {
     async fn figures(&self) -> (GatewayStats, Vec<AppStatus>) {
         Running::figures(self).await
     }
+
+    fn ready(&self) -> bool {
+        self.apps.iter().all(|app| self.workers.serves(app))
+    }
 }
 
 /// Serves until Ctrl-C, SIGTERM or `switchboard stop`, then stops cleanly: clients get
@@ -111,8 +117,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), Ser
     let start = |e: StartError| ServeError::Start(e);
     let pid_file = PidFile::claim(&config.run).map_err(|e| start(e.into()))?;
     let gateway = Gateway::new(GatewayId::random());
-    // Bind first so a port in use is reported before plugins are compiled; connections wait
-    // in the backlog until the workers are ready.
+    // Bind first so a port in use is reported before plugins are compiled.
     let listeners = gateway
         .bind(&config.listeners)
         .await
@@ -133,29 +138,32 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), Ser
         None => None,
     };
     let gateways: Arc<dyn Gateways> = gateway.clone();
-    let workers = WorkerHost::start(&config, gateways)
-        .await
-        .map_err(|e| start(e.into()))?;
+    let workers = WorkerHost::new(&config, gateways).map_err(|e| start(e.into()))?;
+    // Listeners accept at once, and refuse clients (WebSocket: 503) until their app is
+    // loaded: nobody waits in a backlog while plugins compile.
     let addrs: Vec<_> = listeners.iter().map(|l| l.local_addr()).collect();
     gateway.serve(listeners, workers.clone() as Arc<dyn Workers>);
     for (addr, l) in addrs.iter().zip(&config.listeners) {
         tracing::info!("listening on {addr} ({}, app {})", l.protocol.name(), l.app);
     }
+    let apps = config.apps();
     let running = Arc::new(Running {
         gateway: gateway.clone(),
         workers: workers.clone(),
         config_path,
+        apps: apps.iter().map(|app| app.to_string()).collect(),
         admin_addr: admin.as_ref().and_then(|l| l.local_addr().ok()),
         started: Instant::now(),
         stop: Notify::new(),
     });
-    let control_task = tokio::spawn(socket::serve(control, running.clone()));
     let admin_task = admin.map(|listener| {
         if let Some(addr) = running.admin_addr {
             tracing::info!("admin endpoints on http://{addr}/metrics and /health");
         }
         tokio::spawn(metrics::serve(listener, running.clone()))
     });
+    workers.load(&apps).await.map_err(|e| start(e.into()))?;
+    let control_task = tokio::spawn(socket::serve(control, running.clone()));
     tracing::info!(gateway = %gateway.id(), pid = std::process::id(), "switchboard ready");
 
     tokio::select! {

@@ -77,6 +77,8 @@ pub(super) struct Counters {
     pub send_queue_drops: AtomicU64,
     /// When the last refusal warning was logged, ms since the epoch.
     last_refusal_warning_ms: AtomicU64,
+    /// When the last "app not loaded" line was logged, ms since the epoch.
+    last_unserved_note_ms: AtomicU64,
 }
 
 /// Adds to a counter; relaxed, since counters order nothing.
@@ -209,15 +211,30 @@ impl ListenerState {
         taken.is_ok()
     }
 
-    /// Logs a refusal: a warning at most every few seconds, debug otherwise.
-    fn log_refusal(&self, remote: SocketAddr) {
+    /// Logs a client refused because the app is not loaded: at most one info line every few
+    /// seconds, debug otherwise.
+    fn log_unserved(&self, remote: SocketAddr) {
+        if self.due(&self.counters.last_unserved_note_ms) {
+            tracing::info!(listener = %self.local_addr, app = %self.app,
+                "app not loaded (yet): refusing clients");
+        } else {
+            debug!(listener = %self.local_addr, %remote, "app not loaded: connection refused");
+        }
+    }
+
+    /// Whether a rate-limited log line stamped in `last` is due now; stamps it if so.
+    fn due(&self, last: &AtomicU64) -> bool {
         let now = now_ms();
-        let last = &self.counters.last_refusal_warning_ms;
         let previous = last.load(Ordering::Relaxed);
-        let due = now.saturating_sub(previous) >= REFUSAL_WARN_EVERY_MS
+        now.saturating_sub(previous) >= REFUSAL_WARN_EVERY_MS
             && last
                 .compare_exchange(previous, now, Ordering::Relaxed, Ordering::Relaxed)
-                .is_ok();
+                .is_ok()
+    }
+
+    /// Logs a refusal: a warning at most every few seconds, debug otherwise.
+    fn log_refusal(&self, remote: SocketAddr) {
+        let due = self.due(&self.counters.last_refusal_warning_ms);
         let refused = self.counters.refused.load(Ordering::Relaxed);
         if due {
             warn!(listener = %self.local_addr, max_connections = self.config.load().max_connections,
@@ -267,12 +284,15 @@ pub(super) async fn accept_loop(gw: Arc<Gateway>, lst: Arc<ListenerState>, tcp: 
         };
         match accepted {
             Ok((stream, remote)) => {
-                if lst.try_reserve() {
+                if !lst.workers.serves(&lst.app) {
+                    lst.log_unserved(remote);
+                    refuse(&lst, stream, "the app is not loaded yet");
+                } else if lst.try_reserve() {
                     let slot = Slot::new(gw.clone(), lst.clone());
                     tokio::spawn(connection::serve(slot, stream, remote));
                 } else {
                     lst.log_refusal(remote);
-                    refuse(&lst, stream);
+                    refuse(&lst, stream, "too many connections");
                 }
             }
             Err(e) => {
@@ -284,10 +304,10 @@ pub(super) async fn accept_loop(gw: Arc<Gateway>, lst: Arc<ListenerState>, tcp: 
     }
 }
 
-/// Closes a connection the listener has no room for (WebSocket clients get a 503).
-fn refuse(lst: &ListenerState, stream: TcpStream) {
+/// Closes a connection the listener cannot serve (WebSocket clients get a 503 saying why).
+fn refuse(lst: &ListenerState, stream: TcpStream, why: &str) {
     if lst.protocol == Protocol::WebSocket {
-        let response = handshake::http_response(503, "too many connections");
+        let response = handshake::http_response(503, why);
         tokio::spawn(async move { handshake::refuse(stream, &response).await });
     }
 }

@@ -35,6 +35,10 @@ impl Workers for Recorder {
         let _ = self.events.send(event);
     }
 
+    fn serves(&self, _app: &str) -> bool {
+        true
+    }
+
     async fn handshake(&self, handshake: Handshake) -> Result<(), Rejection> {
         let reject = handshake.request.path == "/reject";
         let _ = self.handshakes.send(handshake);

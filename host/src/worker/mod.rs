@@ -32,6 +32,8 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use tokio::sync::oneshot;
 use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
@@ -199,6 +201,7 @@ pub struct WorkerHost {
     loader: Arc<Loader>,
     gateways: Arc<dyn Gateways>,
     plugins_dir: PathBuf,
+    require_plugins: bool,
     apps: RwLock<BTreeMap<AppName, Arc<App>>>,
     settings: Mutex<Settings>,
     /// Deployments happen one at a time.
@@ -211,19 +214,37 @@ pub struct WorkerHost {
 }
 
 impl WorkerHost {
-    /// Loads every `*.wasm` in the plugin folder as the app named by its file stem, starts
-    /// its instances and watches the folder for new versions. With `require_plugins`, every
-    /// app in `required` (those the listeners name) must be there.
-    pub async fn start(
-        config: &Config,
-        gateways: Arc<dyn Gateways>,
-    ) -> Result<Arc<Self>, WorkerError> {
-        let required = config.apps();
-        let config_apps = Settings::of(config);
+    /// Sets up the engine and the plugin threads. No app runs yet ([`WorkerHost::load`]
+    /// loads them), so the listeners can refuse clients at once while plugins compile.
+    pub fn new(config: &Config, gateways: Arc<dyn Gateways>) -> Result<Arc<Self>, WorkerError> {
+        let settings = Settings::of(config);
         let config = &config.worker;
         let engine = engine::new_engine().map_err(|e| WorkerError::Engine(format!("{e:#}")))?;
         let linker = new_linker(&engine)?;
-        let dir = &config.plugins_dir;
+        let ticker = EpochTicker::start(&engine).map_err(|e| WorkerError::Engine(e.to_string()))?;
+        let guests = GuestThreads::start(config.threads)
+            .map_err(|e| WorkerError::Engine(format!("cannot start the plugin threads: {e}")))?;
+        Ok(Arc::new(Self {
+            loader: Arc::new(Loader::new(engine, linker, config.cache_dir.clone())),
+            gateways,
+            plugins_dir: config.plugins_dir.clone(),
+            require_plugins: config.require_plugins,
+            apps: RwLock::default(),
+            settings: Mutex::new(settings),
+            deploying: tokio::sync::Mutex::new(()),
+            watch: Mutex::new(None),
+            guests,
+            threads: config.threads,
+            _ticker: ticker,
+        }))
+    }
+
+    /// Loads every `*.wasm` in the plugin folder as the app named by its file stem, then
+    /// watches the folder for new versions. Plugins compile in parallel, and each app starts
+    /// serving as soon as its own plugin is ready. With `require_plugins`, every app in
+    /// `required` (those the listeners name) must be there.
+    pub async fn load(self: &Arc<Self>, required: &[&str]) -> Result<(), WorkerError> {
+        let dir = &self.plugins_dir;
         let dir_error = |reason: String| WorkerError::PluginsDir {
             path: dir.clone(),
             reason,
@@ -233,37 +254,32 @@ impl WorkerHost {
             .iter()
             .find(|app| !files.iter().any(|(name, _)| name == *app));
         if let Some(app) = missing
-            && config.require_plugins
+            && self.require_plugins
         {
             return Err(WorkerError::MissingPlugin {
                 app: app.to_string(),
                 path: dir.join(format!("{app}.wasm")),
             });
         }
-        let ticker = EpochTicker::start(&engine).map_err(|e| WorkerError::Engine(e.to_string()))?;
-        let guests = GuestThreads::start(config.threads)
-            .map_err(|e| WorkerError::Engine(format!("cannot start the plugin threads: {e}")))?;
-        let host = Arc::new(Self {
-            loader: Arc::new(Loader::new(engine, linker, config.cache_dir.clone())),
-            gateways,
-            plugins_dir: dir.clone(),
-            apps: RwLock::default(),
-            settings: Mutex::new(config_apps),
-            deploying: tokio::sync::Mutex::new(()),
-            watch: Mutex::new(None),
-            guests,
-            threads: config.threads,
-            _ticker: ticker,
-        });
-        // At start a bad file is an error the operator sees at once; later it is only
-        // refused, and the running version keeps serving.
-        for (_, path) in files {
-            host.deploy(&path).await?;
+        {
+            let _one_at_a_time = self.deploying.lock().await;
+            let mut compiling: FuturesUnordered<_> = files
+                .into_iter()
+                .map(|(name, path)| async move {
+                    let loaded = self.loader.load(path.clone()).await;
+                    (name, path, loaded)
+                })
+                .collect();
+            // At start a bad file is an error the operator sees at once; later it is only
+            // refused, and the running version keeps serving.
+            while let Some((name, path, loaded)) = compiling.next().await {
+                self.install(&name, &path, loaded, Instant::now()).await?;
+            }
         }
         let watch =
-            watch::watch(dir, Arc::downgrade(&host)).map_err(|e| dir_error(e.to_string()))?;
-        *host.lock_watch() = Some(watch);
-        Ok(host)
+            watch::watch(dir, Arc::downgrade(self)).map_err(|e| dir_error(e.to_string()))?;
+        *self.lock_watch() = Some(watch);
+        Ok(())
     }
 
     fn lock_watch(&self) -> std::sync::MutexGuard<'_, Option<watch::FolderWatch>> {
@@ -317,10 +333,24 @@ impl WorkerHost {
             }
         }
         let started = Instant::now();
+        let loaded = self.loader.load(path.to_owned()).await;
+        self.install(&name, path, loaded, started).await
+    }
+
+    /// Makes a loaded version the running one of app `name`, once it passed its trial;
+    /// on any failure the running version keeps serving and the failure is recorded.
+    async fn install(
+        &self,
+        name: &str,
+        path: &Path,
+        loaded: Result<Arc<plugin::Version>, PluginError>,
+        started: Instant,
+    ) -> Result<Deployed, PluginError> {
+        let existing = self.app(name);
         let settings = self.settings();
-        let env = settings.env(&name, &self.gateways, self.guests.handle());
-        let outcome = match self.loader.load(path.to_owned()).await {
-            Ok(version) => canary::rehearse(name.as_str().into(), version.clone(), env.clone())
+        let env = settings.env(name, &self.gateways, self.guests.handle());
+        let outcome = match loaded {
+            Ok(version) => canary::rehearse(name.into(), version.clone(), env.clone())
                 .await
                 .map(|()| version),
             Err(e) => Err(e),
@@ -360,7 +390,7 @@ impl WorkerHost {
             }
             None => {
                 log("plugin loaded");
-                let control = Arc::new(AppControl::new(name.as_str().into(), version.clone()));
+                let control = Arc::new(AppControl::new(name.into(), version.clone()));
                 let app = Arc::new(App::start(control, env, settings.instances));
                 self.apps
                     .write()
@@ -554,6 +584,10 @@ impl Workers for WorkerHost {
                 "event for an app that is not loaded; dropped"
             ),
         }
+    }
+
+    fn serves(&self, app: &str) -> bool {
+        self.app(app).is_some()
     }
 
     async fn handshake(&self, handshake: Handshake) -> Result<(), Rejection> {

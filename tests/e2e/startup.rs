@@ -1,0 +1,79 @@
+//! Start-up: a listener refuses clients at once until its app is loaded, and `/health`
+//! says `starting` until every listener serves.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_tungstenite::tungstenite;
+
+use crate::support::clients::Ws;
+use crate::support::{Server, Setup, deploy_by_rename, plugin_bytes, plugin_folder};
+
+/// `GET path` on the admin listener: (status code, body).
+async fn get(addr: &str, path: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("admin listener");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("request");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .await
+        .expect("response");
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("a status line");
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned());
+    (status, body.unwrap_or_default())
+}
+
+/// The admin address the server logged.
+fn admin_addr(server: &Server) -> String {
+    let log = server.log();
+    let rest = log
+        .split("admin endpoints on http://")
+        .nth(1)
+        .expect("admin endpoints logged");
+    rest.split('/').next().expect("an address").to_owned()
+}
+
+#[tokio::test]
+async fn a_listener_refuses_clients_at_once_until_its_app_is_loaded() {
+    let plugins = plugin_folder(&[]);
+    let mut setup = Setup::one("websocket", "echo").worker("require_plugins = false");
+    setup.plugins_dir = Some(plugins.path().to_owned());
+    let server = Server::start(&(setup.toml() + "\n[admin]\naddr = \"127.0.0.1:0\"\n"));
+    let admin = admin_addr(&server);
+
+    // No plugin yet: refused at once with a 503, not left waiting.
+    let refused = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio_tungstenite::connect_async(server.url()),
+    )
+    .await
+    .expect("an answer at once");
+    match refused {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 503),
+        other => panic!("expected a 503, got {other:?}"),
+    }
+    assert_eq!(get(&admin, "/health").await, (503, "starting\n".to_owned()));
+    server
+        .wait_for_log(
+            "app not loaded (yet): refusing clients",
+            Duration::from_secs(5),
+        )
+        .await;
+
+    // The plugin lands: the listener serves, and the server is healthy.
+    deploy_by_rename(plugins.path(), "echo.wasm", &plugin_bytes("echo"));
+    server
+        .wait_for_log("plugin loaded", Duration::from_secs(30))
+        .await;
+    let mut client = Ws::connect(&server.url()).await;
+    client.send_text("hello").await;
+    assert_eq!(client.recv_text().await, "hello");
+    assert_eq!(get(&admin, "/health").await, (200, "ok\n".to_owned()));
+}
