@@ -272,8 +272,8 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// The demo served when there is no config file: the chat app on 127.0.0.1:8080, with the
-    /// plugins `cargo xtask plugins` builds.
+    /// The demo served when there is no config file: the chat app on 127.0.0.1:8080, from the
+    /// folder `cargo xtask demo` fills.
     pub fn demo() -> Self {
         let mut config: Config = toml::from_str(
             r#"
@@ -284,7 +284,7 @@ impl Config {
             "#,
         )
         .expect("the built-in demo config parses");
-        config.worker.plugins_dir = PathBuf::from("target/plugins");
+        config.worker.plugins_dir = PathBuf::from("target/demo-plugins");
         config.worker.cache_dir = PathBuf::from("target/plugin-cache");
         config
     }

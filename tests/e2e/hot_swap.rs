@@ -10,7 +10,7 @@ use tokio::task::JoinHandle;
 
 use crate::support::clients::{Received, Ws};
 use crate::support::probe::Probe;
-use crate::support::{Setup, deploy_by_rename, plugin_bytes, plugin_folder};
+use crate::support::{Setup, deploy_by_rename, fixture_bytes, plugin_bytes, plugin_folder};
 
 /// Echo traffic from many clients, each checking that its replies come back complete and in
 /// order, with up to `WINDOW` requests in flight.
@@ -175,7 +175,7 @@ async fn bad_files_never_take_over() {
 
     // A version whose on-worker-start traps fails its canary, and what that start asked for
     // (a greeting to every client) never reached a client: the canary runs on a stage.
-    deploy_by_rename(plugins.path(), "probe.wasm", &plugin_bytes("faulty"));
+    deploy_by_rename(plugins.path(), "probe.wasm", &fixture_bytes("faulty"));
     server
         .wait_for_log("failed its start check", Duration::from_secs(10))
         .await;

@@ -17,6 +17,9 @@ mod tools;
 
 use langs::Lang;
 
+/// The plugin folder of the built-in demo config (`Config::demo`).
+const DEMO_PLUGINS: &str = "target/demo-plugins";
+
 /// The Rust target plugins are built for.
 const WASM_TARGET: &str = "wasm32-wasip2";
 /// The Cargo profile plugins are built with (see the root Cargo.toml).
@@ -90,8 +93,16 @@ fn run() -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some("demo") => {
-            // The demo serves the Rust chat plugin: no JS/Python/Go toolchain is needed for it.
-            build_plugins_of(&root, Some(Lang::Rust), &[])?;
+            // The demo serves the Rust chat plugin from a folder of its own: no JS/Python/Go
+            // toolchain is needed, and no other plugin is compiled at start.
+            build_plugins_of(&root, Some(Lang::Rust), &["chat".to_owned()])?;
+            let demo = root.join(DEMO_PLUGINS);
+            std::fs::create_dir_all(&demo).with_context(|| format!("creating {DEMO_PLUGINS}"))?;
+            std::fs::copy(
+                root.join("target/plugins/chat.wasm"),
+                demo.join("chat.wasm"),
+            )
+            .with_context(|| format!("copying chat.wasm into {DEMO_PLUGINS}"))?;
             println!();
             println!("Starting the host: the chat demo will listen on ws://127.0.0.1:8080");
             println!(

@@ -33,7 +33,6 @@ use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
 use tokio::sync::oneshot;
 use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
@@ -240,8 +239,8 @@ impl WorkerHost {
     }
 
     /// Loads every `*.wasm` in the plugin folder as the app named by its file stem, then
-    /// watches the folder for new versions. Plugins compile in parallel, and each app starts
-    /// serving as soon as its own plugin is ready. With `require_plugins`, every app in
+    /// watches the folder for new versions. Plugins compile in parallel (as many at once as
+    /// there are cores), and each app starts serving as soon as its own plugin is ready. With `require_plugins`, every app in
     /// `required` (those the listeners name) must be there.
     pub async fn load(self: &Arc<Self>, required: &[&str]) -> Result<(), WorkerError> {
         let dir = &self.plugins_dir;
@@ -261,21 +260,32 @@ impl WorkerHost {
                 path: dir.join(format!("{app}.wasm")),
             });
         }
-        {
-            let _one_at_a_time = self.deploying.lock().await;
-            let mut compiling: FuturesUnordered<_> = files
-                .into_iter()
-                .map(|(name, path)| async move {
-                    let loaded = self.loader.load(path.clone()).await;
-                    (name, path, loaded)
-                })
-                .collect();
-            // At start a bad file is an error the operator sees at once; later it is only
-            // refused, and the running version keeps serving.
-            while let Some((name, path, loaded)) = compiling.next().await {
-                self.install(&name, &path, loaded, Instant::now()).await?;
-            }
+        // The apps the listeners wait for first, then the smallest: on a small machine a
+        // large plugin (an 18 MiB Python one takes seconds) must not hold up the others.
+        let mut files: Vec<(String, PathBuf, u64)> = files
+            .into_iter()
+            .map(|(name, path)| {
+                let size = std::fs::metadata(&path).map_or(u64::MAX, |m| m.len());
+                (name, path, size)
+            })
+            .collect();
+        files.sort_by_key(|(name, _, size)| (!required.contains(&name.as_str()), *size));
+        let parallel = std::thread::available_parallelism().map_or(2, usize::from);
+        let deploying = self.deploying.lock().await;
+        let mut compiling = futures_util::stream::iter(files)
+            .map(|(name, path, _)| async move {
+                let started = Instant::now();
+                let loaded = self.loader.load(path.clone()).await;
+                (name, path, loaded, started)
+            })
+            .buffer_unordered(parallel);
+        // At start a bad file is an error the operator sees at once; later it is only
+        // refused, and the running version keeps serving.
+        while let Some((name, path, loaded, started)) = compiling.next().await {
+            self.install(&name, &path, loaded, started).await?;
         }
+        drop(compiling);
+        drop(deploying);
         let watch =
             watch::watch(dir, Arc::downgrade(self)).map_err(|e| dir_error(e.to_string()))?;
         *self.lock_watch() = Some(watch);

@@ -39,6 +39,40 @@ pub fn plugins_dir() -> &'static Path {
     })
 }
 
+/// A test-only plugin of `tests/plugins/NAME` (one that misbehaves on purpose, so it is no
+/// example and never lands in target/plugins), built once per test run.
+pub fn fixture_bytes(name: &str) -> Vec<u8> {
+    static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    plugins_dir(); // the wasm target is installed, the plugin profile's deps are built
+    let target_dir = root().join("target/wasm");
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !built.iter().any(|n| n == name) {
+        let status = Command::new(env!("CARGO"))
+            .args([
+                "build",
+                "--quiet",
+                "--profile",
+                "plugin",
+                "--target",
+                "wasm32-wasip2",
+            ])
+            .arg("--target-dir")
+            .arg(&target_dir)
+            .arg("-p")
+            .arg(format!("switchboard-plugin-{name}"))
+            .current_dir(root())
+            .status()
+            .expect("cargo runs");
+        assert!(
+            status.success(),
+            "building the fixture plugin {name} failed"
+        );
+        built.push(name.to_owned());
+    }
+    let path = target_dir.join(format!("wasm32-wasip2/plugin/{name}.wasm"));
+    std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// A folder of the built plugins holding only `apps` (shared by the servers that serve the
 /// same apps): the host compiles every file of its folder at start, and target/plugins also
 /// holds the 2–18 MiB JavaScript, Python and Go plugins, which take seconds each to compile.

@@ -1,4 +1,5 @@
-//! Faulty: a version that can never start, for the tests of hot swap. Its `on-worker-start`
+//! Faulty: a test fixture (not an example), a version that can never start, for the tests
+//! of hot swap. Its `on-worker-start`
 //! greets every client (which a trial run must never let through) and then traps, so it
 //! fails the check every new version passes before it serves.
 
