@@ -2,7 +2,8 @@
 //! in the same run: a bare tokio-tungstenite echo server (this binary, re-run with
 //! `--baseline-server`), or the same operation under another condition.
 //!
-//! `cargo bench --bench load -- [idle] [echo] [swap]` (all three without arguments).
+//! `cargo bench --bench load -- [idle] [echo] [swap] [isolation] [fairness]` (all without
+//! arguments).
 
 #[path = "../../tests/e2e/support/mod.rs"]
 mod support;
@@ -15,7 +16,7 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use support::clients::{Received, Ws};
 use support::{
-    Server, Setup, deploy_by_rename, plugin_bytes, plugin_folder, plugins_dir, retagged,
+    Listener, Server, Setup, deploy_by_rename, plugin_bytes, plugin_folder, plugins_dir, retagged,
 };
 
 /// Idle clients connected for the memory figure.
@@ -49,6 +50,12 @@ fn main() {
         }
         if wants("swap") {
             swap().await;
+        }
+        if wants("isolation") {
+            isolation().await;
+        }
+        if wants("fairness") {
+            fairness().await;
         }
     });
 }
@@ -275,4 +282,98 @@ async fn round_trips_per_second_until(url: String, limit: Duration) {
         });
     }
     clients.join_all().await;
+}
+
+/// Latency percentiles (p50, p99) of `clients` closed-loop echo clients for `run`.
+async fn echo_latency(url: &str, clients: usize, run: Duration) -> (Duration, Duration) {
+    let deadline = Instant::now() + run;
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let mut ws = Ws::connect(url).await;
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Vec::new();
+            while Instant::now() < deadline {
+                let sent = Instant::now();
+                ws.send_text("ping").await;
+                assert_eq!(ws.recv().await, Received::Text("ping".into()));
+                samples.push(sent.elapsed());
+            }
+            samples
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.expect("client"));
+    }
+    all.sort_unstable();
+    let at = |q: f64| all[((all.len() - 1) as f64 * q) as usize];
+    (at(0.5), at(0.99))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+/// Another app's echo latency while one app's plugin computes for its whole deadline on
+/// every instance, against the same app's latency with the other one idle.
+async fn isolation() {
+    let server = Setup::default()
+        .listener(Listener::new("websocket", "probe"))
+        .listener(Listener::new("websocket", "echo"))
+        .worker("instances = 2")
+        .worker("event_deadline_ms = 10000")
+        .start();
+    let echo_url = format!("ws://{}/", server.addrs[1]);
+    let run = Duration::from_secs(4);
+    let (quiet50, quiet99) = echo_latency(&echo_url, 10, run).await;
+    let mut spinners = Vec::new();
+    for _ in 0..8 {
+        spinners.push(Ws::connect(&server.url()).await);
+    }
+    for ws in &mut spinners {
+        ws.send_text(r#"{"id":1,"op":"spin"}"#).await;
+    }
+    let (busy50, busy99) = echo_latency(&echo_url, 10, run).await;
+    println!(
+        "another app's echo while one app spins on every instance: p50 {:.2} ms, p99 {:.2} ms; \
+         with it idle: p50 {:.2} ms, p99 {:.2} ms (p99 {:+.2} ms)",
+        ms(busy50),
+        ms(busy99),
+        ms(quiet50),
+        ms(quiet99),
+        ms(busy99) - ms(quiet99)
+    );
+}
+
+/// How long a light client waits on an instance that another client floods, against the
+/// flood's own event time.
+async fn fairness() {
+    const EVENT_MS: u64 = 10;
+    const FLOOD: u64 = 200;
+    let server = Setup::one("websocket", "probe")
+        .worker("instances = 1")
+        .start();
+    let mut flooder = Ws::connect(&server.url()).await;
+    let mut light = Ws::connect(&server.url()).await;
+    let busy = format!(r#"{{"id":0,"op":"busy","ms":{EVENT_MS}}}"#);
+    for _ in 0..FLOOD {
+        flooder.send_text(&busy).await;
+    }
+    // The light client asks once per flood event while the flood lasts.
+    let mut waits = Vec::new();
+    for _ in 0..FLOOD / 4 {
+        let sent = Instant::now();
+        light.send_text(r#"{"id":1,"op":"whoami"}"#).await;
+        light.recv().await;
+        waits.push(sent.elapsed());
+    }
+    waits.sort_unstable();
+    let p99 = waits[(waits.len() - 1) * 99 / 100];
+    println!(
+        "a light client on an instance flooded with {FLOOD} events of {EVENT_MS} ms: waits \
+         p50 {:.1} ms, p99 {:.1} ms ({:.1} flood events; first in, first out would be {FLOOD})",
+        ms(waits[waits.len() / 2]),
+        ms(p99),
+        ms(p99) / EVENT_MS as f64
+    );
 }

@@ -74,7 +74,9 @@ pub async fn serve(listener: UnixListener, handler: Arc<dyn Handler>) {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
             Err(e) => {
+                // Usually out of file descriptors: retrying at once would spin.
                 tracing::warn!("control socket: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
                 continue;
             }
         };
