@@ -3,7 +3,7 @@
 
 use std::hash::{Hash, Hasher};
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use wasmtime::Engine;
@@ -37,6 +37,11 @@ impl ArtifactCache {
         if !path.is_file() {
             return None;
         }
+        // Mapped as machine code: only what this user alone could have written is trusted.
+        if let Err(why) = trusted(&self.dir).and_then(|()| trusted(&path)) {
+            tracing::warn!(path = %path.display(), "not using the compile cache: {why}");
+            return None;
+        }
         match deserialize(engine, &path) {
             Ok(component) => Some(component),
             Err(e) => {
@@ -56,7 +61,11 @@ impl ArtifactCache {
     }
 
     fn try_store(&self, sha256: &str, component: &Component) -> anyhow::Result<()> {
-        std::fs::create_dir_all(&self.dir)?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&self.dir)?;
+        trusted(&self.dir).map_err(anyhow::Error::msg)?;
         let bytes = component
             .serialize()
             .map_err(|e| anyhow::anyhow!("{e:#}"))?;
@@ -76,12 +85,59 @@ impl ArtifactCache {
     }
 }
 
+/// Whether `path` could only have been written by this user: owned by it, and neither group
+/// nor others may write it.
+fn trusted(path: &Path) -> Result<(), String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let me = rustix::process::geteuid().as_raw();
+    if meta.uid() != me {
+        return Err(format!(
+            "{} belongs to uid {}, not to this process's uid {me}",
+            path.display(),
+            meta.uid()
+        ));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "{} is writable by group or others (mode {:o})",
+            path.display(),
+            meta.mode() & 0o777
+        ));
+    }
+    Ok(())
+}
+
 /// Maps a cached artifact.
 #[allow(unsafe_code)]
 fn deserialize(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
     // SAFETY: wasmtime requires the bytes to come from `Component::serialize` of a compatible
     // engine. Only `ArtifactCache::try_store` writes this folder's `.cwasm` files (mode 0600,
-    // written to a temporary name and renamed, so never partial), and the name carries the
-    // engine's compatibility hash; wasmtime also checks its own header and version.
+    // written to a temporary name and renamed, so never partial; the folder and file were
+    // checked to be this user's alone), and the name carries the engine's compatibility
+    // hash; wasmtime also checks its own header and version.
     unsafe { Component::deserialize_file(engine, path) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn only_files_this_user_alone_can_write_are_trusted() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("a.cwasm");
+        std::fs::write(&file, b"x").expect("write");
+        let mode = |path: &Path, mode: u32| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod")
+        };
+        mode(&file, 0o600);
+        mode(dir.path(), 0o700);
+        assert_eq!(trusted(dir.path()), Ok(()));
+        assert_eq!(trusted(&file), Ok(()));
+        mode(&file, 0o666);
+        assert!(trusted(&file).is_err_and(|e| e.contains("writable by group or others")));
+        mode(dir.path(), 0o777);
+        assert!(trusted(dir.path()).is_err_and(|e| e.contains("mode 777")));
+    }
 }

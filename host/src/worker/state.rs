@@ -41,6 +41,10 @@ impl InstanceState {
         let wasi = WasiCtx::builder()
             .stdout(LogStream::new(app.clone(), version.clone(), Stream::Stdout))
             .stderr(LogStream::new(app.clone(), version.clone(), Stream::Stderr))
+            // No sockets at all, not even unbound ones: each would be a host file descriptor.
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
             .build();
         Self {
             wasi,
