@@ -389,8 +389,20 @@ impl api::Host for InstanceState {
         self.timers.clear(id);
     }
 
-    async fn log(&mut self, level: wit::LogLevel, message: String) {
+    async fn log(&mut self, level: wit::LogLevel, mut message: String) {
         let (app, version) = (&*self.app, &*self.version);
+        let Some(dropped) = self.log_budget.admit() else {
+            return;
+        };
+        super::log_budget::report_dropped(app, version, dropped);
+        if message.len() > super::stdio::MAX_LINE {
+            let cut = (0..=super::stdio::MAX_LINE)
+                .rev()
+                .find(|&i| message.is_char_boundary(i))
+                .unwrap_or(0);
+            message.truncate(cut);
+            message.push_str(" [cut]");
+        }
         match level {
             wit::LogLevel::Trace => tracing::trace!(app, version, "{message}"),
             wit::LogLevel::Debug => tracing::debug!(app, version, "{message}"),

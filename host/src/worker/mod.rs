@@ -15,6 +15,7 @@ mod engine;
 mod host_api;
 mod instance;
 mod limits;
+mod log_budget;
 mod plugin;
 mod pool;
 mod state;

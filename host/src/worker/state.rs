@@ -6,6 +6,7 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::limits::MemoryCap;
+use super::log_budget::LogBudget;
 use super::stdio::{LogStream, Stream};
 use super::timers::Timers;
 use crate::bus::{AppName, Gateways};
@@ -26,6 +27,8 @@ pub struct InstanceState {
     pub timers: Timers,
     /// Epoch ticks of guest code the running call may still use before it is interrupted.
     pub ticks_left: u64,
+    /// How much it may still log.
+    pub log_budget: LogBudget,
 }
 
 impl InstanceState {
@@ -38,9 +41,11 @@ impl InstanceState {
         gateways: Arc<dyn Gateways>,
         timers: Timers,
     ) -> Self {
+        let log_budget = LogBudget::default();
+        let stream = |kind| LogStream::new(app.clone(), version.clone(), kind, log_budget.clone());
         let wasi = WasiCtx::builder()
-            .stdout(LogStream::new(app.clone(), version.clone(), Stream::Stdout))
-            .stderr(LogStream::new(app.clone(), version.clone(), Stream::Stderr))
+            .stdout(stream(Stream::Stdout))
+            .stderr(stream(Stream::Stderr))
             // No sockets at all, not even unbound ones: each would be a host file descriptor.
             .allow_tcp(false)
             .allow_udp(false)
@@ -55,6 +60,7 @@ impl InstanceState {
             version,
             timers,
             ticks_left: 0,
+            log_budget,
         }
     }
 }

@@ -5,12 +5,15 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
+
+use super::log_budget::{LogBudget, report_dropped};
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
-/// Longest line kept; the rest of a longer line is cut so a plugin cannot grow host memory.
-const MAX_LINE: usize = 8 * 1024;
+/// Longest line kept, from any of a plugin's outputs; the rest of a longer line is cut so a
+/// plugin cannot grow host memory or flood the log file.
+pub const MAX_LINE: usize = 8 * 1024;
 
 /// Which of the plugin's output streams.
 #[derive(Clone, Copy, Debug)]
@@ -21,21 +24,23 @@ pub enum Stream {
     Stderr,
 }
 
-/// A WASI output stream whose lines go to the log.
+/// A WASI output stream whose lines go to the log, within the instance's log budget.
 #[derive(Clone)]
 pub struct LogStream {
     app: Arc<str>,
     version: Arc<str>,
     stream: Stream,
+    budget: LogBudget,
 }
 
 impl LogStream {
     /// A stream tagged with the plugin's app name and version.
-    pub fn new(app: Arc<str>, version: Arc<str>, stream: Stream) -> Self {
+    pub fn new(app: Arc<str>, version: Arc<str>, stream: Stream, budget: LogBudget) -> Self {
         Self {
             app,
             version,
             stream,
+            budget,
         }
     }
 
@@ -85,8 +90,13 @@ impl LineWriter {
     }
 
     fn emit(&mut self) {
-        let text = String::from_utf8_lossy(&self.line);
         let (app, version) = (&*self.tag.app, &*self.tag.version);
+        let Some(dropped) = self.tag.budget.admit() else {
+            self.line.clear();
+            return;
+        };
+        report_dropped(app, version, dropped);
+        let text = String::from_utf8_lossy(&self.line);
         match self.tag.stream {
             Stream::Stdout => tracing::info!(app, version, stream = "stdout", "{text}"),
             Stream::Stderr => tracing::warn!(app, version, stream = "stderr", "{text}"),
