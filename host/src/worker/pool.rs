@@ -143,10 +143,27 @@ impl Inbox {
         self.work.notify_one();
     }
 
-    /// The task has ended: senders get their jobs back.
+    /// The task has ended: senders get their jobs back, and jobs still queued are dropped
+    /// with a warning.
     fn end(&self) {
-        self.lock().ended = true;
+        let mut queue = self.lock();
+        queue.ended = true;
+        let left = queue.turns.len();
+        while queue.turns.pop().is_some() {}
+        drop(queue);
         self.room.notify_waiters();
+        if left > 0 {
+            tracing::warn!(left, "instance task has ended; queued events dropped");
+        }
+    }
+}
+
+/// Ends an inbox when its task ends, however it ends.
+struct Ending(Arc<Inbox>);
+
+impl Drop for Ending {
+    fn drop(&mut self) {
+        self.0.end();
     }
 }
 
@@ -244,6 +261,7 @@ impl Slot {
     }
 
     async fn run(mut self, inbox: Arc<Inbox>) {
+        let _ending = Ending(inbox.clone());
         self.instance().await;
         // Timers and events take turns: after an event, a due timer goes first.
         let mut timer_turn = false;
@@ -283,7 +301,6 @@ impl Slot {
                 }
             }
         }
-        inbox.end();
         self.retire().await;
     }
 
