@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::Notify;
 
 use super::process::{PidFile, ProcessError};
@@ -115,6 +116,7 @@ impl metrics::Source for Running {
 /// close frames, instances get `on-worker-stop`.
 pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), ServeError> {
     let start = |e: StartError| ServeError::Start(e);
+    let mut signals = StopSignals::install().map_err(ServeError::Signal)?;
     let pid_file = PidFile::claim(&config.run).map_err(|e| start(e.into()))?;
     let gateway = Gateway::new(GatewayId::random());
     // Bind first so a port in use is reported before plugins are compiled.
@@ -167,7 +169,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), Ser
     tracing::info!(gateway = %gateway.id(), pid = std::process::id(), "switchboard ready");
 
     tokio::select! {
-        signal = stop_signal() => signal.map_err(ServeError::Signal)?,
+        () = signals.recv() => {}
         () = running.stop.notified() => {}
     }
     tracing::info!("stopping: closing clients");
@@ -185,11 +187,26 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), Ser
     Ok(())
 }
 
-/// Waits for Ctrl-C or SIGTERM.
-async fn stop_signal() -> std::io::Result<()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-    tokio::select! {
-        result = tokio::signal::ctrl_c() => result,
-        _ = term.recv() => Ok(()),
+/// Ctrl-C (SIGINT) and SIGTERM, caught from the moment this exists: a signal that comes
+/// while plugins load, or just after "ready" is logged, still stops the server cleanly.
+struct StopSignals {
+    interrupt: Signal,
+    terminate: Signal,
+}
+
+impl StopSignals {
+    fn install() -> std::io::Result<Self> {
+        Ok(Self {
+            interrupt: signal(SignalKind::interrupt())?,
+            terminate: signal(SignalKind::terminate())?,
+        })
+    }
+
+    /// Waits for either signal.
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
     }
 }
