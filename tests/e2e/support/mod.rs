@@ -17,6 +17,20 @@ use std::time::{Duration, Instant};
 /// alone, much longer while the whole suite shares the 2 cores.
 const START_TIMEOUT: Duration = Duration::from_secs(240);
 
+/// How long to wait for something that must happen (a log line, a state): generous, since a
+/// loaded machine is slow and a passing test never waits this long.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// Polls `check` until it holds, failing the test after [`WAIT`]: the way to wait for a state
+/// that has no event to wait on.
+pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !check().await {
+        assert!(Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The repository root.
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -61,7 +75,8 @@ pub fn apps_folder(apps: &[&str]) -> PathBuf {
             continue; // a missing plugin: the server reports it
         };
         if std::fs::read(&dest).ok().as_deref() != Some(bytes.as_slice()) {
-            let tmp = dir.join(format!(".{name}.tmp"));
+            // Another test process (the load bench, a second run) may update the same folder.
+            let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
             std::fs::write(&tmp, &bytes).expect("copy plugin");
             std::fs::rename(&tmp, &dest).expect("rename plugin");
         }
@@ -174,12 +189,27 @@ impl Setup {
     }
 }
 
+/// A place in a server's log: what was logged before it is old news to a wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LogMark(usize);
+
+/// A line of a server's log, and where it starts.
+#[derive(Clone, Debug)]
+pub struct LogLine {
+    /// The line, without its newline.
+    pub text: String,
+    /// Where it starts: everything before it was logged first.
+    pub at: LogMark,
+}
+
 /// A running `switchboard start` process.
 pub struct Server {
     child: Child,
     /// The listeners' addresses, in config order.
     pub addrs: Vec<SocketAddr>,
     log: Arc<Mutex<String>>,
+    /// Signalled when the reader has taken the last line of the server's stderr.
+    log_done: std::sync::mpsc::Receiver<()>,
     _dir: tempfile::TempDir,
 }
 
@@ -201,6 +231,7 @@ impl Server {
         let log = Arc::new(Mutex::new(String::new()));
         let stderr = child.stderr.take().expect("piped");
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (done_tx, log_done) = std::sync::mpsc::channel();
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
@@ -216,6 +247,7 @@ impl Server {
                 log.push_str(&line);
                 log.push('\n');
             }
+            let _ = done_tx.send(());
         });
         let deadline = Instant::now() + START_TIMEOUT;
         let mut addrs = Vec::new();
@@ -237,6 +269,7 @@ impl Server {
             child,
             addrs,
             log,
+            log_done,
             _dir: dir,
         }
     }
@@ -261,13 +294,74 @@ impl Server {
         self.log.lock().expect("log lock").clone()
     }
 
-    /// Waits until the log contains `needle`.
-    pub async fn wait_for_log(&self, needle: &str, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        while !self.log().contains(needle) {
+    /// The end of the log so far: a wait from here sees only what is logged after.
+    pub fn mark(&self) -> LogMark {
+        LogMark(self.log.lock().expect("log lock").len())
+    }
+
+    /// The log from its start up to `mark`.
+    pub fn log_until(&self, mark: LogMark) -> String {
+        self.log.lock().expect("log lock")[..mark.0].to_owned()
+    }
+
+    /// The log from `mark` on.
+    pub fn log_since(&self, mark: LogMark) -> String {
+        self.log.lock().expect("log lock")[mark.0..].to_owned()
+    }
+
+    /// Waits for the first line logged after `since` that contains `needle`, and returns it.
+    /// Taking the mark before the action that logs it is what makes the wait mean something:
+    /// a line that is already in the log from earlier never satisfies it.
+    pub async fn wait_for_log_since(&self, since: LogMark, needle: &str) -> LogLine {
+        self.wait_for_line_since(since, needle, |line| line.contains(needle))
+            .await
+    }
+
+    /// Waits for the first line logged after `since` for which `matches` holds; `what`
+    /// describes it in the failure.
+    pub async fn wait_for_line_since(
+        &self,
+        since: LogMark,
+        what: &str,
+        matches: impl Fn(&str) -> bool,
+    ) -> LogLine {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            {
+                let log = self.log.lock().expect("log lock");
+                let mut at = since.0;
+                // Marks fall between lines: the reader adds whole lines only.
+                for line in log[since.0..].split_inclusive('\n') {
+                    let text = line.trim_end_matches('\n');
+                    if matches(text) {
+                        return LogLine {
+                            text: text.to_owned(),
+                            at: LogMark(at),
+                        };
+                    }
+                    at += line.len();
+                }
+            }
             assert!(
                 Instant::now() < deadline,
-                "log never showed {needle:?}:\n{}",
+                "no line logged after the mark is {what:?}:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until the log holds at least `n` occurrences of `needle`; returns how many.
+    pub async fn wait_for_count(&self, needle: &str, n: usize) -> usize {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let count = self.log().matches(needle).count();
+            if count >= n {
+                return count;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the log showed {needle:?} {count} times, never {n}:\n{}",
                 self.log()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -278,11 +372,11 @@ impl Server {
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + WAIT;
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
-                // Let the reader thread take the last lines.
-                std::thread::sleep(Duration::from_millis(100));
+                // The reader thread takes the last lines once it sees the end of stderr.
+                let _ = self.log_done.recv_timeout(WAIT);
                 return status;
             }
             assert!(
