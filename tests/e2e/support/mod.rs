@@ -39,10 +39,14 @@ pub fn root() -> PathBuf {
         .to_owned()
 }
 
-/// The folder of built plugins, building them (once per test run) with `cargo xtask plugins`.
+/// The folder of built plugins, building them (once per test run) with `cargo xtask plugins`,
+/// unless `cargo xtask test` built them already (it says so in `SWITCHBOARD_PLUGINS_BUILT`).
 pub fn plugins_dir() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
+        if std::env::var_os("SWITCHBOARD_PLUGINS_BUILT").is_some() {
+            return root().join("target/plugins");
+        }
         let status = Command::new(env!("CARGO"))
             .args(["xtask", "plugins"])
             .current_dir(root())
