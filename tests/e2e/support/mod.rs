@@ -449,7 +449,14 @@ pub fn retagged(mut component: Vec<u8>, tag: &str) -> Vec<u8> {
 }
 
 /// Deploys `bytes` as `dir/name` the recommended way: write a temporary file, then rename.
+/// `dir` must be the test's own folder ([`plugin_folder`]): the folders of [`apps_folder`] are
+/// shared by every server of the run, and a file written there would hot-swap them all.
 pub fn deploy_by_rename(dir: &Path, name: &str, bytes: &[u8]) {
+    assert!(
+        !dir.starts_with(plugins_dir()),
+        "{} is shared by the whole run: deploy into a plugin_folder() of the test's own",
+        dir.display()
+    );
     let temp = dir.join(format!(".{name}.tmp"));
     std::fs::write(&temp, bytes).expect("write temp");
     std::fs::rename(&temp, dir.join(name)).expect("rename");
