@@ -213,7 +213,10 @@ pub struct Server {
     pub addrs: Vec<SocketAddr>,
     log: Arc<Mutex<String>>,
     /// Signalled when the reader has taken the last line of the server's stderr.
-    log_done: std::sync::mpsc::Receiver<()>,
+    /// (In a mutex so that a `&Server` can be shared with spawned tasks.)
+    log_done: Mutex<std::sync::mpsc::Receiver<()>>,
+    /// Set at the same moment: nothing more will be logged, so a wait can fail at once.
+    log_ended: Arc<std::sync::atomic::AtomicBool>,
     _dir: tempfile::TempDir,
 }
 
@@ -236,6 +239,8 @@ impl Server {
         let stderr = child.stderr.take().expect("piped");
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (done_tx, log_done) = std::sync::mpsc::channel();
+        let log_ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let ended = log_ended.clone();
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
@@ -251,6 +256,7 @@ impl Server {
                 log.push_str(&line);
                 log.push('\n');
             }
+            ended.store(true, std::sync::atomic::Ordering::SeqCst);
             let _ = done_tx.send(());
         });
         let deadline = Instant::now() + START_TIMEOUT;
@@ -273,7 +279,8 @@ impl Server {
             child,
             addrs,
             log,
-            log_done,
+            log_done: Mutex::new(log_done),
+            log_ended,
             _dir: dir,
         }
     }
@@ -296,6 +303,11 @@ impl Server {
     /// Everything the server logged so far.
     pub fn log(&self) -> String {
         self.log.lock().expect("log lock").clone()
+    }
+
+    /// Whether the server's stderr has ended: it exited, and its log is complete.
+    pub fn has_exited(&self) -> bool {
+        self.log_ended.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The end of the log so far: a wait from here sees only what is logged after.
@@ -331,6 +343,8 @@ impl Server {
     ) -> LogLine {
         let deadline = Instant::now() + WAIT;
         loop {
+            // Read before the scan: if the server had exited, the scan saw its last line.
+            let ended = self.has_exited();
             {
                 let log = self.log.lock().expect("log lock");
                 let mut at = since.0;
@@ -347,8 +361,8 @@ impl Server {
                 }
             }
             assert!(
-                Instant::now() < deadline,
-                "no line logged after the mark is {what:?}:\n{}",
+                !ended && Instant::now() < deadline,
+                "no line logged after the mark is {what:?} (server exited: {ended}):\n{}",
                 self.log()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -359,13 +373,14 @@ impl Server {
     pub async fn wait_for_count(&self, needle: &str, n: usize) -> usize {
         let deadline = Instant::now() + WAIT;
         loop {
+            let ended = self.has_exited();
             let count = self.log().matches(needle).count();
             if count >= n {
                 return count;
             }
             assert!(
-                Instant::now() < deadline,
-                "the log showed {needle:?} {count} times, never {n}:\n{}",
+                !ended && Instant::now() < deadline,
+                "the log showed {needle:?} {count} times, never {n} (server exited: {ended}):\n{}",
                 self.log()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -380,7 +395,8 @@ impl Server {
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
                 // The reader thread takes the last lines once it sees the end of stderr.
-                let _ = self.log_done.recv_timeout(WAIT);
+                let done = self.log_done.lock().unwrap_or_else(|e| e.into_inner());
+                let _ = done.recv_timeout(WAIT);
                 return status;
             }
             assert!(
