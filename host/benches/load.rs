@@ -232,9 +232,12 @@ async fn swap() {
         ));
         setup.plugins_dir = Some(dir.path().to_owned());
         let server = setup.start();
+        let seen = std::sync::Arc::new(LoadSeen::default());
+        let load_started = Instant::now();
         let load = tokio::spawn(round_trips_per_second_until(
             server.url(),
             Duration::from_secs(120),
+            seen.clone(),
         ));
         // Fresh bytes each time: compiled from scratch.
         let mut cold = Vec::new();
@@ -253,31 +256,55 @@ async fn swap() {
             warm.push(time_to_swap(&server, dir.path(), "echo", version, "x").await);
         }
         load.abort();
+        let load_secs = load_started.elapsed().as_secs_f64();
         let median = |mut v: Vec<Duration>| {
             v.sort();
             v[v.len() / 2]
         };
         println!(
-            "swap {name} ({} KiB) under load: compiled {:?}, from cache {:?} (median of 3)",
+            "swap {name} ({} KiB) under load: compiled {:?}, from cache {:?} (median of 3); \
+             the load meanwhile: {:.0} round trips/s, slowest {:.1} ms (20 clients, 8 swaps)",
             bytes.len() / 1024,
             median(cold),
-            median(warm)
+            median(warm),
+            seen.round_trips.load(std::sync::atomic::Ordering::Relaxed) as f64 / load_secs,
+            seen.slowest_micros
+                .load(std::sync::atomic::Ordering::Relaxed) as f64
+                / 1000.0
         );
     }
 }
 
-/// Echo load from 20 clients until aborted (dropping the set aborts every client).
-async fn round_trips_per_second_until(url: String, limit: Duration) {
+/// What the echo load saw while the swaps ran.
+#[derive(Default)]
+struct LoadSeen {
+    round_trips: std::sync::atomic::AtomicU64,
+    slowest_micros: std::sync::atomic::AtomicU64,
+}
+
+/// Echo load from 20 clients until aborted (dropping the set aborts every client); counts
+/// round trips and the slowest one into `seen`.
+async fn round_trips_per_second_until(
+    url: String,
+    limit: Duration,
+    seen: std::sync::Arc<LoadSeen>,
+) {
+    use std::sync::atomic::Ordering::Relaxed;
     let deadline = Instant::now() + limit;
     let mut clients = tokio::task::JoinSet::new();
     for _ in 0..20 {
         let mut ws = Ws::connect(&url).await;
+        let seen = seen.clone();
         clients.spawn(async move {
             while Instant::now() < deadline {
+                let sent = Instant::now();
                 ws.send_text("load").await;
                 if ws.try_recv(Duration::from_secs(5)).await.is_none() {
                     break;
                 }
+                let micros = u64::try_from(sent.elapsed().as_micros()).unwrap_or(u64::MAX);
+                seen.round_trips.fetch_add(1, Relaxed);
+                seen.slowest_micros.fetch_max(micros, Relaxed);
             }
         });
     }

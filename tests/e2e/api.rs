@@ -1,12 +1,12 @@
 //! Every API function's semantics (API.md), exercised through `plugins/probe`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::support::Setup;
 use crate::support::clients::Received;
 use crate::support::probe::Probe;
+use crate::support::{Setup, eventually};
 
 /// A well-formed id that no client has.
 const NOBODY: &str = "ffffffff000000000001";
@@ -14,14 +14,6 @@ const NOBODY: &str = "ffffffff000000000001";
 /// Starts a probe server.
 fn server() -> crate::support::Server {
     Setup::one("websocket", "probe").start()
-}
-
-async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !check().await {
-        assert!(Instant::now() < deadline, "never: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test]
@@ -125,7 +117,7 @@ async fn uids_bind_move_unbind_and_count() {
     )
     .await;
     assert_eq!(b.other_text().await, "to alice");
-    assert!(a.quiet_for(Duration::from_millis(200)).await);
+    a.nothing_so_far().await;
 
     // Binding to another uid moves the client.
     a.ok("bind-uid", json!({"client": ib, "uid": "bob"})).await;
@@ -235,8 +227,9 @@ async fn groups_membership_counts_sends_and_ungroup() {
     )
     .await;
     assert_eq!(b.other().await, Received::Binary(vec![1, 2, 3]));
-    assert!(c.quiet_for(Duration::from_millis(200)).await);
-    assert!(a.quiet_for(Duration::from_millis(10)).await);
+    let fence = a.send_fence(&ic).await;
+    c.nothing_before(&fence).await;
+    a.nothing_so_far().await;
 
     a.ok("leave-group", json!({"client": ib, "group": "room"}))
         .await;
@@ -468,7 +461,8 @@ async fn send_to_all_keeps_frame_types_and_skips_without() {
     .await;
     assert_eq!(a.other().await, Received::Text("hello all".into()));
     assert_eq!(c.other().await, Received::Text("hello all".into()));
-    assert!(b.quiet_for(Duration::from_millis(200)).await);
+    let fence = a.send_fence(&ib).await;
+    b.nothing_before(&fence).await;
 
     a.ok("send-to-all", json!({"message": {"binary": [0, 255]}}))
         .await;
@@ -542,9 +536,16 @@ async fn close_client_flushes_first_and_reports_what_was_bound() {
     observer
         .ok("close-client", json!({"client": ic, "force": true}))
         .await;
-    c.closed().await;
+    // Dropped, not closed cleanly: no close frame (a graceful close sends 1000).
+    assert_eq!(
+        c.closed().await,
+        None,
+        "a forced close sends no close frame"
+    );
     let notice = observer.notice().await;
     assert_eq!(notice["client"], json!(ic));
+    // A second on-close would come from c's instance, which need not be the observer's, so
+    // no order rules it out: a quiet spell is the check.
     assert!(
         observer.quiet_for(Duration::from_millis(300)).await,
         "one on-close only"
@@ -573,11 +574,20 @@ async fn timers_fire_repeat_and_clear() {
         assert_eq!(a.notice().await, json!({"event": "timer", "timer": every}));
     }
     a.ok("clear-timer", json!({"timer": every})).await;
-    // Firings already queued may still arrive; then nothing more.
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    while a.quiet_for(Duration::from_millis(10)).await.eq(&false) {
-        a.notice().await;
+    // Firings sent before the clear arrive before a fence sent after it…
+    let fence = a.send_fence(&ia).await;
+    loop {
+        match a.other().await {
+            Received::Text(text) if text == fence => break,
+            Received::Text(text) => assert_eq!(
+                serde_json::from_str::<Value>(&text).ok(),
+                Some(json!({"event": "timer", "timer": every})),
+                "only firings of the cleared timer"
+            ),
+            other => panic!("expected a firing or the fence, got {other:?}"),
+        }
     }
+    // …and none after: fifteen periods of silence.
     assert!(a.quiet_for(Duration::from_millis(300)).await);
 
     assert_eq!(
@@ -617,37 +627,41 @@ async fn websocket_handshake_can_be_rejected_by_the_app() {
 async fn log_goes_to_the_host_log_tagged_with_the_app() {
     let server = server();
     let mut a = Probe::connect(&server.url()).await;
+    let mark = server.mark();
     a.ok(
         "log",
         json!({"level": "warn", "message": "hello from the probe"}),
     )
     .await;
-    server
-        .wait_for_log("hello from the probe", Duration::from_secs(5))
-        .await;
     let line = server
-        .log()
-        .lines()
-        .find(|l| l.contains("hello from the probe"))
-        .map(str::to_owned)
-        .unwrap_or_default();
+        .wait_for_log_since(mark, "hello from the probe")
+        .await
+        .text;
     assert!(
         line.contains("WARN") && line.contains("app=\"probe\""),
         "{line}"
     );
 
     // Plain stdout and stderr of the plugin land in the log too, tagged the same way.
+    let mark = server.mark();
     a.ok("print", json!({"message": "printed by the probe"}))
         .await;
-    server
-        .wait_for_log("printed by the probe (stderr)", Duration::from_secs(5))
-        .await;
-    let log = server.log();
-    let stdout = log
-        .lines()
-        .find(|l| l.contains("printed by the probe") && l.contains("stdout"));
+    let stderr = server
+        .wait_for_log_since(mark, "printed by the probe (stderr)")
+        .await
+        .text;
     assert!(
-        stdout.is_some_and(|l| l.contains("INFO") && l.contains("app=\"probe\"")),
-        "{log}"
+        stderr.contains("WARN") && stderr.contains("app=\"probe\""),
+        "{stderr}"
+    );
+    let stdout = server
+        .wait_for_line_since(mark, "the probe's stdout", |l| {
+            l.contains("printed by the probe") && l.contains("stdout")
+        })
+        .await
+        .text;
+    assert!(
+        stdout.contains("INFO") && stdout.contains("app=\"probe\""),
+        "{stdout}"
     );
 }

@@ -1,6 +1,6 @@
 //! Operations against a real daemon: start -d, status, reload, stop, the console, metrics.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::clients::Ws;
-use crate::support::{plugin_bytes, plugin_folder};
+use crate::support::{WAIT, plugin_bytes, plugin_folder};
 
 /// A config in a folder of its own, with its own plugins and run directory. Its listener and
 /// admin ports are chosen by the OS (port 0) and read back from `status --json` once it runs.
@@ -213,7 +213,7 @@ async fn the_console_answers_help_status_and_exit() {
     let s = site.clone();
     blocking(move || s.ok(&["start", "-d"])).await;
     let config = site.config();
-    let output = blocking(move || {
+    let (status, screen) = blocking(move || {
         // `script` gives the console a real terminal, as a person would have.
         let command = format!(
             "{} console -c {}",
@@ -228,16 +228,46 @@ async fn the_console_answers_help_status_and_exit() {
             .spawn()
             .expect("script runs");
         let mut stdin = child.stdin.take().expect("piped");
-        for line in ["help", "frobnicate", "status", "exit"] {
+        let mut stdout = child.stdout.take().expect("piped");
+        let screen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = screen.clone();
+        let reader = std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .expect("screen lock")
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        // Each line is typed once the console has answered the one before, as a person would.
+        for (line, answer) in [
+            ("help", "stop [-f]"),
+            ("frobnicate", "unknown command `frobnicate`"),
+            ("status", "LISTENER"),
+        ] {
             writeln!(stdin, "{line}").expect("typed");
-            std::thread::sleep(Duration::from_millis(300));
+            let deadline = std::time::Instant::now() + WAIT;
+            while !screen.lock().expect("screen lock").contains(answer) {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the console never answered {line:?} with {answer:?}:\n{}",
+                    screen.lock().expect("screen lock")
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
+        writeln!(stdin, "exit").expect("typed");
         drop(stdin);
-        child.wait_with_output().expect("console ends")
+        let status = child.wait().expect("console ends");
+        reader.join().expect("reader");
+        let screen = screen.lock().expect("screen lock").clone();
+        (status, screen)
     })
     .await;
-    let screen = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{screen}");
+    assert!(status.success(), "{screen}");
     assert!(screen.contains("console. Type `help`"), "{screen}");
     assert!(
         screen.contains("stop [-f]"),

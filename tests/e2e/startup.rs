@@ -47,6 +47,7 @@ async fn a_listener_refuses_clients_at_once_until_its_app_is_loaded() {
     setup.plugins_dir = Some(plugins.path().to_owned());
     let server = Server::start(&(setup.toml() + "\n[admin]\naddr = \"127.0.0.1:0\"\n"));
     let admin = admin_addr(&server);
+    let started = server.mark();
 
     // No plugin yet: refused at once with a 503, not left waiting.
     let refused = tokio::time::timeout(
@@ -61,17 +62,13 @@ async fn a_listener_refuses_clients_at_once_until_its_app_is_loaded() {
     }
     assert_eq!(get(&admin, "/health").await, (503, "starting\n".to_owned()));
     server
-        .wait_for_log(
-            "app not loaded (yet): refusing clients",
-            Duration::from_secs(5),
-        )
+        .wait_for_log_since(started, "app not loaded (yet): refusing clients")
         .await;
 
     // The plugin lands: the listener serves, and the server is healthy.
+    let landing = server.mark();
     deploy_by_rename(plugins.path(), "echo.wasm", &plugin_bytes("echo"));
-    server
-        .wait_for_log("plugin loaded", Duration::from_secs(30))
-        .await;
+    server.wait_for_log_since(landing, "plugin loaded").await;
     let mut client = Ws::connect(&server.url()).await;
     client.send_text("hello").await;
     assert_eq!(client.recv_text().await, "hello");

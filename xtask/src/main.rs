@@ -13,6 +13,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context as _, Result, bail};
 
 mod langs;
+mod repeat;
 mod tools;
 
 use langs::Lang;
@@ -42,7 +43,11 @@ commands:
                       ARGS go to benches/plugins (e.g. --events 1000000 --no-gateway echo-go)
   go-bindings         regenerate plugin-sdk/go's WIT bindings with wit-bindgen-cli
   demo                build the plugins, then run the host serving the chat demo on 127.0.0.1:8080
-  test [ARGS...]      build the plugins, then run `cargo test ARGS...`
+  test [--repeat N] [ARGS...]
+                      build the plugins, then run `cargo test ARGS...`; with --repeat, build
+                      once and run the suite N times, then report every test that failed in
+                      any run, with its output (logs in target/test-repeat/), and a summary
+                      line; the exit code is non-zero if any run failed
   help                print this";
 
 fn main() -> ExitCode {
@@ -118,10 +123,26 @@ fn run() -> Result<ExitCode> {
             status_of(&mut cmd)
         }
         Some("test") => {
+            let (times, args) = repeat_option(&rest)?;
             build_plugins_of(&root, None, &[])?;
-            let mut cmd = cargo();
-            cmd.current_dir(&root).arg("test").args(&rest);
-            status_of(&mut cmd)
+            // The e2e harness of the test processes then skips its own `cargo xtask plugins`.
+            let cargo = || {
+                let mut cmd = cargo();
+                cmd.env(PLUGINS_BUILT, "1");
+                cmd
+            };
+            match times {
+                Some(times) => Ok(if repeat::run(&root, cargo, &args, times)? {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }),
+                None => {
+                    let mut cmd = cargo();
+                    cmd.current_dir(&root).arg("test").args(&args);
+                    status_of(&mut cmd)
+                }
+            }
         }
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
@@ -132,6 +153,44 @@ fn run() -> Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+/// Set for the tests `cargo xtask test` runs: the plugins are built already.
+const PLUGINS_BUILT: &str = "SWITCHBOARD_PLUGINS_BUILT";
+
+/// Takes `--repeat N` (or `--repeat=N`) out of `test`'s arguments, before any `--`.
+fn repeat_option(args: &[OsString]) -> Result<(Option<u32>, Vec<String>)> {
+    let mut times = None;
+    let mut rest = Vec::new();
+    let mut args = args.iter();
+    let parse = |v: Option<&str>| -> Result<u32> {
+        match v.map(str::parse::<u32>) {
+            Some(Ok(n)) if n > 0 => Ok(n),
+            _ => bail!("--repeat needs a number of runs, at least 1"),
+        }
+    };
+    while let Some(a) = args.next() {
+        let a = a
+            .to_str()
+            .with_context(|| format!("argument {a:?} is not UTF-8"))?;
+        if a == "--" {
+            rest.push(a.to_owned());
+            for a in args.by_ref() {
+                let a = a
+                    .to_str()
+                    .with_context(|| format!("argument {a:?} is not UTF-8"))?;
+                rest.push(a.to_owned());
+            }
+            break;
+        } else if a == "--repeat" {
+            times = Some(parse(args.next().and_then(|v| v.to_str()))?);
+        } else if let Some(v) = a.strip_prefix("--repeat=") {
+            times = Some(parse(Some(v))?);
+        } else {
+            rest.push(a.to_owned());
+        }
+    }
+    Ok((times, rest))
 }
 
 /// The workspace root: the parent of this crate's directory.

@@ -17,6 +17,20 @@ use std::time::{Duration, Instant};
 /// alone, much longer while the whole suite shares the 2 cores.
 const START_TIMEOUT: Duration = Duration::from_secs(240);
 
+/// How long to wait for something that must happen (a log line, a state): generous, since a
+/// loaded machine is slow and a passing test never waits this long.
+pub const WAIT: Duration = Duration::from_secs(60);
+
+/// Polls `check` until it holds, failing the test after [`WAIT`]: the way to wait for a state
+/// that has no event to wait on.
+pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !check().await {
+        assert!(Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// The repository root.
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -25,10 +39,14 @@ pub fn root() -> PathBuf {
         .to_owned()
 }
 
-/// The folder of built plugins, building them (once per test run) with `cargo xtask plugins`.
+/// The folder of built plugins, building them (once per test run) with `cargo xtask plugins`,
+/// unless `cargo xtask test` built them already (it says so in `SWITCHBOARD_PLUGINS_BUILT`).
 pub fn plugins_dir() -> &'static Path {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
+        if std::env::var_os("SWITCHBOARD_PLUGINS_BUILT").is_some() {
+            return root().join("target/plugins");
+        }
         let status = Command::new(env!("CARGO"))
             .args(["xtask", "plugins"])
             .current_dir(root())
@@ -95,7 +113,8 @@ pub fn apps_folder(apps: &[&str]) -> PathBuf {
             continue; // a missing plugin: the server reports it
         };
         if std::fs::read(&dest).ok().as_deref() != Some(bytes.as_slice()) {
-            let tmp = dir.join(format!(".{name}.tmp"));
+            // Another test process (the load bench, a second run) may update the same folder.
+            let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
             std::fs::write(&tmp, &bytes).expect("copy plugin");
             std::fs::rename(&tmp, &dest).expect("rename plugin");
         }
@@ -208,12 +227,30 @@ impl Setup {
     }
 }
 
+/// A place in a server's log: what was logged before it is old news to a wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct LogMark(usize);
+
+/// A line of a server's log, and where it starts.
+#[derive(Clone, Debug)]
+pub struct LogLine {
+    /// The line, without its newline.
+    pub text: String,
+    /// Where it starts: everything before it was logged first.
+    pub at: LogMark,
+}
+
 /// A running `switchboard start` process.
 pub struct Server {
     child: Child,
     /// The listeners' addresses, in config order.
     pub addrs: Vec<SocketAddr>,
     log: Arc<Mutex<String>>,
+    /// Signalled when the reader has taken the last line of the server's stderr.
+    /// (In a mutex so that a `&Server` can be shared with spawned tasks.)
+    log_done: Mutex<std::sync::mpsc::Receiver<()>>,
+    /// Set at the same moment: nothing more will be logged, so a wait can fail at once.
+    log_ended: Arc<std::sync::atomic::AtomicBool>,
     _dir: tempfile::TempDir,
 }
 
@@ -235,6 +272,9 @@ impl Server {
         let log = Arc::new(Mutex::new(String::new()));
         let stderr = child.stderr.take().expect("piped");
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (done_tx, log_done) = std::sync::mpsc::channel();
+        let log_ended = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let ended = log_ended.clone();
         let sink = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines() {
@@ -250,6 +290,8 @@ impl Server {
                 log.push_str(&line);
                 log.push('\n');
             }
+            ended.store(true, std::sync::atomic::Ordering::SeqCst);
+            let _ = done_tx.send(());
         });
         let deadline = Instant::now() + START_TIMEOUT;
         let mut addrs = Vec::new();
@@ -271,6 +313,8 @@ impl Server {
             child,
             addrs,
             log,
+            log_done: Mutex::new(log_done),
+            log_ended,
             _dir: dir,
         }
     }
@@ -295,13 +339,82 @@ impl Server {
         self.log.lock().expect("log lock").clone()
     }
 
-    /// Waits until the log contains `needle`.
-    pub async fn wait_for_log(&self, needle: &str, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
-        while !self.log().contains(needle) {
+    /// Whether the server's stderr has ended: it exited, and its log is complete.
+    pub fn has_exited(&self) -> bool {
+        self.log_ended.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The end of the log so far: a wait from here sees only what is logged after.
+    pub fn mark(&self) -> LogMark {
+        LogMark(self.log.lock().expect("log lock").len())
+    }
+
+    /// The log from its start up to `mark`.
+    pub fn log_until(&self, mark: LogMark) -> String {
+        self.log.lock().expect("log lock")[..mark.0].to_owned()
+    }
+
+    /// The log from `mark` on.
+    pub fn log_since(&self, mark: LogMark) -> String {
+        self.log.lock().expect("log lock")[mark.0..].to_owned()
+    }
+
+    /// Waits for the first line logged after `since` that contains `needle`, and returns it.
+    /// Taking the mark before the action that logs it is what makes the wait mean something:
+    /// a line that is already in the log from earlier never satisfies it.
+    pub async fn wait_for_log_since(&self, since: LogMark, needle: &str) -> LogLine {
+        self.wait_for_line_since(since, needle, |line| line.contains(needle))
+            .await
+    }
+
+    /// Waits for the first line logged after `since` for which `matches` holds; `what`
+    /// describes it in the failure.
+    pub async fn wait_for_line_since(
+        &self,
+        since: LogMark,
+        what: &str,
+        matches: impl Fn(&str) -> bool,
+    ) -> LogLine {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            // Read before the scan: if the server had exited, the scan saw its last line.
+            let ended = self.has_exited();
+            {
+                let log = self.log.lock().expect("log lock");
+                let mut at = since.0;
+                // Marks fall between lines: the reader adds whole lines only.
+                for line in log[since.0..].split_inclusive('\n') {
+                    let text = line.trim_end_matches('\n');
+                    if matches(text) {
+                        return LogLine {
+                            text: text.to_owned(),
+                            at: LogMark(at),
+                        };
+                    }
+                    at += line.len();
+                }
+            }
             assert!(
-                Instant::now() < deadline,
-                "log never showed {needle:?}:\n{}",
+                !ended && Instant::now() < deadline,
+                "no line logged after the mark is {what:?} (server exited: {ended}):\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits until the log holds at least `n` occurrences of `needle`; returns how many.
+    pub async fn wait_for_count(&self, needle: &str, n: usize) -> usize {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let ended = self.has_exited();
+            let count = self.log().matches(needle).count();
+            if count >= n {
+                return count;
+            }
+            assert!(
+                !ended && Instant::now() < deadline,
+                "the log showed {needle:?} {count} times, never {n} (server exited: {ended}):\n{}",
                 self.log()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -312,11 +425,12 @@ impl Server {
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + WAIT;
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
-                // Let the reader thread take the last lines.
-                std::thread::sleep(Duration::from_millis(100));
+                // The reader thread takes the last lines once it sees the end of stderr.
+                let done = self.log_done.lock().unwrap_or_else(|e| e.into_inner());
+                let _ = done.recv_timeout(WAIT);
                 return status;
             }
             assert!(
@@ -385,7 +499,14 @@ pub fn retagged(mut component: Vec<u8>, tag: &str) -> Vec<u8> {
 }
 
 /// Deploys `bytes` as `dir/name` the recommended way: write a temporary file, then rename.
+/// `dir` must be the test's own folder ([`plugin_folder`]): the folders of [`apps_folder`] are
+/// shared by every server of the run, and a file written there would hot-swap them all.
 pub fn deploy_by_rename(dir: &Path, name: &str, bytes: &[u8]) {
+    assert!(
+        !dir.starts_with(plugins_dir()),
+        "{} is shared by the whole run: deploy into a plugin_folder() of the test's own",
+        dir.display()
+    );
     let temp = dir.join(format!(".{name}.tmp"));
     std::fs::write(&temp, bytes).expect("write temp");
     std::fs::rename(&temp, dir.join(name)).expect("rename");

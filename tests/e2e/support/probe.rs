@@ -102,9 +102,46 @@ impl Probe {
         serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"))
     }
 
-    /// Whether nothing but replies arrives within `wait`.
+    /// Whether nothing but replies arrives within `wait`. Only for what has no order to
+    /// lean on (events of other instances); prefer [`Probe::nothing_before`].
     pub async fn quiet_for(&mut self, wait: Duration) -> bool {
         self.others.is_empty() && self.ws.try_recv(wait).await.is_none()
+    }
+
+    /// The messages that were not replies, received and not yet read.
+    pub fn unread(&self) -> Vec<Received> {
+        self.others.iter().cloned().collect()
+    }
+
+    /// Sends `client` a marker message through the app, after everything this client's
+    /// earlier requests sent: the commands of one instance about one client are applied in
+    /// order (API.md), so whatever those requests sent `client` arrives before the marker.
+    pub async fn send_fence(&mut self, client: &str) -> String {
+        let fence = format!("fence {} from {}", self.next_id, self.id);
+        self.ok(
+            "send-to-client",
+            json!({"client": client, "message": fence}),
+        )
+        .await;
+        fence
+    }
+
+    /// Checks that the next message that is not a reply is `fence`: nothing else reached
+    /// this client before it.
+    pub async fn nothing_before(&mut self, fence: &str) {
+        assert_eq!(
+            self.other().await,
+            Received::Text(fence.to_owned()),
+            "client {} got something before the fence",
+            self.id
+        );
+    }
+
+    /// Checks that nothing but replies reached this client from its own requests so far.
+    pub async fn nothing_so_far(&mut self) {
+        let me = self.id.clone();
+        let fence = self.send_fence(&me).await;
+        self.nothing_before(&fence).await;
     }
 
     /// The raw client, for sending non-JSON messages.
