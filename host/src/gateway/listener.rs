@@ -1,8 +1,8 @@
 //! Listeners: the bound sockets, their accept loops, heartbeat tickers and counters.
 
 use std::net::SocketAddr;
-use std::sync::{Arc, MutexGuard};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, MutexGuard};
 use std::time::Duration;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
@@ -12,8 +12,8 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tracing::{debug, warn};
 
 use super::handshake;
-use super::transport::Outgoing;
 use super::registry::Registry;
+use super::transport::Outgoing;
 use super::{ClientHandle, Gateway, ListenerStats, connection, now_ms};
 use crate::bus::{AppName, Message, Protocol, Workers};
 use crate::config::ListenerConfig;
@@ -281,10 +281,10 @@ pub(super) async fn accept_loop(gw: Arc<Gateway>, lst: Arc<ListenerState>, tcp: 
 }
 
 /// Closes a connection the listener has no room for (WebSocket clients get a 503).
-fn refuse(lst: &ListenerState, stream: TcpStream) {
+fn refuse(lst: &ListenerState, mut stream: TcpStream) {
     if lst.protocol == Protocol::WebSocket {
         let response = handshake::http_response(503, "too many connections");
-        tokio::spawn(async move { handshake::refuse(stream, &response).await });
+        tokio::spawn(async move { handshake::refuse(&mut stream, &response).await });
     }
 }
 
