@@ -172,10 +172,9 @@ async fn a_client_that_talks_every_period_is_never_pinged() {
     );
 }
 
-#[tokio::test]
-async fn invalid_utf8_in_a_fragment_fails_at_that_fragment_with_1007() {
-    let server = Setup::one("websocket", "echo").start();
-    let mut stream = tokio::net::TcpStream::connect(server.addr())
+/// A raw WebSocket connection, upgraded by hand so the test can send any bytes.
+async fn raw_websocket(addr: std::net::SocketAddr) -> tokio::net::TcpStream {
+    let mut stream = tokio::net::TcpStream::connect(addr)
         .await
         .expect("connects");
     let request = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -189,21 +188,67 @@ async fn invalid_utf8_in_a_fragment_fails_at_that_fragment_with_1007() {
             .expect("101");
         head.push(byte[0]);
     }
-    // A text message's first fragment (not final) with a byte that can never be UTF-8; the
-    // rest of the message never comes, so only checking the fragment can fail it.
-    let payload = [b'o', b'k', 0xff];
+    assert!(head.starts_with(b"HTTP/1.1 101"), "upgraded");
+    stream
+}
+
+/// A masked client frame: `first` is the FIN/RSV/opcode byte.
+fn masked(first: u8, payload: &[u8]) -> Vec<u8> {
+    assert!(payload.len() < 126);
     let mask = [1u8, 2, 3, 4];
-    let mut frame = vec![0x01, 0x80 | payload.len() as u8];
+    let mut frame = vec![first, 0x80 | payload.len() as u8];
     frame.extend_from_slice(&mask);
     frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    stream.write_all(&frame).await.expect("writes");
-    let mut ws = Ws::from(
+    frame
+}
+
+/// The client side of a raw connection, for reading what the server sends.
+async fn client_of(stream: tokio::net::TcpStream) -> Ws {
+    Ws::from(
         tokio_tungstenite::WebSocketStream::from_raw_socket(
             tokio_tungstenite::MaybeTlsStream::Plain(stream),
             tokio_tungstenite::tungstenite::protocol::Role::Client,
             None,
         )
         .await,
-    );
+    )
+}
+
+#[tokio::test]
+async fn a_message_before_a_protocol_error_is_answered_before_the_1002_close() {
+    let server = Setup::one("websocket", "echo").start();
+    let mut stream = raw_websocket(server.addr()).await;
+    // A valid text message, then a frame with a reserved bit set, in one write.
+    let mut bytes = masked(0x81, b"hello");
+    bytes.extend(masked(0x80 | 0x40 | 0x1, b"bad"));
+    stream.write_all(&bytes).await.expect("writes");
+    let mut ws = client_of(stream).await;
+    assert_eq!(ws.recv_text().await, "hello");
+    assert_eq!(ws.closed().await.map(|(code, _)| code), Some(1002));
+}
+
+#[tokio::test]
+async fn invalid_utf8_in_a_fragment_fails_at_that_fragment_with_1007() {
+    let server = Setup::one("websocket", "echo").start();
+    let mut stream = raw_websocket(server.addr()).await;
+    // A text message's first fragment (not final) with a byte that can never be UTF-8; the
+    // rest of the message never comes, so only checking the fragment can fail it.
+    stream
+        .write_all(&masked(0x01, &[b'o', b'k', 0xff]))
+        .await
+        .expect("writes");
+    let mut ws = client_of(stream).await;
+    assert_eq!(ws.closed().await.map(|(code, _)| code), Some(1007));
+}
+
+#[tokio::test]
+async fn invalid_utf8_fails_in_the_middle_of_a_frame() {
+    let server = Setup::one("websocket", "echo").start();
+    let mut stream = raw_websocket(server.addr()).await;
+    // The frame announces 100 bytes; only the first few come, the last of them not UTF-8.
+    let mut frame = masked(0x81, &[b'a'; 100]);
+    frame[2 + 4 + 3] ^= 0xff;
+    stream.write_all(&frame[..2 + 4 + 4]).await.expect("writes");
+    let mut ws = client_of(stream).await;
     assert_eq!(ws.closed().await.map(|(code, _)| code), Some(1007));
 }

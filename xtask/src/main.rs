@@ -12,6 +12,7 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context as _, Result, bail};
 
+mod autobahn;
 mod langs;
 mod tools;
 
@@ -40,6 +41,11 @@ commands:
   go-bindings         regenerate plugin-sdk/go's WIT bindings with wit-bindgen-cli
   demo                build the plugins, then run the host serving the chat demo on 127.0.0.1:8080
   test [ARGS...]      build the plugins, then run `cargo test ARGS...`
+  autobahn            the Autobahn WebSocket testsuite (cases 1-10 but the 9.* performance ones;
+                      no compression cases)
+                      against the echo app on the release binary; fails on FAILED or NON-STRICT.
+                      Needs Python 2.7 (pyenv, or AUTOBAHN_PYTHON); installs the suite into
+                      target/autobahn on first use
   help                print this";
 
 fn main() -> ExitCode {
@@ -112,6 +118,7 @@ fn run() -> Result<ExitCode> {
             cmd.current_dir(&root).arg("test").args(&rest);
             status_of(&mut cmd)
         }
+        Some("autobahn") => autobahn::run(&root),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)
