@@ -26,7 +26,7 @@ use super::{ClientHandle, Kill, KillReason, now_ms};
 use crate::bus::{ClientId, Context, Event, EventKind, Handshake, Message, Protocol, Session};
 
 /// Serves one accepted socket until it closes.
-pub(super) async fn serve(slot: Slot, mut stream: TcpStream, remote: SocketAddr) {
+pub(super) async fn serve(slot: Slot, stream: TcpStream, remote: SocketAddr) {
     let Some(id) = slot.gw.next_client_id() else {
         tracing::error!("client id sequence exhausted; refusing connections");
         return;
@@ -45,31 +45,48 @@ pub(super) async fn serve(slot: Slot, mut stream: TcpStream, remote: SocketAddr)
         Protocol::WebSocket => {
             // Boxed: the handshake's state lives on the heap only while it runs, instead of
             // enlarging every connection task for its whole life.
-            let head = Box::pin(read_head(id, remote, &mut stream));
-            let upgrade = tokio::select! {
-                () = slot.gw.shutdown.cancelled() => None,
-                upgrade = head => upgrade,
-            };
-            let Some(upgrade) = upgrade else { return };
-            // As in GatewayWorker, the client is online before the app's verdict: what
-            // on-connect and on-websocket-connect do to it takes effect.
-            let client = Client::register(&slot, id, remote).await;
-            let opening = Box::pin(accept(&slot, &client, stream, upgrade, write_timeout));
-            match opening.await {
-                Opened::Ws(ws) => client.run(&slot, WsTransport::new(ws)).await,
-                Opened::Refused => {}
-                Opened::Lost => leave(&slot, client.id, &client.kill).await,
+            let opening = Box::pin(open_websocket(&slot, id, remote, stream, write_timeout));
+            if let Some((client, ws)) = opening.await {
+                // Each protocol's connection state on the heap at its own size, rather than
+                // every connection task sized for the largest protocol.
+                Box::pin(client.run(&slot, WsTransport::new(ws))).await;
             }
         }
         Protocol::Text => {
             let client = Client::register(&slot, id, remote).await;
             let t = TcpTransport::new(stream, LineCodec::new(max), write_timeout);
-            client.run(&slot, t).await;
+            Box::pin(client.run(&slot, t)).await;
         }
         Protocol::Frame => {
             let client = Client::register(&slot, id, remote).await;
             let t = TcpTransport::new(stream, FrameCodec::new(max), write_timeout);
-            client.run(&slot, t).await;
+            Box::pin(client.run(&slot, t)).await;
+        }
+    }
+}
+
+/// Reads the upgrade request, registers the client (on-connect), asks the app and answers;
+/// `None` if the client is refused or gone (and then reported gone if it was accepted).
+async fn open_websocket(
+    slot: &Slot,
+    id: ClientId,
+    remote: SocketAddr,
+    mut stream: TcpStream,
+    write_timeout: Duration,
+) -> Option<(Client, WsStream)> {
+    let upgrade = tokio::select! {
+        () = slot.gw.shutdown.cancelled() => None,
+        upgrade = read_head(id, remote, &mut stream) => upgrade,
+    }?;
+    // As in GatewayWorker, the client is online before the app's verdict: what on-connect
+    // and on-websocket-connect do to it takes effect.
+    let client = Client::register(slot, id, remote).await;
+    match accept(slot, &client, stream, upgrade, write_timeout).await {
+        Opened::Ws(ws) => Some((client, ws)),
+        Opened::Refused => None,
+        Opened::Lost => {
+            leave(slot, client.id, &client.kill).await;
+            None
         }
     }
 }
@@ -259,11 +276,13 @@ impl Client {
             }
         };
         if ending.is_broken_rule() {
-            let rest = write_rest(slot, id, &mut writer, &mut rx);
+            // Boxed, like the other paths taken once per connection at most: their state then
+            // costs memory only while they run, not in every idle connection.
+            let rest = Box::pin(write_rest(slot, id, &mut writer, &mut rx));
             let _ = tokio::time::timeout(LINGER, rest).await;
         }
         drop((reader, writer, rx));
-        tokio::join!(t.end(ending), leave(slot, id, &kill));
+        Box::pin(async { tokio::join!(t.end(ending), leave(slot, id, &kill)) }).await;
     }
 }
 
@@ -309,7 +328,8 @@ async fn read_side<R: ReadHalf>(slot: &Slot, id: ClientId, reader: &mut R, life:
             Ok(Incoming::Message(message)) => {
                 life.active.store(true, Ordering::Relaxed);
                 life.delivering.store(true, Ordering::Relaxed);
-                deliver(slot, id, message).await;
+                // Boxed for the same reason as a write batch: idle connections do not carry it.
+                Box::pin(deliver(slot, id, message)).await;
                 life.delivering.store(false, Ordering::Relaxed);
             }
             Ok(Incoming::Activity) => {
@@ -343,26 +363,31 @@ async fn write_side<W: WriteHalf>(
     life: &Life,
 ) -> Ending {
     loop {
-        let written = tokio::select! {
+        // One write path for pings and messages keeps this future (in every idle
+        // connection) small.
+        let next = tokio::select! {
             biased;
-            () = slot.gw.shutdown.cancelled() => {
-                return match write_rest(slot, id, writer, rx).await {
-                    Ok(Written::Closing) => Ending::Normal,
-                    Ok(Written::Open) => Ending::GoingAway,
-                    Err(_) => Ending::Drop,
-                };
-            }
+            () = slot.gw.shutdown.cancelled() => None,
             () = life.ping.notified() => match slot.lst.ping.load().as_deref().cloned() {
-                Some(ping) => send_now(writer, ping).await.map(|()| Written::Open),
-                None => Ok(Written::Open),
+                Some(ping) => Some((ping, Counted::No)),
+                None => continue,
             },
             out = rx.recv() => match out {
                 // The registry holds a sender until this task removes the client.
                 None => return Ending::Drop,
-                Some(first) => write_queue(slot, id, writer, Some(first), rx).await,
+                Some(first) => Some((first, Counted::Yes)),
             },
         };
-        match written {
+        let Some((first, counted)) = next else {
+            return match Box::pin(write_rest(slot, id, writer, rx)).await {
+                Ok(Written::Closing) => Ending::Normal,
+                Ok(Written::Open) => Ending::GoingAway,
+                Err(_) => Ending::Drop,
+            };
+        };
+        // Boxed: a batch's state is allocated while it is written, so an idle connection
+        // does not carry it (one allocation per batch, next to the syscalls it makes).
+        match Box::pin(write_queue(slot, id, writer, Some(first), counted, rx)).await {
             Ok(Written::Open) => {}
             Ok(Written::Closing) => return Ending::Normal,
             Err(e) => {
@@ -448,7 +473,14 @@ async fn write_rest<W: WriteHalf>(
     rx: &mut mpsc::Receiver<Outgoing>,
 ) -> Result<Written, Failure> {
     let first = rx.try_recv().ok();
-    write_queue(slot, id, writer, first, rx).await
+    write_queue(slot, id, writer, first, Counted::Yes, rx).await
+}
+
+/// Whether the first message of a batch counts as traffic (a heartbeat ping does not).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Counted {
+    Yes,
+    No,
 }
 
 /// Writes `first` and everything queued behind it with one flush, stopping at a close marker.
@@ -457,6 +489,7 @@ async fn write_queue<W: WriteHalf>(
     id: ClientId,
     writer: &mut W,
     first: Option<Outgoing>,
+    counted: Counted,
     rx: &mut mpsc::Receiver<Outgoing>,
 ) -> Result<Written, Failure> {
     // Bounded, so producers on other threads cannot keep this loop from flushing.
@@ -464,13 +497,16 @@ async fn write_queue<W: WriteHalf>(
     let (mut messages, mut bytes) = (0u64, 0u64);
     let batch = async {
         let mut next = first;
+        let mut count = counted == Counted::Yes;
         while let Some(out) = next.take() {
             if let Outgoing::Close = out {
                 writer.flush().await?;
                 return Ok(Written::Closing);
             }
-            messages += 1;
-            bytes += out.len() as u64;
+            if std::mem::replace(&mut count, true) {
+                messages += 1;
+                bytes += out.len() as u64;
+            }
             writer.feed(out).await?;
             if messages < most as u64 {
                 next = rx.try_recv().ok();
@@ -487,12 +523,6 @@ async fn write_queue<W: WriteHalf>(
         entry.bytes_out += bytes;
     }
     written
-}
-
-/// Writes one message now.
-async fn send_now<W: WriteHalf>(writer: &mut W, out: Outgoing) -> Result<(), Failure> {
-    writer.feed(out).await?;
-    writer.flush().await
 }
 
 /// Waits for the next heartbeat tick (none come while the heartbeat is off).
