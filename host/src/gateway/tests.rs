@@ -793,7 +793,7 @@ async fn binding_a_used_address_names_it() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_reloaded_heartbeat_applies_to_connected_clients() {
     let mut h = start(config(Protocol::Text)).await;
     let (mut client, id) = h.tcp().await;
@@ -812,12 +812,18 @@ async fn a_reloaded_heartbeat_applies_to_connected_clients() {
             "listener[0] 127.0.0.1:0: ping_data \"\" -> \"hb\"",
         ]
     );
+    let started = tokio::time::Instant::now();
     let mut buf = [0u8; 6];
     tokio::time::timeout(WAIT, client.read_exact(&mut buf))
         .await
         .expect("pinged in time")
         .expect("reads");
     assert_eq!(&buf, b"hb\nhb\n");
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_millis(150),
+        "a quiet first period, then two pings"
+    );
 
     // On -> off: the pings stop (after any already on the way).
     assert_eq!(h.gw.reconfigure(std::slice::from_ref(&configured)).len(), 2);
