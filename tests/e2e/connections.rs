@@ -11,7 +11,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::support::clients::{Lines, Ws};
 use crate::support::probe::Probe;
-use crate::support::{Listener, Setup};
+use crate::support::{Listener, Server, Setup};
 
 #[tokio::test]
 async fn on_websocket_connect_binds_joins_and_greets_an_online_client() {
@@ -140,6 +140,48 @@ async fn a_client_that_stops_reading_is_closed_at_the_write_deadline() {
     assert!(
         read < 1024,
         "all {read} messages were written: the pipe never filled"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_ends_a_client_that_does_not_read_within_the_stop_timeout() {
+    // No heartbeat and a write deadline far away: only shutdown can end the deaf client, and
+    // a stop that waited for it would take the whole minute of stop_timeout_ms.
+    let setup = Setup::default().listener(
+        Listener::new("websocket", "probe")
+            .with("send_queue = 100000")
+            .with("ping_interval_ms = 0")
+            .with("write_timeout_ms = 3600000"),
+    );
+    let mut server = Server::start(&format!(
+        "{}\n[run]\nstop_timeout_ms = 60000\n",
+        setup.toml()
+    ));
+    let (_deaf, deaf_id) = deaf_probe(server.addr()).await;
+    let mut observer = Probe::connect(&server.url()).await;
+    observer
+        .ok("join-group", json!({"client": deaf_id, "group": "g"}))
+        .await;
+    // 16 MiB: the deaf client's writer is stuck on a full socket after this.
+    let payload = "p".repeat(16 * 1024);
+    for _ in 0..1024 {
+        observer
+            .ok("send-to-group", json!({"group": "g", "message": payload}))
+            .await;
+    }
+    let status = tokio::task::spawn_blocking(move || {
+        let status = server.terminate();
+        (status, server.log())
+    })
+    .await
+    .expect("terminate");
+    assert!(status.0.success(), "{:?}\n{}", status.0, status.1);
+    assert!(
+        !status
+            .1
+            .contains("still open after the shutdown grace period"),
+        "shutdown waited for the deaf client:\n{}",
+        status.1
     );
 }
 
