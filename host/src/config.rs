@@ -120,6 +120,26 @@ pub struct ListenerConfig {
     /// Messages queued to one client before it counts as too slow and is closed.
     #[serde(default = "defaults::send_queue")]
     pub send_queue: usize,
+    /// A write to a client that makes no progress for this long closes it, ms; never more
+    /// than the heartbeat's silence limit (see [`ListenerConfig::write_timeout`]).
+    #[serde(default = "defaults::write_timeout_ms")]
+    pub write_timeout_ms: u64,
+}
+
+impl ListenerConfig {
+    /// The write deadline in force: `write_timeout_ms`, clamped to the heartbeat's silence
+    /// limit (`ping_interval_ms` × `ping_not_responding_limit`) when that is set, since a
+    /// client that takes no bytes for that long is as dead as a silent one.
+    pub fn write_timeout(&self) -> std::time::Duration {
+        let silence = self
+            .ping_interval_ms
+            .saturating_mul(u64::from(self.ping_not_responding_limit));
+        let ms = match silence {
+            0 => self.write_timeout_ms,
+            limit => self.write_timeout_ms.min(limit),
+        };
+        std::time::Duration::from_millis(ms)
+    }
 }
 
 /// The `[worker]` table.
@@ -189,6 +209,9 @@ mod defaults {
     }
     pub fn send_queue() -> usize {
         1024
+    }
+    pub fn write_timeout_ms() -> u64 {
+        30_000
     }
     pub fn plugins_dir() -> PathBuf {
         PathBuf::from("plugins")
@@ -349,6 +372,9 @@ impl Config {
             }
             if l.send_queue == 0 {
                 return Err(invalid(key("send_queue"), "must be at least 1"));
+            }
+            if !(1..=3_600_000).contains(&l.write_timeout_ms) {
+                return Err(invalid(key("write_timeout_ms"), "must be 1..=3600000"));
             }
             // Port 0 asks the system for a free port, so only fixed ports can clash.
             let same = |o: &ListenerConfig| o.addr == l.addr && l.addr.port() != 0;
@@ -515,5 +541,35 @@ mod tests {
 
         let err = parse("").expect_err("no listener");
         assert!(err.to_string().contains("listener"), "{err}");
+    }
+
+    #[test]
+    fn the_write_timeout_never_exceeds_the_heartbeats_silence_limit() {
+        let c = parse(MINIMAL).expect("valid");
+        let l = &c.listeners[0];
+        assert_eq!(l.write_timeout_ms, 30_000);
+        // 25 s × 2 silent periods = 50 s: the default 30 s stands.
+        assert_eq!(l.write_timeout().as_millis(), 30_000);
+        let strict = ListenerConfig {
+            ping_interval_ms: 1000,
+            ping_not_responding_limit: 3,
+            ..l.clone()
+        };
+        assert_eq!(strict.write_timeout().as_millis(), 3000, "clamped");
+        let no_limit = ListenerConfig {
+            ping_not_responding_limit: 0,
+            ..strict.clone()
+        };
+        assert_eq!(no_limit.write_timeout().as_millis(), 30_000);
+        let off = ListenerConfig {
+            ping_interval_ms: 0,
+            ..strict
+        };
+        assert_eq!(off.write_timeout().as_millis(), 30_000);
+        let err = parse(&format!("{MINIMAL}\nwrite_timeout_ms = 0")).expect_err("zero");
+        assert!(
+            err.to_string().contains("listener[0].write_timeout_ms"),
+            "{err}"
+        );
     }
 }

@@ -12,6 +12,7 @@ use std::process::{Command, ExitCode};
 
 use anyhow::{Context as _, Result, bail};
 
+mod autobahn;
 mod langs;
 mod repeat;
 mod tools;
@@ -48,6 +49,11 @@ commands:
                       once and run the suite N times, then report every test that failed in
                       any run, with its output (logs in target/test-repeat/), and a summary
                       line; the exit code is non-zero if any run failed
+  autobahn            the Autobahn WebSocket testsuite (cases 1-10 but the 9.* performance ones;
+                      no compression cases)
+                      against the echo app; fails on FAILED or NON-STRICT.
+                      Needs Python 2.7 (pyenv, or AUTOBAHN_PYTHON); installs the suite into
+                      target/autobahn on first use
   help                print this";
 
 fn main() -> ExitCode {
@@ -144,6 +150,7 @@ fn run() -> Result<ExitCode> {
                 }
             }
         }
+        Some("autobahn") => autobahn::run(&root),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)

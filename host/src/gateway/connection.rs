@@ -1,12 +1,14 @@
 //! One task per connection: it owns the socket, reads messages into events, writes the send
-//! queue in batches, runs the heartbeat and, at the end, reports the client gone.
+//! queue in batches, runs the heartbeat and, at the end, reports the client gone. Reading,
+//! writing and the heartbeat are independent futures inside it, so none waits for another.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
-use tokio::sync::watch;
+use tokio::sync::{Notify, mpsc, watch};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tracing::debug;
@@ -16,7 +18,10 @@ use super::handshake::{self, HeadError};
 use super::heartbeat::{Beat, Heartbeat};
 use super::listener::{Slot, add};
 use super::registry::Entry;
-use super::transport::{Ending, Failure, Incoming, Outgoing, TcpTransport, Transport, WsTransport};
+use super::transport::{
+    Ending, Failure, Guarded, Incoming, LINGER, Outgoing, ReadHalf, TcpTransport, Transport,
+    WriteHalf, WsStream, WsTransport,
+};
 use super::{ClientHandle, Kill, KillReason, now_ms};
 use crate::bus::{ClientId, Context, Event, EventKind, Handshake, Message, Protocol, Session};
 
@@ -32,96 +37,147 @@ pub(super) async fn serve(slot: Slot, stream: TcpStream, remote: SocketAddr) {
     }
     // The codecs' and tungstenite's limits are fixed per connection: a changed
     // `max_message_bytes` applies to connections made after the change.
-    let max = slot.lst.config.load().max_message_bytes;
+    let (max, write_timeout) = {
+        let config = slot.lst.config.load();
+        (config.max_message_bytes, config.write_timeout())
+    };
     match slot.lst.protocol {
         Protocol::WebSocket => {
             // Boxed: the handshake's state lives on the heap only while it runs, instead of
             // enlarging every connection task for its whole life.
-            let opening = Box::pin(open_websocket(&slot, id, remote, stream));
-            let ws = tokio::select! {
-                () = slot.gw.shutdown.cancelled() => None,
-                ws = opening => ws,
-            };
-            if let Some(ws) = ws {
-                run(&slot, id, remote, WsTransport::new(ws)).await;
+            let opening = Box::pin(open_websocket(&slot, id, remote, stream, write_timeout));
+            if let Some((client, ws)) = opening.await {
+                // Each protocol's connection state on the heap at its own size, rather than
+                // every connection task sized for the largest protocol.
+                Box::pin(client.run(&slot, WsTransport::new(ws))).await;
             }
         }
         Protocol::Text => {
-            run(
-                &slot,
-                id,
-                remote,
-                TcpTransport::new(stream, LineCodec::new(max)),
-            )
-            .await
+            let client = Client::register(&slot, id, remote).await;
+            let t = TcpTransport::new(stream, LineCodec::new(max), write_timeout);
+            Box::pin(client.run(&slot, t)).await;
         }
         Protocol::Frame => {
-            run(
-                &slot,
-                id,
-                remote,
-                TcpTransport::new(stream, FrameCodec::new(max)),
-            )
-            .await
+            let client = Client::register(&slot, id, remote).await;
+            let t = TcpTransport::new(stream, FrameCodec::new(max), write_timeout);
+            Box::pin(client.run(&slot, t)).await;
         }
     }
 }
 
-/// Reads the upgrade request, asks the app, and answers; `None` if the client is refused.
+/// Reads the upgrade request, registers the client (on-connect), asks the app and answers;
+/// `None` if the client is refused or gone (and then reported gone if it was accepted).
 async fn open_websocket(
     slot: &Slot,
     id: ClientId,
     remote: SocketAddr,
     mut stream: TcpStream,
-) -> Option<WebSocketStream<TcpStream>> {
-    let upgrade = match tokio::time::timeout(
-        handshake::HEAD_TIMEOUT,
-        handshake::read_upgrade(&mut stream),
-    )
-    .await
-    {
-        Ok(Ok(upgrade)) => upgrade,
+    write_timeout: Duration,
+) -> Option<(Client, WsStream)> {
+    let upgrade = tokio::select! {
+        () = slot.gw.shutdown.cancelled() => None,
+        upgrade = read_head(id, remote, &mut stream) => upgrade,
+    }?;
+    // As in GatewayWorker, the client is online before the app's verdict: what on-connect
+    // and on-websocket-connect do to it takes effect.
+    let client = Client::register(slot, id, remote).await;
+    match accept(slot, &client, stream, upgrade, write_timeout).await {
+        Opened::Ws(ws) => Some((client, ws)),
+        Opened::Refused => None,
+        Opened::Lost => {
+            leave(slot, client.id, &client.kill).await;
+            None
+        }
+    }
+}
+
+/// Reads the upgrade request; `None` (after answering a bad one) if there is none.
+async fn read_head(
+    id: ClientId,
+    remote: SocketAddr,
+    stream: &mut TcpStream,
+) -> Option<handshake::Upgrade> {
+    match tokio::time::timeout(handshake::HEAD_TIMEOUT, handshake::read_upgrade(stream)).await {
+        Ok(Ok(upgrade)) => Some(upgrade),
         Ok(Err(HeadError::Bad(bad))) => {
             debug!(client = %id, %remote, error = %bad, "bad WebSocket handshake");
             handshake::refuse(stream, &bad.response()).await;
-            return None;
+            None
         }
         Ok(Err(HeadError::Io(e))) => {
             debug!(client = %id, %remote, error = %e, "connection lost during handshake");
-            return None;
+            None
         }
         Err(_) => {
             debug!(client = %id, %remote, "no WebSocket handshake in time");
-            return None;
+            None
         }
-    };
-    let lst = &slot.lst;
+    }
+}
+
+/// How an upgrade the app was asked about ended.
+// Returned once and moved on at once: boxing the stream would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+enum Opened {
+    /// Accepted and answered: the client is served.
+    Ws(WsStream),
+    /// Refused by the app, and its registration undone.
+    Refused,
+    /// Accepted, but the client went away before taking the answer.
+    Lost,
+}
+
+/// Asks the app for its verdict on a registered client and answers the upgrade.
+async fn accept(
+    slot: &Slot,
+    client: &Client,
+    mut stream: TcpStream,
+    upgrade: handshake::Upgrade,
+    write_timeout: Duration,
+) -> Opened {
+    let (id, remote, lst) = (client.id, client.remote, &slot.lst);
+    // The registered client's state: whatever on-connect did is applied by now only if it
+    // ran first, which the worker's per-client order guarantees for the calls it made.
+    let ctx = slot.registry().context(id).unwrap_or(Context {
+        client: id,
+        remote_addr: remote,
+        uid: None,
+        session: Session::default(),
+    });
     let verdict = lst
         .workers
         .handshake(Handshake {
             app: lst.app.clone(),
-            ctx: Context {
-                client: id,
-                remote_addr: remote,
-                uid: None,
-                session: Session::default(),
-            },
+            ctx,
             request: upgrade.request,
         })
         .await;
     if let Err(rejection) = verdict {
         debug!(client = %id, %remote, status = rejection.status, "handshake rejected by the app");
         let response = handshake::rejection_response(rejection.status, &rejection.reason);
-        handshake::refuse(stream, &response).await;
-        return None;
+        // Undone before the answer: the refused client is offline from here on.
+        client.undo(slot);
+        handshake::refuse(&mut stream, &response).await;
+        return Opened::Refused;
     }
-    if let Err(e) = tokio::io::AsyncWriteExt::write_all(&mut stream, &upgrade.response).await {
-        debug!(client = %id, %remote, error = %e, "connection lost during handshake");
-        return None;
+    let answer = tokio::io::AsyncWriteExt::write_all(&mut stream, &upgrade.response);
+    match tokio::time::timeout(write_timeout, answer).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            debug!(client = %id, %remote, error = %e, "connection lost during handshake");
+            return Opened::Lost;
+        }
+        Err(_) => {
+            debug!(client = %id, %remote, "handshake answer not taken in time");
+            return Opened::Lost;
+        }
     }
-    Some(
+    let mut guarded = Guarded::new(stream, write_timeout);
+    // Frames the client sent right behind its request head are scanned like the rest.
+    guarded.scan(&upgrade.leftover);
+    Opened::Ws(
         WebSocketStream::from_partially_read(
-            stream,
+            guarded,
             upgrade.leftover,
             Role::Server,
             Some(lst.ws_config()),
@@ -130,100 +186,109 @@ async fn open_websocket(
     )
 }
 
-/// The connected life of a client: registered, served, then removed and reported.
-async fn run<T: Transport>(slot: &Slot, id: ClientId, remote: SocketAddr, mut t: T) {
-    let (gw, lst) = (&slot.gw, &slot.lst);
-    // The queue's capacity is fixed here: a changed `send_queue` applies to new connections.
-    let (tx, mut rx) = mpsc::channel(lst.config.load().send_queue);
-    let kill = Arc::new(Kill::default());
-    let handle = ClientHandle {
-        tx,
-        kill: kill.clone(),
-    };
-    let entry = Entry::new(lst.index, remote, lst.protocol, now_ms(), handle);
-    slot.registry().insert(id, entry);
-    add(&lst.counters.clients, 1);
-    let ctx = Context {
-        client: id,
-        remote_addr: remote,
-        uid: None,
-        session: Session::default(),
-    };
-    lst.workers
-        .event(event(slot, ctx, EventKind::Connect))
-        .await;
+/// A registered client: its id, and the ends of its send queue and kill switch that the
+/// connection keeps.
+struct Client {
+    id: ClientId,
+    remote: SocketAddr,
+    rx: mpsc::Receiver<Outgoing>,
+    kill: Arc<Kill>,
+}
 
-    let mut heartbeat = Heartbeat::new(lst.config.load().ping_not_responding_limit);
-    let mut ticks = lst.subscribe_ticks();
-    let ending = loop {
-        tokio::select! {
-            // Kills first: a client that cannot keep up must not be served a little longer.
-            biased;
-            () = kill.notified() => break Ending::Drop,
-            () = gw.shutdown.cancelled() => {
-                let ending = match rx.try_recv() {
-                    Ok(first) => match write_queue(slot, id, &mut t, first, &mut rx, &kill).await {
-                        Ok(Written::Closing) => Ending::Normal,
-                        Ok(Written::Open) => Ending::GoingAway,
-                        Err(_) => Ending::Drop,
-                    },
-                    Err(_) => Ending::GoingAway,
-                };
-                break ending;
-            }
-            out = rx.recv() => {
-                // The registry holds a sender until this task removes the client.
-                let Some(first) = out else { break Ending::Drop };
-                match write_queue(slot, id, &mut t, first, &mut rx, &kill).await {
-                    Ok(Written::Open) => {}
-                    Ok(Written::Closing) => break Ending::Normal,
-                    Err(e) => {
-                        debug!(client = %id, error = %e, "write failed");
-                        break Ending::Drop;
-                    }
-                }
-            }
-            () = next_tick(&mut ticks) => match heartbeat
-                .with_limit(lst.config.load().ping_not_responding_limit)
-                .tick()
-            {
-                Beat::Close => {
-                    debug!(client = %id, "silent too long: closing");
-                    break Ending::Drop;
-                }
-                Beat::Ping => {
-                    let ping = lst.ping.load().as_deref().cloned();
-                    if let Some(ping) = ping
-                        && let Err(e) = with_kill(&kill, send_now(&mut t, ping)).await
-                    {
-                        debug!(client = %id, error = %e, "ping failed");
-                        break Ending::Drop;
-                    }
-                }
-            },
-            read = t.read() => match read {
-                Ok(Incoming::Message(message)) => {
-                    heartbeat.activity();
-                    deliver(slot, id, message).await;
-                }
-                Ok(Incoming::Activity) => {
-                    heartbeat.activity();
-                    if let Some(entry) = slot.registry().get_mut(id) {
-                        entry.last_active_ms = now_ms();
-                    }
-                }
-                Ok(Incoming::Closed) => break Ending::PeerClosed,
-                Err(Failure::TooLarge) => {
-                    debug!(client = %id, max = lst.config.load().max_message_bytes, "message too large: closing");
-                    break Ending::TooLarge;
-                }
-                Err(e) => {
-                    debug!(client = %id, error = %e, "read failed");
-                    break Ending::Drop;
-                }
-            },
+impl Client {
+    /// Puts the client into the registry and tells the app (on-connect).
+    async fn register(slot: &Slot, id: ClientId, remote: SocketAddr) -> Self {
+        let lst = &slot.lst;
+        // The queue's capacity is fixed here: a changed `send_queue` applies to new connections.
+        let (tx, rx) = mpsc::channel(lst.config.load().send_queue);
+        let kill = Arc::new(Kill::default());
+        let handle = ClientHandle {
+            tx,
+            kill: kill.clone(),
+        };
+        let entry = Entry::new(lst.index, remote, lst.protocol, now_ms(), handle);
+        slot.registry().insert(id, entry);
+        add(&lst.counters.clients, 1);
+        let ctx = Context {
+            client: id,
+            remote_addr: remote,
+            uid: None,
+            session: Session::default(),
+        };
+        lst.workers
+            .event(event(slot, ctx, EventKind::Connect))
+            .await;
+        Self {
+            id,
+            remote,
+            rx,
+            kill,
         }
-    };
+    }
+
+    /// Takes back a registration the app refused: out of every index, its queued messages
+    /// dropped, and no on-close.
+    fn undo(&self, slot: &Slot) {
+        if slot.registry().remove(self.id).is_some() {
+            slot.lst
+                .counters
+                .clients
+                .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// The connected life of a client: served, then removed and reported.
+    ///
+    /// Three activities run side by side in this one task and never wait for each other:
+    /// the reader (limits, handing messages to the app, which is the backpressure), the
+    /// writer (the send queue, pings, the write deadline) and the heartbeat (silence).
+    async fn run<T: Transport>(self, slot: &Slot, mut t: T) {
+        let Self {
+            id, mut rx, kill, ..
+        } = self;
+        let life = Life::default();
+        let (mut reader, mut writer) = t.split();
+        let ending = {
+            let reading = read_side(slot, id, &mut reader, &life);
+            let writing = write_side(slot, id, &mut writer, &mut rx, &life);
+            let beating = heartbeat(slot, id, &life);
+            tokio::pin!(reading, writing, beating);
+            let ending = tokio::select! {
+                // Kills first: a client that cannot keep up must not be served a little longer.
+                biased;
+                () = kill.notified() => Ending::Drop,
+                () = shutdown_overdue(slot) => Ending::Drop,
+                ending = &mut beating => ending,
+                ending = &mut writing => ending,
+                ending = &mut reading => ending,
+            };
+            if !ending.is_broken_rule() {
+                ending
+            } else {
+                // The client broke a rule after messages the app may still be answering:
+                // reading is over, but the writer goes on for a moment, so those answers go
+                // out ahead of the close.
+                tokio::select! {
+                    biased;
+                    () = kill.notified() => Ending::Drop,
+                    _ = tokio::time::timeout(REPLY_GRACE, &mut writing) => ending,
+                }
+            }
+        };
+        if ending.is_broken_rule() {
+            // Boxed, like the other paths taken once per connection at most: their state then
+            // costs memory only while they run, not in every idle connection.
+            let rest = Box::pin(write_rest(slot, id, &mut writer, &mut rx));
+            let _ = tokio::time::timeout(LINGER, rest).await;
+        }
+        drop((reader, writer, rx));
+        Box::pin(async { tokio::join!(t.end(ending), leave(slot, id, &kill)) }).await;
+    }
+}
+
+/// Removes a client that was online and reports it gone (on-close).
+async fn leave(slot: &Slot, id: ClientId, kill: &Kill) {
+    let lst = &slot.lst;
     if kill.reason() == Some(KillReason::QueueFull) {
         debug!(client = %id, queue = lst.config.load().send_queue, "send queue full: client dropped");
         add(&lst.counters.send_queue_drops, 1);
@@ -233,14 +298,135 @@ async fn run<T: Transport>(slot: &Slot, id: ClientId, remote: SocketAddr, mut t:
     lst.counters
         .clients
         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-    drop(rx);
-    let report = async {
-        if let Some(removed) = removed {
-            let close = EventKind::Close(removed.bound);
-            lst.workers.event(event(slot, removed.ctx, close)).await;
+    if let Some(removed) = removed {
+        let close = EventKind::Close(removed.bound);
+        lst.workers.event(event(slot, removed.ctx, close)).await;
+    }
+}
+
+/// How long the writer goes on after the client broke a rule, so the app's answers to the
+/// messages read before the offence are written ahead of the close. The bus tells the
+/// gateway when an event was queued, not when it was handled: this is a bound, not a proof.
+const REPLY_GRACE: Duration = Duration::from_millis(100);
+
+/// What the three sides of a connection tell each other; atomics, since the task moves
+/// between threads.
+#[derive(Default)]
+struct Life {
+    /// The client sent something since the heartbeat last looked.
+    active: AtomicBool,
+    /// The reader is handing a message to the app (the client is not silent, just unread).
+    delivering: AtomicBool,
+    /// The heartbeat asks the writer for a ping.
+    ping: Notify,
+}
+
+/// Reads until the client closes or breaks a rule; hands each message to the app.
+async fn read_side<R: ReadHalf>(slot: &Slot, id: ClientId, reader: &mut R, life: &Life) -> Ending {
+    loop {
+        match reader.read().await {
+            Ok(Incoming::Message(message)) => {
+                life.active.store(true, Ordering::Relaxed);
+                life.delivering.store(true, Ordering::Relaxed);
+                // Boxed for the same reason as a write batch: idle connections do not carry it.
+                Box::pin(deliver(slot, id, message)).await;
+                life.delivering.store(false, Ordering::Relaxed);
+            }
+            Ok(Incoming::Activity) => {
+                life.active.store(true, Ordering::Relaxed);
+                if let Some(entry) = slot.registry().get_mut(id) {
+                    entry.last_active_ms = now_ms();
+                }
+            }
+            Ok(Incoming::Closed) => return Ending::PeerClosed,
+            Err(e) => {
+                let ending = e.ending();
+                match e {
+                    Failure::TooLarge => {
+                        debug!(client = %id, max = slot.lst.config.load().max_message_bytes, "message too large: closing");
+                    }
+                    e => debug!(client = %id, error = %e, "read failed"),
+                }
+                return ending;
+            }
         }
-    };
-    tokio::join!(t.end(ending), report);
+    }
+}
+
+/// Writes the send queue and the heartbeat's pings until the queue says close, a write
+/// fails or stalls past the deadline, or the gateway shuts down.
+async fn write_side<W: WriteHalf>(
+    slot: &Slot,
+    id: ClientId,
+    writer: &mut W,
+    rx: &mut mpsc::Receiver<Outgoing>,
+    life: &Life,
+) -> Ending {
+    loop {
+        // One write path for pings and messages keeps this future (in every idle
+        // connection) small.
+        let next = tokio::select! {
+            biased;
+            () = slot.gw.shutdown.cancelled() => None,
+            () = life.ping.notified() => match slot.lst.ping.load().as_deref().cloned() {
+                Some(ping) => Some((ping, Counted::No)),
+                None => continue,
+            },
+            out = rx.recv() => match out {
+                // The registry holds a sender until this task removes the client.
+                None => return Ending::Drop,
+                Some(first) => Some((first, Counted::Yes)),
+            },
+        };
+        let Some((first, counted)) = next else {
+            return match Box::pin(write_rest(slot, id, writer, rx)).await {
+                Ok(Written::Closing) => Ending::Normal,
+                Ok(Written::Open) => Ending::GoingAway,
+                Err(_) => Ending::Drop,
+            };
+        };
+        // Boxed: a batch's state is allocated while it is written, so an idle connection
+        // does not carry it (one allocation per batch, next to the syscalls it makes).
+        match Box::pin(write_queue(slot, id, writer, Some(first), counted, rx)).await {
+            Ok(Written::Open) => {}
+            Ok(Written::Closing) => return Ending::Normal,
+            Err(e) => {
+                debug!(client = %id, error = %e, "write failed");
+                return Ending::Drop;
+            }
+        }
+    }
+}
+
+/// Counts silent heartbeat periods; asks for pings and ends a client silent too long.
+async fn heartbeat(slot: &Slot, id: ClientId, life: &Life) -> Ending {
+    let lst = &slot.lst;
+    let mut beat = Heartbeat::new(lst.config.load().ping_not_responding_limit);
+    let mut ticks = lst.subscribe_ticks();
+    loop {
+        next_tick(&mut ticks).await;
+        if life.active.swap(false, Ordering::Relaxed) || life.delivering.load(Ordering::Relaxed) {
+            beat.activity();
+        }
+        match beat
+            .with_limit(lst.config.load().ping_not_responding_limit)
+            .tick()
+        {
+            Beat::Close => {
+                debug!(client = %id, "silent too long: closing");
+                return Ending::Drop;
+            }
+            Beat::Ping => life.ping.notify_one(),
+            Beat::Quiet => {}
+        }
+    }
+}
+
+/// Resolves a bounded time after the gateway starts shutting down: a connection whose
+/// writer is stuck on a client that does not read is dropped then, not at its deadline.
+async fn shutdown_overdue(slot: &Slot) {
+    slot.gw.shutdown.cancelled().await;
+    tokio::time::sleep(LINGER).await;
 }
 
 fn event(slot: &Slot, ctx: Context, kind: EventKind) -> Event {
@@ -279,36 +465,57 @@ enum Written {
     Closing,
 }
 
-/// Writes `first` and everything queued behind it with one flush, stopping at a close marker.
-async fn write_queue<T: Transport>(
+/// Writes everything queued now (nothing more), stopping at a close marker.
+async fn write_rest<W: WriteHalf>(
     slot: &Slot,
     id: ClientId,
-    t: &mut T,
-    first: Outgoing,
+    writer: &mut W,
     rx: &mut mpsc::Receiver<Outgoing>,
-    kill: &Kill,
+) -> Result<Written, Failure> {
+    let first = rx.try_recv().ok();
+    write_queue(slot, id, writer, first, Counted::Yes, rx).await
+}
+
+/// Whether the first message of a batch counts as traffic (a heartbeat ping does not).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Counted {
+    Yes,
+    No,
+}
+
+/// Writes `first` and everything queued behind it with one flush, stopping at a close marker.
+async fn write_queue<W: WriteHalf>(
+    slot: &Slot,
+    id: ClientId,
+    writer: &mut W,
+    first: Option<Outgoing>,
+    counted: Counted,
+    rx: &mut mpsc::Receiver<Outgoing>,
 ) -> Result<Written, Failure> {
     // Bounded, so producers on other threads cannot keep this loop from flushing.
     let most = slot.lst.config.load().send_queue;
     let (mut messages, mut bytes) = (0u64, 0u64);
     let batch = async {
-        let mut next = Some(first);
+        let mut next = first;
+        let mut count = counted == Counted::Yes;
         while let Some(out) = next.take() {
             if let Outgoing::Close = out {
-                t.flush().await?;
+                writer.flush().await?;
                 return Ok(Written::Closing);
             }
-            messages += 1;
-            bytes += out.len() as u64;
-            t.feed(out).await?;
+            if std::mem::replace(&mut count, true) {
+                messages += 1;
+                bytes += out.len() as u64;
+            }
+            writer.feed(out).await?;
             if messages < most as u64 {
                 next = rx.try_recv().ok();
             }
         }
-        t.flush().await?;
+        writer.flush().await?;
         Ok(Written::Open)
     };
-    let written = with_kill(kill, batch).await;
+    let written = batch.await;
     let counters = &slot.lst.counters;
     add(&counters.messages_out, messages);
     add(&counters.bytes_out, bytes);
@@ -316,25 +523,6 @@ async fn write_queue<T: Transport>(
         entry.bytes_out += bytes;
     }
     written
-}
-
-/// Writes one message now.
-async fn send_now<T: Transport>(t: &mut T, out: Outgoing) -> Result<(), Failure> {
-    t.feed(out).await?;
-    t.flush().await
-}
-
-/// Runs a write unless the client is killed first: a client that stopped reading would
-/// otherwise hold its task in the write forever.
-async fn with_kill<R>(
-    kill: &Kill,
-    write: impl Future<Output = Result<R, Failure>>,
-) -> Result<R, Failure> {
-    tokio::select! {
-        biased;
-        () = kill.notified() => Err(Failure::Closed),
-        r = write => r,
-    }
 }
 
 /// Waits for the next heartbeat tick (none come while the heartbeat is off).

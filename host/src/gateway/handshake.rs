@@ -152,7 +152,7 @@ pub async fn read_upgrade(stream: &mut TcpStream) -> Result<Upgrade, HeadError> 
 }
 
 /// Sends a final response and closes, giving the client a moment to read it.
-pub async fn refuse(mut stream: TcpStream, response: &[u8]) {
+pub async fn refuse(stream: &mut TcpStream, response: &[u8]) {
     let goodbye = async {
         stream.write_all(response).await?;
         stream.shutdown().await?;

@@ -1,12 +1,15 @@
 //! The heartbeat of one connection, as a state machine fed with activity and ticks.
 //!
-//! GatewayWorker's meaning: every interval the server pings, and a client that sent nothing
-//! for `limit` consecutive intervals is closed (limit 0: never). The state machine has no
-//! clock; the connection task feeds it the ticks of its listener's shared ticker.
+//! GatewayWorker's meaning: every interval the server pings the clients that sent nothing
+//! during it (one that did has just shown it is alive), and a client that sent nothing for
+//! `limit` consecutive intervals is closed (limit 0: never). The state machine has no clock;
+//! the connection task feeds it the ticks of its listener's shared ticker.
 
 /// What to do on a tick.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Beat {
+    /// The client sent something during the interval: nothing to do.
+    Quiet,
     /// Send the ping.
     Ping,
     /// The client has been silent too long: close it.
@@ -48,9 +51,9 @@ impl Heartbeat {
     pub fn tick(&mut self) -> Beat {
         if std::mem::take(&mut self.active) {
             self.silent = 0;
-        } else {
-            self.silent = self.silent.saturating_add(1);
+            return Beat::Quiet;
         }
+        self.silent = self.silent.saturating_add(1);
         if self.limit > 0 && self.silent >= self.limit {
             Beat::Close
         } else {
@@ -66,7 +69,7 @@ mod tests {
     #[test]
     fn a_silent_client_is_closed_after_limit_full_intervals() {
         let mut hb = Heartbeat::new(2);
-        assert_eq!(hb.tick(), Beat::Ping, "the interval it connected in");
+        assert_eq!(hb.tick(), Beat::Quiet, "the interval it connected in");
         assert_eq!(hb.tick(), Beat::Ping, "one silent interval");
         assert_eq!(hb.tick(), Beat::Close, "two silent intervals");
     }
@@ -77,36 +80,63 @@ mod tests {
         hb.tick();
         hb.tick();
         hb.activity();
-        assert_eq!(hb.tick(), Beat::Ping);
+        assert_eq!(hb.tick(), Beat::Quiet);
         assert_eq!(hb.tick(), Beat::Ping);
         hb.activity();
         hb.activity();
-        assert_eq!(hb.tick(), Beat::Ping);
+        assert_eq!(hb.tick(), Beat::Quiet);
         assert_eq!(hb.tick(), Beat::Ping);
         assert_eq!(hb.tick(), Beat::Close);
     }
 
     #[test]
-    fn an_active_client_is_never_closed() {
+    fn a_client_that_sent_anything_in_the_period_is_not_pinged() {
         let mut hb = Heartbeat::new(1);
         for _ in 0..100 {
             hb.activity();
-            assert_eq!(hb.tick(), Beat::Ping);
+            assert_eq!(hb.tick(), Beat::Quiet);
         }
+    }
+
+    #[test]
+    fn only_silent_periods_are_pinged() {
+        let mut hb = Heartbeat::new(0);
+        hb.tick();
+        let beats: Vec<Beat> = [true, false, false, true, false]
+            .into_iter()
+            .map(|talked| {
+                if talked {
+                    hb.activity();
+                }
+                hb.tick()
+            })
+            .collect();
+        use Beat::{Ping, Quiet};
+        assert_eq!(beats, [Quiet, Ping, Ping, Quiet, Ping]);
     }
 
     #[test]
     fn limit_one_closes_after_one_silent_interval() {
         let mut hb = Heartbeat::new(1);
-        assert_eq!(hb.tick(), Beat::Ping);
+        assert_eq!(hb.tick(), Beat::Quiet);
         assert_eq!(hb.tick(), Beat::Close);
     }
 
     #[test]
-    fn limit_zero_only_pings() {
+    fn limit_zero_never_closes() {
         let mut hb = Heartbeat::new(0);
+        hb.tick();
         for _ in 0..1000 {
             assert_eq!(hb.tick(), Beat::Ping);
         }
+    }
+
+    #[test]
+    fn a_lowered_limit_counts_the_silence_so_far() {
+        let mut hb = Heartbeat::new(5);
+        hb.tick();
+        assert_eq!(hb.tick(), Beat::Ping);
+        assert_eq!(hb.tick(), Beat::Ping);
+        assert_eq!(hb.with_limit(3).tick(), Beat::Close);
     }
 }

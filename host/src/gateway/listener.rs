@@ -305,10 +305,10 @@ pub(super) async fn accept_loop(gw: Arc<Gateway>, lst: Arc<ListenerState>, tcp: 
 }
 
 /// Closes a connection the listener cannot serve (WebSocket clients get a 503 saying why).
-fn refuse(lst: &ListenerState, stream: TcpStream, why: &str) {
+fn refuse(lst: &ListenerState, mut stream: TcpStream, why: &str) {
     if lst.protocol == Protocol::WebSocket {
         let response = handshake::http_response(503, why);
-        tokio::spawn(async move { handshake::refuse(stream, &response).await });
+        tokio::spawn(async move { handshake::refuse(&mut stream, &response).await });
     }
 }
 

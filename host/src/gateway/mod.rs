@@ -16,6 +16,7 @@ mod listener;
 pub mod registry;
 mod reload;
 mod transport;
+mod utf8_scan;
 
 #[cfg(test)]
 mod tests;

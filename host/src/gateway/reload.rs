@@ -114,6 +114,14 @@ fn changes(i: usize, old: &ListenerConfig, new: &ListenerConfig, lines: &mut Vec
             " (new connections only)",
         );
     }
+    if old.write_timeout_ms != new.write_timeout_ms {
+        line(
+            "write_timeout_ms",
+            &old.write_timeout_ms,
+            &new.write_timeout_ms,
+            " (new connections only)",
+        );
+    }
 }
 
 #[cfg(test)]
@@ -132,6 +140,7 @@ mod tests {
             max_message_bytes: 65_536,
             max_connections: 1000,
             send_queue: 64,
+            write_timeout_ms: 30_000,
         }
     }
 

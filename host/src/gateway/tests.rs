@@ -1,13 +1,13 @@
 //! The gateway with real sockets: a recording `Workers` and plain TCP or WebSocket clients.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message as WsMessage;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
@@ -24,15 +24,34 @@ const WAIT: Duration = Duration::from_secs(5);
 const APP: &str = "test";
 
 /// Records every event and handshake; refuses handshakes whose path is `/reject`.
+///
+/// Two behaviours make it a real app's stand-in: while `open` is false, message events wait
+/// (an app slower than its clients), and a handshake whose query says `act` binds, groups
+/// and greets the client through the gateway before its verdict, as apps do in
+/// on-websocket-connect.
 struct Recorder {
     events: mpsc::UnboundedSender<Event>,
     handshakes: mpsc::UnboundedSender<Handshake>,
+    open: watch::Receiver<bool>,
+    /// What the app was asked, in order: "connect", "websocket-connect", "message", "close".
+    log: Arc<Mutex<Vec<&'static str>>>,
+    gw: OnceLock<Weak<Gateway>>,
 }
 
 #[async_trait]
 impl Workers for Recorder {
     async fn event(&self, event: Event) {
+        let waits = matches!(event.kind, EventKind::Message(_));
+        let name = match event.kind {
+            EventKind::Connect => "connect",
+            EventKind::Message(_) => "message",
+            EventKind::Close(_) => "close",
+        };
+        lock(&self.log).push(name);
         let _ = self.events.send(event);
+        if waits {
+            let _ = self.open.clone().wait_for(|open| *open).await;
+        }
     }
 
     fn serves(&self, _app: &str) -> bool {
@@ -40,7 +59,32 @@ impl Workers for Recorder {
     }
 
     async fn handshake(&self, handshake: Handshake) -> Result<(), Rejection> {
+        lock(&self.log).push("websocket-connect");
         let reject = handshake.request.path == "/reject";
+        if handshake.request.query == "act"
+            && let Some(gw) = self.gw.get().and_then(Weak::upgrade)
+        {
+            let client = handshake.ctx.client;
+            let online = gw.query(APP, Query::IsOnline(client)).await;
+            let greeting = format!("hello; online: {online:?}");
+            for command in [
+                Command::BindUid {
+                    client,
+                    uid: Uid::new("u").expect("uid"),
+                },
+                Command::JoinGroup {
+                    client,
+                    group: Group::new("g").expect("group"),
+                },
+                Command::Send {
+                    to: Target::Client(client),
+                    message: Message::text(&*greeting),
+                    without: vec![],
+                },
+            ] {
+                gw.command(APP, command).await.expect("applies");
+            }
+        }
         let _ = self.handshakes.send(handshake);
         match reject {
             true => Err(Rejection {
@@ -57,6 +101,9 @@ struct Harness {
     addr: SocketAddr,
     events: mpsc::UnboundedReceiver<Event>,
     handshakes: mpsc::UnboundedReceiver<Handshake>,
+    /// Opens and closes the app: while false, its message events wait.
+    open: watch::Sender<bool>,
+    log: Arc<Mutex<Vec<&'static str>>>,
 }
 
 fn config(protocol: Protocol) -> ListenerConfig {
@@ -70,6 +117,7 @@ fn config(protocol: Protocol) -> ListenerConfig {
         max_message_bytes: 1024,
         max_connections: 100,
         send_queue: 16,
+        write_timeout_ms: 30_000,
     }
 }
 
@@ -79,16 +127,24 @@ async fn start(config: ListenerConfig) -> Harness {
     let addr = listeners[0].local_addr();
     let (events_tx, events) = mpsc::unbounded_channel();
     let (handshakes_tx, handshakes) = mpsc::unbounded_channel();
+    let (open, open_rx) = watch::channel(true);
+    let log = Arc::new(Mutex::new(Vec::new()));
     let workers = Arc::new(Recorder {
         events: events_tx,
         handshakes: handshakes_tx,
+        open: open_rx,
+        log: log.clone(),
+        gw: OnceLock::new(),
     });
+    let _ = workers.gw.set(Arc::downgrade(&gw));
     gw.serve(listeners, workers);
     Harness {
         gw,
         addr,
         events,
         handshakes,
+        open,
+        log,
     }
 }
 
@@ -298,8 +354,11 @@ async fn a_clean_close_flushes_what_was_queued_first() {
 
 #[tokio::test]
 async fn a_forced_close_drops_at_once() {
-    let mut h = start(config(Protocol::Frame)).await;
+    let mut h = start(config(Protocol::Text)).await;
     let (mut client, id) = h.tcp().await;
+    // Queued, then the forced close, with no await between: the task sees both at once.
+    // A clean close would write "queued" first; a forced one drops it with the connection.
+    h.send(Target::Client(id), Message::text("queued")).await;
     h.gw.command(
         APP,
         Command::Close {
@@ -310,7 +369,7 @@ async fn a_forced_close_drops_at_once() {
     .await
     .expect("applies");
     h.closed(id).await;
-    read_to_end(&mut client).await;
+    assert_eq!(read_to_end(&mut client).await, b"", "nothing written");
     // Commands about a client that is gone are no-ops.
     h.gw.command(
         APP,
@@ -324,11 +383,11 @@ async fn a_forced_close_drops_at_once() {
     h.send(Target::Client(id), Message::text("x")).await;
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_heartbeat_pings_and_closes_a_silent_client() {
     let mut h = start(ListenerConfig {
         ping_interval_ms: 40,
-        ping_not_responding_limit: 2,
+        ping_not_responding_limit: 3,
         ping_data: "ping".into(),
         ..config(Protocol::Text)
     })
@@ -337,19 +396,18 @@ async fn the_heartbeat_pings_and_closes_a_silent_client() {
     let started = tokio::time::Instant::now();
     let received = read_to_end(&mut client).await;
     h.closed(id).await;
-    assert!(received.starts_with(b"ping\nping\n"), "{received:?}");
-    assert!(
-        started.elapsed() >= Duration::from_millis(80),
-        "{:?}",
-        started.elapsed()
-    );
+    // The first period counts as active (it connected), the next two are silent and pinged,
+    // the third silent one closes it.
+    assert_eq!(received, b"ping\nping\n");
+    assert_eq!(started.elapsed(), Duration::from_millis(160));
 }
 
-#[tokio::test]
-async fn an_active_client_outlives_the_heartbeat() {
+#[tokio::test(start_paused = true)]
+async fn an_active_client_outlives_the_heartbeat_and_is_not_pinged() {
     let mut h = start(ListenerConfig {
         ping_interval_ms: 30,
         ping_not_responding_limit: 1,
+        ping_data: "ping".into(),
         ..config(Protocol::Text)
     })
     .await;
@@ -359,6 +417,212 @@ async fn an_active_client_outlives_the_heartbeat() {
         tokio::time::sleep(Duration::from_millis(15)).await;
     }
     assert_eq!(h.query(Query::IsOnline(id)).await, Reply::Bool(true));
+    let mut buf = [0u8; 16];
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1), client.read(&mut buf))
+            .await
+            .is_err(),
+        "a client that talks every period is not pinged"
+    );
+}
+
+/// A client socket with small kernel buffers, so a few hundred KiB fill the pipe.
+async fn small_buffered(addr: SocketAddr) -> TcpStream {
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket.set_recv_buffer_size(4096).expect("rcvbuf");
+    socket.set_send_buffer_size(4096).expect("sndbuf");
+    socket.connect(addr).await.expect("connects")
+}
+
+#[tokio::test]
+async fn a_busy_app_slows_reading_from_its_client_while_writes_continue() {
+    let mut h = start(config(Protocol::Text)).await;
+    h.open.send_replace(false);
+    let mut client = small_buffered(h.addr).await;
+    let id = h.event().await.ctx.client;
+    let line = [b"x".repeat(999), b"\n".to_vec()].concat();
+    client.write_all(&line).await.expect("writes");
+    assert_eq!(h.message().await.len(), 999, "the app is now busy with it");
+
+    // The client writes until its socket takes no more: the server stopped reading.
+    let mut written = 0usize;
+    loop {
+        client.writable().await.expect("writable");
+        match client.try_write(&line[written % line.len()..]) {
+            Ok(n) => written += n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("write failed: {e}"),
+        }
+    }
+    assert_eq!(h.gw.stats().listeners[0].messages_in, 1, "reads stopped");
+    // Writes go on while the app is busy.
+    for n in 0..3 {
+        h.send(Target::Client(id), Message::text(n.to_string()))
+            .await;
+        let mut buf = [0u8; 2];
+        tokio::time::timeout(WAIT, client.read_exact(&mut buf))
+            .await
+            .expect("written while the app is busy")
+            .expect("reads");
+        assert_eq!(buf, [b'0' + n, b'\n']);
+    }
+    // Once the app is free, every whole line arrives.
+    h.open.send_replace(true);
+    for _ in 0..written / line.len() {
+        assert_eq!(h.message().await.len(), 999);
+    }
+    assert_eq!(h.query(Query::IsOnline(id)).await, Reply::Bool(true));
+}
+
+#[tokio::test]
+async fn a_busy_app_never_makes_its_client_drop_for_a_full_queue() {
+    let mut h = start(ListenerConfig {
+        send_queue: 2,
+        ..config(Protocol::Text)
+    })
+    .await;
+    h.open.send_replace(false);
+    let (mut client, id) = h.tcp().await;
+    client.write_all(b"busy\n").await.expect("writes");
+    h.message().await;
+    // More messages than the queue holds, each read by the client as it comes.
+    for n in 0..10u8 {
+        h.send(Target::Client(id), Message::text((n % 10).to_string()))
+            .await;
+        let mut buf = [0u8; 2];
+        tokio::time::timeout(WAIT, client.read_exact(&mut buf))
+            .await
+            .expect("written in time")
+            .expect("reads");
+        assert_eq!(buf, [b'0' + n, b'\n']);
+    }
+    assert_eq!(h.query(Query::IsOnline(id)).await, Reply::Bool(true));
+    assert_eq!(h.gw.stats().listeners[0].send_queue_drops, 0);
+    h.open.send_replace(true);
+}
+
+/// Sends `n` messages of 64 KiB to a client that does not read them.
+async fn flood(h: &Harness, id: ClientId, n: usize) {
+    let big = Message::binary(vec![0u8; 64 * 1024]);
+    for _ in 0..n {
+        h.send(Target::Client(id), big.clone()).await;
+        // Lets the writer take from the queue, so the queue never fills.
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test]
+async fn a_client_that_stops_reading_is_closed_at_the_write_deadline() {
+    let mut h = start(ListenerConfig {
+        write_timeout_ms: 200,
+        send_queue: 1024,
+        ..config(Protocol::Frame)
+    })
+    .await;
+    let _deaf = small_buffered(h.addr).await;
+    let id = h.event().await.ctx.client;
+    let started = tokio::time::Instant::now();
+    flood(&h, id, 64).await;
+    h.closed(id).await;
+    assert!(started.elapsed() >= Duration::from_millis(200));
+    assert_eq!(
+        h.gw.stats().listeners[0].send_queue_drops,
+        0,
+        "closed by the write deadline, not by a full queue"
+    );
+}
+
+#[tokio::test]
+async fn shutdown_ends_a_client_that_does_not_read() {
+    let mut h = start(ListenerConfig {
+        send_queue: 1024,
+        ..config(Protocol::WebSocket)
+    })
+    .await;
+    let mut deaf = small_buffered(h.addr).await;
+    let request = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    deaf.write_all(request.as_bytes()).await.expect("writes");
+    let id = h.event().await.ctx.client;
+    flood(&h, id, 64).await;
+    // Its writer is stuck on a full socket with a 30 s deadline; shutdown does not wait that.
+    let gw = h.gw.clone();
+    tokio::time::timeout(WAIT, gw.shutdown(Duration::from_secs(60)))
+        .await
+        .expect("shutdown ended the client in time");
+    h.closed(id).await;
+}
+
+#[tokio::test]
+async fn on_websocket_connect_acts_on_an_online_client() {
+    let mut h = start(config(Protocol::WebSocket)).await;
+    let url = format!("ws://{}/?act", h.addr);
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("upgrades");
+    // Sent before the verdict, written after the 101.
+    assert_eq!(
+        ws.next().await.and_then(Result::ok),
+        Some(WsMessage::text("hello; online: Ok(Bool(true))"))
+    );
+    let handshake = h.handshakes.recv().await.expect("asked");
+    let id = handshake.ctx.client;
+    assert_eq!(h.event().await.kind, EventKind::Connect);
+    assert_eq!(*lock(&h.log), ["connect", "websocket-connect"]);
+    let uid = Uid::new("u").expect("uid");
+    assert_eq!(
+        h.query(Query::IsUidOnline(uid.clone())).await,
+        Reply::Bool(true)
+    );
+    h.send(
+        Target::Group(Group::new("g").expect("group")),
+        Message::text("g"),
+    )
+    .await;
+    assert_eq!(
+        ws.next().await.and_then(Result::ok),
+        Some(WsMessage::text("g"))
+    );
+    drop(ws);
+    let bound = h.closed(id).await;
+    assert_eq!(bound.uid, Some(uid));
+}
+
+#[tokio::test]
+async fn a_rejected_handshake_undoes_what_it_did() {
+    let mut h = start(config(Protocol::WebSocket)).await;
+    let url = format!("ws://{}/reject?act", h.addr);
+    match tokio_tungstenite::connect_async(url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 401);
+            assert_eq!(response.body().as_deref(), Some(&b"no entry"[..]));
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let handshake = h.handshakes.recv().await.expect("asked");
+    assert_eq!(h.event().await.kind, EventKind::Connect);
+    assert_eq!(
+        h.query(Query::IsOnline(handshake.ctx.client)).await,
+        Reply::Bool(false)
+    );
+    assert_eq!(
+        h.query(Query::IsUidOnline(Uid::new("u").expect("uid")))
+            .await,
+        Reply::Bool(false)
+    );
+    assert_eq!(
+        h.query(Query::ClientCount(ClientFilter::Group(
+            Group::new("g").expect("group")
+        )))
+        .await,
+        Reply::Count(0)
+    );
+    assert_eq!(h.gw.stats().listeners[0].clients, 0);
+    assert!(
+        h.events.try_recv().is_err(),
+        "no close for a refused client"
+    );
+    assert_eq!(*lock(&h.log), ["connect", "websocket-connect"]);
 }
 
 #[tokio::test]
@@ -457,7 +721,6 @@ async fn a_rejected_websocket_handshake_gets_the_apps_status() {
         h.query(Query::ClientCount(ClientFilter::All)).await,
         Reply::Count(0)
     );
-    assert!(h.events.try_recv().is_err(), "no connect, no close");
 }
 
 #[tokio::test]
@@ -546,7 +809,7 @@ async fn binding_a_used_address_names_it() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_reloaded_heartbeat_applies_to_connected_clients() {
     let mut h = start(config(Protocol::Text)).await;
     let (mut client, id) = h.tcp().await;
@@ -565,12 +828,18 @@ async fn a_reloaded_heartbeat_applies_to_connected_clients() {
             "listener[0] 127.0.0.1:0: ping_data \"\" -> \"hb\"",
         ]
     );
+    let started = tokio::time::Instant::now();
     let mut buf = [0u8; 6];
     tokio::time::timeout(WAIT, client.read_exact(&mut buf))
         .await
         .expect("pinged in time")
         .expect("reads");
     assert_eq!(&buf, b"hb\nhb\n");
+    assert_eq!(
+        started.elapsed(),
+        Duration::from_millis(150),
+        "a quiet first period, then two pings"
+    );
 
     // On -> off: the pings stop (after any already on the way).
     assert_eq!(h.gw.reconfigure(std::slice::from_ref(&configured)).len(), 2);
@@ -613,4 +882,22 @@ async fn a_reloaded_heartbeat_applies_to_connected_clients() {
         h.gw.reconfigure(&[other]),
         ["listener[0] 127.0.0.1:0: address/protocol/app changes need a restart"]
     );
+}
+
+#[tokio::test]
+async fn a_websocket_client_that_stops_reading_is_closed_at_the_write_deadline() {
+    let mut h = start(ListenerConfig {
+        send_queue: 1024,
+        write_timeout_ms: 200,
+        ..config(Protocol::WebSocket)
+    })
+    .await;
+    let mut deaf = small_buffered(h.addr).await;
+    let request = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    deaf.write_all(request.as_bytes()).await.expect("writes");
+    let id = h.event().await.ctx.client;
+    flood(&h, id, 128).await;
+    h.closed(id).await;
+    assert_eq!(h.gw.stats().listeners[0].send_queue_drops, 0);
 }

@@ -1,16 +1,24 @@
 //! The socket side of a connection, one implementation per protocol behind [`Transport`].
 //!
+//! A transport splits into a read half and a write half that work independently: a write
+//! blocked on a client that stopped reading never holds up reading, and the other way
+//! round. Every write is under a deadline that counts time without progress.
+//!
 //! This is also the one place where how a connection ends becomes what the client sees
 //! (WebSocket close codes, a TCP FIN or an abrupt close).
 
 use std::future::Future;
 use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
+use tokio::time::Sleep;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -18,10 +26,11 @@ use tokio_tungstenite::tungstenite::{self, Message as WsMessage, Utf8Bytes};
 use tokio_util::codec::{Decoder, Encoder};
 
 use super::codec::{CodecError, FrameCodec, LineCodec};
+use super::utf8_scan::{InvalidUtf8, Utf8Scan};
 use crate::bus::{Message, MessageKind};
 
 /// How long a closing connection may take to say goodbye before it is dropped.
-const LINGER: Duration = Duration::from_secs(1);
+pub(super) const LINGER: Duration = Duration::from_secs(1);
 
 /// Bytes read from a TCP socket at a time.
 const READ_CHUNK: usize = 4096;
@@ -88,9 +97,37 @@ pub enum Failure {
     /// The client broke the protocol.
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// The client sent text that is not UTF-8.
+    #[error("invalid UTF-8 in a text message: {0}")]
+    InvalidUtf8(String),
+    /// The client took no bytes for the whole write deadline.
+    #[error("no write progress within the write deadline")]
+    WriteTimeout,
     /// The socket failed.
     #[error(transparent)]
-    Io(#[from] io::Error),
+    Io(io::Error),
+}
+
+impl From<io::Error> for Failure {
+    fn from(e: io::Error) -> Self {
+        match e.kind() {
+            io::ErrorKind::TimedOut => Self::WriteTimeout,
+            io::ErrorKind::InvalidData => Self::InvalidUtf8(e.to_string()),
+            _ => Self::Io(e),
+        }
+    }
+}
+
+impl Failure {
+    /// How a connection ends when its reader fails like this.
+    pub fn ending(&self) -> Ending {
+        match self {
+            Self::TooLarge => Ending::TooLarge,
+            Self::Protocol(_) => Ending::ProtocolError,
+            Self::InvalidUtf8(_) => Ending::InvalidData,
+            Self::Closed | Self::WriteTimeout | Self::Io(_) => Ending::Drop,
+        }
+    }
 }
 
 /// How a connection ends.
@@ -102,38 +139,165 @@ pub enum Ending {
     GoingAway,
     /// The client sent a message above the limit (WebSocket 1009; TCP just closed).
     TooLarge,
+    /// The client broke the protocol (WebSocket 1002; TCP just closed).
+    ProtocolError,
+    /// The client sent text that is not UTF-8 (WebSocket 1007).
+    InvalidData,
     /// The client closed first; answer its close if the protocol has one.
     PeerClosed,
     /// Dropped at once: forced, too slow, silent or broken.
     Drop,
 }
 
-/// A connection's socket, with its protocol's framing.
+impl Ending {
+    /// Whether the reader ended the connection for a broken rule that the client is told
+    /// about (so what was queued for it before is worth writing first).
+    pub fn is_broken_rule(self) -> bool {
+        matches!(
+            self,
+            Self::TooLarge | Self::ProtocolError | Self::InvalidData
+        )
+    }
+}
+
+/// A connection's socket, with its protocol's framing, as two independent halves.
 pub trait Transport: Send {
-    /// Waits for something from the client. Cancel-safe: partial input stays buffered.
-    fn read(&mut self) -> impl Future<Output = Result<Incoming, Failure>> + Send;
-    /// Buffers one message (never [`Outgoing::Close`]) for the next flush.
-    fn feed(&mut self, out: Outgoing) -> impl Future<Output = Result<(), Failure>> + Send;
-    /// Writes everything buffered.
-    fn flush(&mut self) -> impl Future<Output = Result<(), Failure>> + Send;
+    /// The half that reads.
+    type Reader<'a>: ReadHalf
+    where
+        Self: 'a;
+    /// The half that writes.
+    type Writer<'a>: WriteHalf
+    where
+        Self: 'a;
+    /// The two halves; both can wait at the same time.
+    fn split(&mut self) -> (Self::Reader<'_>, Self::Writer<'_>);
     /// Ends the connection as `how` says, within a bounded time.
     fn end(self, how: Ending) -> impl Future<Output = ()> + Send;
 }
 
-/// A WebSocket connection after its handshake.
+/// Reading from a client.
+pub trait ReadHalf: Send {
+    /// Waits for something from the client.
+    fn read(&mut self) -> impl Future<Output = Result<Incoming, Failure>> + Send;
+}
+
+/// Writing to a client, under the write deadline.
+pub trait WriteHalf: Send {
+    /// Buffers one message (never [`Outgoing::Close`]) for the next flush.
+    fn feed(&mut self, out: Outgoing) -> impl Future<Output = Result<(), Failure>> + Send;
+    /// Writes everything buffered.
+    fn flush(&mut self) -> impl Future<Output = Result<(), Failure>> + Send;
+}
+
+/// A WebSocket client's socket as tungstenite sees it: writes fail with `TimedOut` once they
+/// make no progress for `timeout`, and reads fail with `InvalidData` as soon as a text
+/// message is known not to be UTF-8 (see [`Utf8Scan`]), even in the middle of a frame.
+///
+/// The timer exists only while a write waits, so an idle connection carries none.
+pub struct Guarded<S> {
+    inner: S,
+    timeout: Duration,
+    timer: Option<Pin<Box<Sleep>>>,
+    scan: Utf8Scan,
+    /// Invalid text was read: the next read says so (the bytes before it went through).
+    invalid: bool,
+}
+
+impl<S> Guarded<S> {
+    /// Wraps `inner`.
+    pub fn new(inner: S, timeout: Duration) -> Self {
+        Self {
+            inner,
+            timeout,
+            timer: None,
+            scan: Utf8Scan::default(),
+            invalid: false,
+        }
+    }
+
+    /// Looks at bytes the client sent before they go to tungstenite.
+    pub fn scan(&mut self, bytes: &[u8]) {
+        if self.scan.feed(bytes).is_err() {
+            self.invalid = true;
+        }
+    }
+
+    /// Called when a write cannot go on: `Ready` with an error once the deadline passed.
+    fn stalled(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
+        let timeout = self.timeout;
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        ready!(timer.as_mut().poll(cx));
+        self.timer = None;
+        Poll::Ready(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "no write progress within the write deadline",
+        ))
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if std::mem::take(&mut self.invalid) {
+            return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, InvalidUtf8)));
+        }
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
+        self.scan(&buf.filled()[before..]);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match Pin::new(&mut self.inner).poll_write(cx, buf) {
+            Poll::Ready(r) => {
+                self.timer = None;
+                Poll::Ready(r)
+            }
+            Poll::Pending => self.stalled(cx).map(Err),
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match Pin::new(&mut self.inner).poll_flush(cx) {
+            Poll::Ready(r) => {
+                self.timer = None;
+                Poll::Ready(r)
+            }
+            Poll::Pending => self.stalled(cx).map(Err),
+        }
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// The WebSocket stream of a connection.
+pub type WsStream = WebSocketStream<Guarded<TcpStream>>;
+
+/// A WebSocket connection after its handshake, split so reads and writes interleave.
 pub struct WsTransport {
-    ws: WebSocketStream<TcpStream>,
+    rx: SplitStream<WsStream>,
+    tx: SplitSink<WsStream, WsMessage>,
 }
 
 impl WsTransport {
     /// Wraps an upgraded connection.
-    pub fn new(ws: WebSocketStream<TcpStream>) -> Self {
-        Self { ws }
-    }
-
-    /// Reads until the peer's close or an error, so the TCP close that follows is clean.
-    async fn drain(&mut self) {
-        while let Some(Ok(_)) = self.ws.next().await {}
+    pub fn new(ws: WsStream) -> Self {
+        let (tx, rx) = ws.split();
+        Self { rx, tx }
     }
 }
 
@@ -141,14 +305,21 @@ fn ws_failure(e: tungstenite::Error) -> Failure {
     match e {
         tungstenite::Error::Capacity(_) => Failure::TooLarge,
         tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => Failure::Closed,
-        tungstenite::Error::Io(e) => Failure::Io(e),
+        tungstenite::Error::Io(e) => e.into(),
+        tungstenite::Error::Utf8(e) => Failure::InvalidUtf8(e),
         other => Failure::Protocol(other.to_string()),
     }
 }
 
-impl Transport for WsTransport {
+/// The read half of a WebSocket connection.
+pub struct WsReader<'a>(&'a mut SplitStream<WsStream>);
+
+/// The write half of a WebSocket connection.
+pub struct WsWriter<'a>(&'a mut SplitSink<WsStream, WsMessage>);
+
+impl ReadHalf for WsReader<'_> {
     async fn read(&mut self) -> Result<Incoming, Failure> {
-        match self.ws.next().await {
+        match self.0.next().await {
             None => Ok(Incoming::Closed),
             Some(Err(e)) => Err(ws_failure(e)),
             Some(Ok(WsMessage::Text(text))) => {
@@ -157,13 +328,16 @@ impl Transport for WsTransport {
             }
             Some(Ok(WsMessage::Binary(data))) => Ok(Incoming::Message(Message::binary(data))),
             Some(Ok(WsMessage::Close(_))) => Ok(Incoming::Closed),
-            // Pings are answered by tungstenite itself; pongs and raw frames only show life.
+            // Pings are answered by tungstenite itself (its reads write the pong, through
+            // the shared socket); pongs and raw frames only show life.
             Some(Ok(WsMessage::Ping(_) | WsMessage::Pong(_) | WsMessage::Frame(_))) => {
                 Ok(Incoming::Activity)
             }
         }
     }
+}
 
+impl WriteHalf for WsWriter<'_> {
     async fn feed(&mut self, out: Outgoing) -> Result<(), Failure> {
         let message = match out {
             Outgoing::Text(text) => WsMessage::Text(text),
@@ -171,20 +345,35 @@ impl Transport for WsTransport {
             Outgoing::Ping => WsMessage::Ping(Bytes::new()),
             Outgoing::Close => return Ok(()),
         };
-        self.ws.feed(message).await.map_err(ws_failure)
+        self.0.feed(message).await.map_err(ws_failure)
     }
 
     async fn flush(&mut self) -> Result<(), Failure> {
-        self.ws.flush().await.map_err(ws_failure)
+        self.0.flush().await.map_err(ws_failure)
+    }
+}
+
+impl Transport for WsTransport {
+    type Reader<'a> = WsReader<'a>;
+    type Writer<'a> = WsWriter<'a>;
+
+    fn split(&mut self) -> (WsReader<'_>, WsWriter<'_>) {
+        (WsReader(&mut self.rx), WsWriter(&mut self.tx))
     }
 
-    async fn end(mut self, how: Ending) {
+    async fn end(self, how: Ending) {
         let code = match how {
             Ending::Drop => return,
             Ending::PeerClosed => None,
             Ending::Normal => Some((CloseCode::Normal, "")),
             Ending::GoingAway => Some((CloseCode::Away, "server shutting down")),
             Ending::TooLarge => Some((CloseCode::Size, "message too large")),
+            Ending::ProtocolError => Some((CloseCode::Protocol, "protocol error")),
+            Ending::InvalidData => Some((CloseCode::Invalid, "invalid UTF-8")),
+        };
+        // The halves are always a pair: they were split from one stream here.
+        let Ok(mut ws) = self.rx.reunite(self.tx) else {
+            return;
         };
         let goodbye = async {
             match code {
@@ -193,18 +382,19 @@ impl Transport for WsTransport {
                         code,
                         reason: reason.into(),
                     };
-                    if self.ws.close(Some(frame)).await.is_err() {
+                    if ws.close(Some(frame)).await.is_err() {
                         return;
                     }
                 }
                 // tungstenite queued the reply to the peer's close; writing it is enough.
                 None => {
-                    if self.ws.flush().await.is_err() {
+                    if ws.flush().await.is_err() {
                         return;
                     }
                 }
             }
-            self.drain().await;
+            // Read until the peer's close or an error, so the TCP close that follows is clean.
+            while let Some(Ok(_)) = ws.next().await {}
         };
         // A peer that never answers does not hold the task.
         let _ = tokio::time::timeout(LINGER, goodbye).await;
@@ -213,7 +403,7 @@ impl Transport for WsTransport {
 
 /// A framing for raw TCP: a codec and how its messages are delivered.
 pub trait TcpFraming:
-    Decoder<Item = Bytes, Error = CodecError> + Encoder<Bytes, Error = CodecError> + Send
+    Decoder<Item = Bytes, Error = CodecError> + Encoder<Bytes, Error = CodecError> + Copy + Send + Sync
 {
     /// The message a decoded frame becomes.
     fn deliver(data: Bytes) -> Message;
@@ -239,21 +429,40 @@ pub struct TcpTransport<C> {
     codec: C,
     read_buf: BytesMut,
     write_buf: BytesMut,
+    write_timeout: Duration,
 }
 
 impl<C: TcpFraming> TcpTransport<C> {
-    /// Wraps an accepted socket.
-    pub fn new(stream: TcpStream, codec: C) -> Self {
+    /// Wraps an accepted socket; a write that makes no progress for `write_timeout` fails.
+    pub fn new(stream: TcpStream, codec: C, write_timeout: Duration) -> Self {
         Self {
             stream,
             codec,
             read_buf: BytesMut::new(),
             write_buf: BytesMut::new(),
+            write_timeout,
         }
     }
+}
 
+/// The read half of a raw TCP connection.
+pub struct TcpReader<'a, C> {
+    stream: &'a TcpStream,
+    codec: &'a mut C,
+    buf: &'a mut BytesMut,
+}
+
+/// The write half of a raw TCP connection.
+pub struct TcpWriter<'a, C> {
+    stream: &'a TcpStream,
+    codec: C,
+    buf: &'a mut BytesMut,
+    timeout: Duration,
+}
+
+impl<C: TcpFraming> TcpReader<'_, C> {
     fn decode(&mut self) -> Result<Option<Message>, Failure> {
-        match self.codec.decode(&mut self.read_buf) {
+        match self.codec.decode(self.buf) {
             Ok(frame) => Ok(frame.map(C::deliver)),
             Err(CodecError::TooLarge { .. }) => Err(Failure::TooLarge),
             Err(CodecError::Io(e)) => Err(Failure::Io(e)),
@@ -262,20 +471,19 @@ impl<C: TcpFraming> TcpTransport<C> {
     }
 }
 
-impl<C: TcpFraming> Transport for TcpTransport<C> {
+impl<C: TcpFraming> ReadHalf for TcpReader<'_, C> {
     async fn read(&mut self) -> Result<Incoming, Failure> {
         if let Some(message) = self.decode()? {
             return Ok(Incoming::Message(message));
         }
         loop {
-            if self.read_buf.is_empty() {
-                self.read_buf = BytesMut::new();
+            if self.buf.is_empty() {
+                *self.buf = BytesMut::new();
             }
-            // Waiting for readiness before reserving keeps idle connections buffer-free, and
-            // makes this cancel-safe: the only await holds no data.
-            self.stream.readable().await?;
-            self.read_buf.reserve(READ_CHUNK);
-            match self.stream.try_read_buf(&mut self.read_buf) {
+            // Waiting for readiness before reserving keeps idle connections buffer-free.
+            self.stream.readable().await.map_err(Failure::Io)?;
+            self.buf.reserve(READ_CHUNK);
+            match self.stream.try_read_buf(self.buf) {
                 Ok(0) => return Ok(Incoming::Closed),
                 Ok(_) => {
                     return Ok(match self.decode()? {
@@ -284,11 +492,13 @@ impl<C: TcpFraming> Transport for TcpTransport<C> {
                     });
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(Failure::Io(e)),
             }
         }
     }
+}
 
+impl<C: TcpFraming> WriteHalf for TcpWriter<'_, C> {
     async fn feed(&mut self, out: Outgoing) -> Result<(), Failure> {
         let data = match out {
             Outgoing::Text(text) => text.into(),
@@ -297,20 +507,58 @@ impl<C: TcpFraming> Transport for TcpTransport<C> {
             Outgoing::Ping | Outgoing::Close => return Ok(()),
         };
         self.codec
-            .encode(data, &mut self.write_buf)
+            .encode(data, self.buf)
             .map_err(|e| Failure::Protocol(e.to_string()))
     }
 
     async fn flush(&mut self) -> Result<(), Failure> {
-        self.stream.write_all(&self.write_buf).await?;
-        self.write_buf = BytesMut::new();
+        while !self.buf.is_empty() {
+            // Each wait for room is bounded: the deadline counts time without progress.
+            tokio::time::timeout(self.timeout, self.stream.writable())
+                .await
+                .map_err(|_| Failure::WriteTimeout)?
+                .map_err(Failure::Io)?;
+            match self.stream.try_write(self.buf) {
+                Ok(n) => self.buf.advance(n),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Err(Failure::Io(e)),
+            }
+        }
+        *self.buf = BytesMut::new();
         Ok(())
+    }
+}
+
+impl<C: TcpFraming> Transport for TcpTransport<C> {
+    type Reader<'a>
+        = TcpReader<'a, C>
+    where
+        C: 'a;
+    type Writer<'a>
+        = TcpWriter<'a, C>
+    where
+        C: 'a;
+
+    fn split(&mut self) -> (TcpReader<'_, C>, TcpWriter<'_, C>) {
+        let codec = self.codec;
+        let reader = TcpReader {
+            stream: &self.stream,
+            codec: &mut self.codec,
+            buf: &mut self.read_buf,
+        };
+        let writer = TcpWriter {
+            stream: &self.stream,
+            codec,
+            buf: &mut self.write_buf,
+            timeout: self.write_timeout,
+        };
+        (reader, writer)
     }
 
     async fn end(mut self, how: Ending) {
         match how {
-            // An oversized message is not answered: the client is simply cut off.
-            Ending::Drop | Ending::TooLarge => {}
+            // A broken or oversized message is not answered: the client is simply cut off.
+            Ending::Drop | Ending::TooLarge | Ending::ProtocolError | Ending::InvalidData => {}
             Ending::PeerClosed => {
                 let _ = tokio::time::timeout(LINGER, self.stream.shutdown()).await;
             }

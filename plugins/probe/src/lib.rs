@@ -461,9 +461,22 @@ impl Plugin for Probe {
 
     fn on_websocket_connect(
         &mut self,
-        _ctx: &Context,
+        ctx: &Context,
         request: HttpRequest,
     ) -> Result<(), Rejection> {
+        // `?bind=U&join=G&greet=T`: act on the client before the verdict, as GatewayWorker
+        // apps do in onWebSocketConnect; a rejection undoes all of it.
+        let client = ctx.client();
+        let acted = [
+            request.query_param("bind").map(|uid| client.bind_uid(uid)),
+            request.query_param("join").map(|group| client.join(group)),
+            request.query_param("greet").map(|text| ctx.reply(text)),
+        ];
+        for result in acted.into_iter().flatten() {
+            if let Err(e) = result {
+                sb::log(LogLevel::Warn, &format!("probe: on-websocket-connect: {e}"));
+            }
+        }
         match request.query_param("reject") {
             Some(status) => Err(Rejection::new(
                 status.parse().unwrap_or(403),
