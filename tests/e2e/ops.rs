@@ -279,19 +279,9 @@ async fn the_console_answers_help_status_and_exit() {
     blocking(move || s.ok(&["stop"])).await;
 }
 
+/// `GET path` on the admin listener; it must answer 200.
 async fn http_get(addr: &str, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("admin listener");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.expect("request");
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .await
-        .expect("response");
-    let (head, body) = response.split_once("\r\n\r\n").expect("a response");
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    body.to_owned()
+    let (status, body) = crate::support::http_get(addr, path).await;
+    assert_eq!(status, 200, "{path}: {body}");
+    body
 }

@@ -3,32 +3,10 @@
 
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::tungstenite;
 
 use crate::support::clients::Ws;
-use crate::support::{Server, Setup, deploy_by_rename, plugin_bytes, plugin_folder};
-
-/// `GET path` on the admin listener: (status code, body).
-async fn get(addr: &str, path: &str) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("admin listener");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.expect("request");
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .await
-        .expect("response");
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .expect("a status line");
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned());
-    (status, body.unwrap_or_default())
-}
+use crate::support::{Server, Setup, deploy_by_rename, http_get, plugin_bytes, plugin_folder};
 
 /// The admin address the server logged.
 fn admin_addr(server: &Server) -> String {
@@ -60,7 +38,10 @@ async fn a_listener_refuses_clients_at_once_until_its_app_is_loaded() {
         Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 503),
         other => panic!("expected a 503, got {other:?}"),
     }
-    assert_eq!(get(&admin, "/health").await, (503, "starting\n".to_owned()));
+    assert_eq!(
+        http_get(&admin, "/health").await,
+        (503, "starting\n".to_owned())
+    );
     server
         .wait_for_log_since(started, "app not loaded (yet): refusing clients")
         .await;
@@ -72,5 +53,5 @@ async fn a_listener_refuses_clients_at_once_until_its_app_is_loaded() {
     let mut client = Ws::connect(&server.url()).await;
     client.send_text("hello").await;
     assert_eq!(client.recv_text().await, "hello");
-    assert_eq!(get(&admin, "/health").await, (200, "ok\n".to_owned()));
+    assert_eq!(http_get(&admin, "/health").await, (200, "ok\n".to_owned()));
 }

@@ -434,6 +434,16 @@ async fn small_buffered(addr: SocketAddr) -> TcpStream {
     socket.connect(addr).await.expect("connects")
 }
 
+/// A WebSocket client with small socket buffers that sends its upgrade request and never
+/// reads a byte.
+async fn deaf_websocket(addr: SocketAddr) -> TcpStream {
+    let mut deaf = small_buffered(addr).await;
+    let request = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    deaf.write_all(request.as_bytes()).await.expect("writes");
+    deaf
+}
+
 #[tokio::test]
 async fn a_busy_app_slows_reading_from_its_client_while_writes_continue() {
     let mut h = start(config(Protocol::Text)).await;
@@ -539,10 +549,7 @@ async fn shutdown_ends_a_client_that_does_not_read() {
         ..config(Protocol::WebSocket)
     })
     .await;
-    let mut deaf = small_buffered(h.addr).await;
-    let request = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-    deaf.write_all(request.as_bytes()).await.expect("writes");
+    let _deaf = deaf_websocket(h.addr).await;
     let id = h.event().await.ctx.client;
     flood(&h, id, 64).await;
     // Its writer is stuck on a full socket with a 30 s deadline; shutdown does not wait that.
@@ -892,10 +899,7 @@ async fn a_websocket_client_that_stops_reading_is_closed_at_the_write_deadline()
         ..config(Protocol::WebSocket)
     })
     .await;
-    let mut deaf = small_buffered(h.addr).await;
-    let request = "GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-    deaf.write_all(request.as_bytes()).await.expect("writes");
+    let _deaf = deaf_websocket(h.addr).await;
     let id = h.event().await.ctx.client;
     flood(&h, id, 128).await;
     h.closed(id).await;

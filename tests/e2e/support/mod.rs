@@ -511,3 +511,25 @@ pub fn deploy_by_rename(dir: &Path, name: &str, bytes: &[u8]) {
     std::fs::write(&temp, bytes).expect("write temp");
     std::fs::rename(&temp, dir.join(name)).expect("rename");
 }
+
+/// `GET path` from an HTTP server at `addr` (the admin listener): (status code, body).
+pub async fn http_get(addr: &str, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("HTTP server");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.expect("request");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .await
+        .expect("response");
+    let (head, body) = response.split_once("\r\n\r\n").expect("a response");
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .expect("a status line");
+    (status, body.to_owned())
+}
