@@ -40,6 +40,9 @@ pub enum StartError {
     /// The plugins could not be loaded.
     #[error(transparent)]
     Worker(#[from] WorkerError),
+    /// The cluster transport could not start (NATS options, credentials, subscriptions).
+    #[error(transparent)]
+    Cluster(#[from] crate::bus::nats::ClusterError),
     /// The control socket or the admin listener could not be bound.
     #[error("cannot listen on {what}: {source}")]
     Listen {
@@ -186,7 +189,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), Ser
 }
 
 /// Waits for Ctrl-C or SIGTERM.
-async fn stop_signal() -> std::io::Result<()> {
+pub(super) async fn stop_signal() -> std::io::Result<()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         result = tokio::signal::ctrl_c() => result,
