@@ -1,0 +1,265 @@
+//! Cluster mode (issue 9): gateways and workers as separate processes of the real binary,
+//! joined by a real `nats-server`, answer like the embedded single process.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::support::clients::Lines;
+use crate::support::nats::NatsServer;
+use crate::support::probe::Probe;
+use crate::support::{Listener, Server, Setup};
+use switchboard::bus::GatewayId;
+use switchboard::bus::codec::encode;
+use switchboard::bus::nats::wire::{Heartbeat, Side, Subjects};
+
+/// The config of a member in `role`: the probe app on WebSocket and echo on text lines.
+fn member(nats: &NatsServer, role: &str) -> Server {
+    let base = Setup::one("websocket", "probe")
+        .listener(Listener::new("text", "echo"))
+        .toml();
+    Server::start(&format!(
+        "{base}\n[cluster]\nnats_url = \"{}\"\nrole = \"{role}\"\n",
+        nats.url
+    ))
+}
+
+/// Waits until `server` has logged `needle` at least `times` times.
+async fn logged(server: &Server, needle: &str, times: usize) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.log().matches(needle).count() < times {
+        assert!(
+            Instant::now() < deadline,
+            "never logged {needle:?} {times} times; log:\n{}",
+            server.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Two gateways and two workers, each knowing the others.
+struct Cluster {
+    gateways: [Server; 2],
+    workers: [Server; 2],
+    nats: NatsServer,
+}
+
+impl Cluster {
+    async fn start() -> Self {
+        let nats = NatsServer::start();
+        let gateways = [member(&nats, "gateway"), member(&nats, "gateway")];
+        let workers = [member(&nats, "worker"), member(&nats, "worker")];
+        for gateway in &gateways {
+            logged(gateway, "worker joined", 2).await;
+        }
+        for worker in &workers {
+            logged(worker, "gateway joined", 2).await;
+        }
+        Self {
+            gateways,
+            workers,
+            nats,
+        }
+    }
+
+    fn url(&self, gateway: usize) -> String {
+        format!("ws://{}/", self.gateways[gateway].addrs[0])
+    }
+}
+
+#[tokio::test]
+async fn cluster_echo_works_through_both_gateways() {
+    let cluster = Cluster::start().await;
+    for gateway in &cluster.gateways {
+        let mut client = Lines::connect(gateway.addrs[1]).await;
+        for i in 0..20 {
+            let line = format!("hello {i}");
+            client.send(line.as_bytes()).await;
+            assert_eq!(client.recv_text().await, line);
+        }
+    }
+}
+
+#[tokio::test]
+async fn cluster_answers_like_one_process_with_clients_on_both_gateways() {
+    let cluster = Cluster::start().await;
+    let mut a = Probe::connect(&cluster.url(0)).await;
+    let mut b = Probe::connect(&cluster.url(1)).await;
+    let mut c = Probe::connect(&cluster.url(1)).await;
+    let (ia, ib, ic) = (a.id.clone(), b.id.clone(), c.id.clone());
+    assert_ne!(ia[..8], ib[..8], "two gateways, two gateway ids");
+    assert_eq!(ib[..8], ic[..8]);
+
+    // Presence and counts span the gateways.
+    assert_eq!(a.ok("is-online", json!({"client": ib})).await, json!(true));
+    assert_eq!(a.ok("get-client-count", json!({})).await, json!(3));
+
+    // A send to a uid bound on the other gateway.
+    a.ok("bind-uid", json!({"client": ib, "uid": "alice"}))
+        .await;
+    a.ok(
+        "send-to-uid",
+        json!({"uid": "alice", "message": "to alice"}),
+    )
+    .await;
+    assert_eq!(b.other_text().await, "to alice");
+    // The same uid on both gateways counts once, as in one process.
+    a.ok("bind-uid", json!({"client": ia, "uid": "alice"}))
+        .await;
+    a.ok("bind-uid", json!({"client": ic, "uid": "bob"})).await;
+    assert_eq!(a.ok("get-uid-count", json!({})).await, json!(2));
+    assert_eq!(
+        a.ok("get-uid-list", json!({"unique": true})).await,
+        json!(["alice", "bob"])
+    );
+    assert_eq!(
+        c.ok("is-uid-online", json!({"uid": "alice"})).await,
+        json!(true)
+    );
+
+    // A group across gateways: joined, then sent to, in that order.
+    a.ok("join-group", json!({"client": ia, "group": "room"}))
+        .await;
+    a.ok("join-group", json!({"client": ib, "group": "room"}))
+        .await;
+    c.ok("join-group", json!({"client": ic, "group": "other"}))
+        .await;
+    a.ok(
+        "send-to-group",
+        json!({"group": "room", "message": "to room"}),
+    )
+    .await;
+    assert_eq!(a.other_text().await, "to room");
+    assert_eq!(b.other_text().await, "to room");
+    assert!(c.quiet_for(Duration::from_millis(200)).await);
+    assert_eq!(
+        b.ok("get-client-count-by-group", json!({"group": "room"}))
+            .await,
+        json!(2)
+    );
+    assert_eq!(
+        b.ok("get-group-list", json!({"unique": true})).await,
+        json!(["other", "room"])
+    );
+
+    // Paged lists across gateways walk every client once, in order, with a valid cursor.
+    let mut all = vec![ia.clone(), ib.clone(), ic.clone()];
+    all.sort();
+    let mut walked: Vec<String> = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let page = c
+            .ok("get-client-list", json!({"after": after, "limit": 2}))
+            .await;
+        let page: Vec<String> = serde_json::from_value(page).expect("ids");
+        assert!(page.len() <= 2);
+        let Some(last) = page.last() else { break };
+        after = json!(last);
+        walked.extend(page);
+    }
+    assert_eq!(walked, all);
+
+    // A session set through one gateway is read from the other worker's side.
+    a.ok(
+        "set-session",
+        json!({"client": ib, "session": {"nick": "bee"}}),
+    )
+    .await;
+    assert_eq!(
+        c.ok("get-session", json!({"client": ib})).await,
+        json!({"nick": "bee"})
+    );
+
+    // A client that leaves is gone everywhere.
+    drop(b);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while a.ok("is-online", json!({"client": ib})).await != json!(false) {
+        assert!(Instant::now() < deadline, "the closed client stays online");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(a.ok("get-client-count", json!({})).await, json!(2));
+}
+
+#[tokio::test]
+async fn a_gateway_that_does_not_answer_makes_queries_time_out() {
+    let cluster = Cluster::start().await;
+    let mut a = Probe::connect(&cluster.url(0)).await;
+    assert_eq!(a.ok("get-client-count", json!({})).await, json!(1));
+
+    // A gateway that beats and holds its subject, but never answers.
+    let nats = async_nats::connect(cluster.nats.url.as_str())
+        .await
+        .expect("NATS");
+    let subjects = Subjects::new("switchboard");
+    let silent = GatewayId::new(0x0bad_cafe).expect("non-zero");
+    let _held = nats
+        .subscribe(subjects.gateway_all(silent))
+        .await
+        .expect("subscribed");
+    let beat = |goodbye| Heartbeat {
+        side: Side::Gateway,
+        node: silent.get(),
+        epoch: 1,
+        apps: Vec::new(),
+        goodbye,
+    };
+    let beating = {
+        let (nats, subject, beat) = (
+            nats.clone(),
+            subjects.heartbeat(Side::Gateway, silent.get()),
+            encode(&beat(false)),
+        );
+        tokio::spawn(async move {
+            loop {
+                let _ = nats.publish(subject.clone(), beat.clone().into()).await;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        })
+    };
+    for worker in &cluster.workers {
+        logged(worker, "gateway joined", 3).await;
+    }
+    // No partial answer: the whole call fails with the WIT timeout error.
+    assert_eq!(a.err("get-client-count", json!({})).await, "timeout");
+    assert_eq!(
+        a.err("get-group-list", json!({"unique": true})).await,
+        "timeout"
+    );
+    assert_eq!(
+        a.err("is-online", json!({"client": "0badcafe000000000001"}))
+            .await,
+        "timeout"
+    );
+
+    // Its goodbye removes it at once: the cluster answers again.
+    beating.abort();
+    nats.publish(
+        subjects.heartbeat(Side::Gateway, silent.get()),
+        encode(&beat(true)).into(),
+    )
+    .await
+    .expect("goodbye");
+    for worker in &cluster.workers {
+        logged(worker, "gateway said goodbye", 1).await;
+    }
+    assert_eq!(a.ok("get-client-count", json!({})).await, json!(1));
+}
+
+#[tokio::test]
+async fn a_bus_message_of_another_wire_version_is_refused_with_a_log_line() {
+    let cluster = Cluster::start().await;
+    let mut a = Probe::connect(&cluster.url(0)).await;
+    let gateway =
+        GatewayId::new(u32::from_str_radix(&a.id[..8], 16).expect("hex")).expect("non-zero");
+    let nats = async_nats::connect(cluster.nats.url.as_str())
+        .await
+        .expect("NATS");
+    let subject = Subjects::new("switchboard").gateway_command(gateway);
+    nats.publish(subject, vec![9, 0, 1].into())
+        .await
+        .expect("published");
+    nats.flush().await.expect("flushed");
+    logged(&cluster.gateways[0], "wire version 9", 1).await;
+    // Refused, not fatal: the gateway goes on serving.
+    assert_eq!(a.ok("get-client-count", json!({})).await, json!(1));
+}

