@@ -119,6 +119,7 @@ fn run() -> Result<ExitCode> {
         }
         Some("test") => {
             build_plugins_of(&root, None, &[])?;
+            tools::ensure_nats_server(&root)?;
             let mut cmd = cargo();
             cmd.current_dir(&root).arg("test").args(&rest);
             status_of(&mut cmd)
