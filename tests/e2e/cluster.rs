@@ -169,6 +169,21 @@ async fn cluster_answers_like_one_process_with_clients_on_both_gateways() {
         c.ok("get-session", json!({"client": ib})).await,
         json!({"nick": "bee"})
     );
+    // The limit on a merged session is the gateway's to tell, and the caller hears it.
+    let half = "y".repeat(40 * 1024);
+    a.ok(
+        "update-session",
+        json!({"client": ib, "session": {"h1": half}}),
+    )
+    .await;
+    assert_eq!(
+        a.err(
+            "update-session",
+            json!({"client": ib, "session": {"h2": half}})
+        )
+        .await,
+        "too-large"
+    );
 
     // A client that leaves is gone everywhere.
     drop(b);

@@ -32,13 +32,13 @@ use tracing::{debug, info, warn};
 use super::codec::{decode, encode};
 use super::{
     AppName, BusError, Command, Event, EventKind, GatewayId, Gateways, Handshake, Query, Rejection,
-    Reply, Workers,
+    Reply, SessionTooLarge, Workers,
 };
 use crate::config::ClusterConfig;
 use merge::Plan;
 use peers::{Heard, Peers};
 use route::Bindings;
-use wire::{Answer, Heartbeat, Side, Subjects, ToGateway, ToWorker};
+use wire::{Answer, Heartbeat, Side, Subjects, ToGateway, ToWorker, Verdict};
 
 /// How long a query waits for every gateway's answer before it fails with a timeout.
 pub const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
@@ -393,8 +393,21 @@ pub async fn serve_gateway(
             };
             match input {
                 ToGateway::Command { app, command } => {
-                    if let Err(e) = gateway.command(&app, command).await {
+                    let outcome = gateway.command(&app, command).await;
+                    if let Err(e) = &outcome {
                         debug!(app = &*app, "command not applied: {e}");
+                    }
+                    if let Some(reply_to) = message.reply {
+                        let verdict: Verdict = match outcome {
+                            Err(BusError::SessionTooLarge(SessionTooLarge(size))) => {
+                                Some(size as u64)
+                            }
+                            _ => None,
+                        };
+                        if let Err(e) = node.client.publish(reply_to, encode(&verdict).into()).await
+                        {
+                            warn!("cannot answer a command: {e}");
+                        }
                     }
                 }
                 ToGateway::Query { app, query } => {
@@ -490,6 +503,29 @@ impl NatsGateways {
         }
     }
 
+    async fn verdict(&self, gateway: GatewayId, payload: Bytes) -> Result<(), BusError> {
+        let request = async_nats::Request::new()
+            .payload(payload)
+            .timeout(Some(QUERY_TIMEOUT));
+        let subject = self.node.subjects.gateway_command(gateway);
+        match self.node.client.send_request(subject, request).await {
+            Ok(message) => match decode::<Verdict>(&message.payload) {
+                Ok(None) => Ok(()),
+                Ok(Some(size)) => Err(BusError::SessionTooLarge(SessionTooLarge(
+                    usize::try_from(size).unwrap_or(usize::MAX),
+                ))),
+                Err(e) => {
+                    warn!("command verdict refused: {e}");
+                    Err(BusError::Timeout(format!("gateway {gateway}")))
+                }
+            },
+            // The gateway is gone, and its clients with it: nothing to update, as for an
+            // unknown client.
+            Err(e) if e.kind() == RequestErrorKind::NoResponders => Ok(()),
+            Err(e) => Err(BusError::Timeout(format!("gateway {gateway}: {e}"))),
+        }
+    }
+
     async fn ask_all(&self, payload: Bytes) -> Result<Vec<Reply>, BusError> {
         let expected: BTreeSet<GatewayId> = self.live_gateways().into_iter().collect();
         if expected.is_empty() {
@@ -537,6 +573,16 @@ impl NatsGateways {
 #[async_trait]
 impl Gateways for NatsGateways {
     async fn command(&self, app: &str, command: Command) -> Result<(), BusError> {
+        if let Command::UpdateSession { client, .. } = &command {
+            // The merged session can exceed the limit, which only the gateway can tell: wait
+            // for its verdict. Same subject, so still in order with the other commands.
+            let gateway = client.gateway();
+            let payload = encode(&ToGateway::Command {
+                app: app.into(),
+                command,
+            });
+            return self.verdict(gateway, payload.into()).await;
+        }
         let targets = match route::command_gateway(&command) {
             Some(g) => vec![g],
             None => self.live_gateways(),

@@ -29,6 +29,10 @@ pub enum ToGateway {
     },
 }
 
+/// A gateway's verdict on a command sent with a reply subject (`update-session`, whose
+/// merged session may exceed the limit): `None` if applied, else the size it would have had.
+pub type Verdict = Option<u64>;
+
 /// A gateway's answer to one [`ToGateway::Query`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Answer {
