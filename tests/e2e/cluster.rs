@@ -8,20 +8,31 @@ use serde_json::{Value, json};
 use crate::support::clients::Lines;
 use crate::support::nats::NatsServer;
 use crate::support::probe::Probe;
-use crate::support::{Listener, Server, Setup};
+use crate::support::{Listener, Server, Setup, run_to_exit};
 use switchboard::bus::GatewayId;
 use switchboard::bus::codec::encode;
 use switchboard::bus::nats::wire::{Heartbeat, Side, Subjects};
 
 /// The config of a member in `role`: the probe app on WebSocket and echo on text lines.
-fn member(nats: &NatsServer, role: &str) -> Server {
+fn config(nats_url: &str, role: &str) -> String {
     let base = Setup::one("websocket", "probe")
         .listener(Listener::new("text", "echo"))
         .toml();
-    Server::start(&format!(
-        "{base}\n[cluster]\nnats_url = \"{}\"\nrole = \"{role}\"\n",
-        nats.url
-    ))
+    format!("{base}\n[cluster]\nnats_url = \"{nats_url}\"\nrole = \"{role}\"\n")
+}
+
+/// A member in `role`, started and ready.
+fn member(nats: &NatsServer, role: &str) -> Server {
+    Server::start(&config(&nats.url, role))
+}
+
+/// `switchboard start` with this config in a fresh folder, run to its exit.
+fn start_to_exit(config: &str, args: &[&str]) -> (Option<i32>, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("switchboard.toml"), config).expect("write");
+    let mut all = vec!["start"];
+    all.extend(args);
+    run_to_exit(&all, dir.path())
 }
 
 /// Waits until `server` has logged `needle` at least `times` times.
@@ -277,4 +288,48 @@ async fn a_bus_message_of_another_wire_version_is_refused_with_a_log_line() {
     logged(&cluster.gateways[0], "wire version 9", 1).await;
     // Refused, not fatal: the gateway goes on serving.
     assert_eq!(a.ok("get-client-count", json!({})).await, json!(1));
+}
+
+#[tokio::test]
+async fn cluster_role_all_serves_alone_and_start_role_overrides_the_config() {
+    let nats = NatsServer::start();
+    // The config says worker; the command line makes it both, joined over NATS.
+    let both = Server::start_with_args(&config(&nats.url, "worker"), &["--role", "all"]);
+    assert_eq!(both.addrs.len(), 2, "role all binds the listeners");
+    logged(&both, "worker joined", 1).await;
+    let mut client = Lines::connect(both.addrs[1]).await;
+    client.send(b"alone").await;
+    assert_eq!(client.recv_text().await, "alone");
+    let mut probe = Probe::connect(&format!("ws://{}/", both.addrs[0])).await;
+    assert_eq!(probe.ok("get-client-count", json!({})).await, json!(1));
+}
+
+#[test]
+fn bad_cluster_settings_name_the_key_and_exit_2() {
+    let plain = Setup::one("websocket", "probe").toml();
+    let (code, err) = start_to_exit(&plain, &["--role", "gateway"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--role") && err.contains("[cluster]"), "{err}");
+
+    let (code, err) = start_to_exit(&plain, &["--role", "boss"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("boss"), "{err}");
+
+    for (table, key) in [
+        (
+            "nats_url = \"nats://127.0.0.1:1\"\nprefix = \"a.b\"",
+            "cluster.prefix",
+        ),
+        ("nats_url = \"http://127.0.0.1:1\"", "cluster.nats_url"),
+        ("nats_url = \"nats://127.0.0.1:1\"\nrole = \"boss\"", "role"),
+        (
+            "nats_url = \"nats://127.0.0.1:1\"\ncredentials = \"missing.creds\"",
+            "cluster.credentials",
+        ),
+    ] {
+        let (code, err) = start_to_exit(&format!("{plain}\n[cluster]\n{table}\n"), &[]);
+        assert_eq!(code, Some(2), "{table}: {err}");
+        assert!(err.contains(key), "{table}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    }
 }

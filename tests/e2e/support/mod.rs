@@ -221,12 +221,18 @@ pub struct Server {
 impl Server {
     /// Starts the binary with this config text and waits for "switchboard ready".
     pub fn start(config: &str) -> Self {
+        Self::start_with_args(config, &[])
+    }
+
+    /// Starts `switchboard start -c FILE ARGS…` and waits for "switchboard ready".
+    pub fn start_with_args(config: &str, args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("switchboard.toml");
         std::fs::write(&path, config).expect("config written");
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .args(["start", "-c"])
             .arg(&path)
+            .args(args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
