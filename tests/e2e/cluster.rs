@@ -35,6 +35,9 @@ fn start_to_exit(config: &str, args: &[&str]) -> (Option<i32>, String) {
     run_to_exit(&all, dir.path())
 }
 
+/// What a gateway logs when a worker serves both apps of [`config`]: clients are served.
+const SERVES: &str = "serves echo, probe";
+
 /// Waits until `server` has logged `needle` at least `times` times.
 async fn logged(server: &Server, needle: &str, times: usize) {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -51,7 +54,7 @@ async fn logged(server: &Server, needle: &str, times: usize) {
 /// Two gateways and two workers, each knowing the others.
 struct Cluster {
     gateways: [Server; 2],
-    workers: [Server; 2],
+    workers: Vec<Server>,
     nats: NatsServer,
 }
 
@@ -59,9 +62,9 @@ impl Cluster {
     async fn start() -> Self {
         let nats = NatsServer::start();
         let gateways = [member(&nats, "gateway"), member(&nats, "gateway")];
-        let workers = [member(&nats, "worker"), member(&nats, "worker")];
+        let workers = vec![member(&nats, "worker"), member(&nats, "worker")];
         for gateway in &gateways {
-            logged(gateway, "worker joined", 2).await;
+            logged(gateway, SERVES, 2).await;
         }
         for worker in &workers {
             logged(worker, "gateway joined", 2).await;
@@ -296,7 +299,7 @@ async fn cluster_role_all_serves_alone_and_start_role_overrides_the_config() {
     // The config says worker; the command line makes it both, joined over NATS.
     let both = Server::start_with_args(&config(&nats.url, "worker"), &["--role", "all"]);
     assert_eq!(both.addrs.len(), 2, "role all binds the listeners");
-    logged(&both, "worker joined", 1).await;
+    logged(&both, SERVES, 1).await;
     let mut client = Lines::connect(both.addrs[1]).await;
     client.send(b"alone").await;
     assert_eq!(client.recv_text().await, "alone");
@@ -331,5 +334,41 @@ fn bad_cluster_settings_name_the_key_and_exit_2() {
         assert_eq!(code, Some(2), "{table}: {err}");
         assert!(err.contains(key), "{table}: {err}");
         assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    }
+}
+
+#[tokio::test]
+async fn a_killed_worker_disconnects_no_client_and_its_clients_are_rebound() {
+    let mut cluster = Cluster::start().await;
+    let mut clients = Vec::new();
+    for i in 0..12 {
+        let mut client = Lines::connect(cluster.gateways[i % 2].addrs[1]).await;
+        client.send(b"before").await;
+        assert_eq!(client.recv_text().await, "before");
+        clients.push(client);
+    }
+    // kill -9: no goodbye, so the gateways notice by missed heartbeats.
+    drop(cluster.workers.remove(0));
+    for (i, client) in clients.iter_mut().enumerate() {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let line = format!("client {i} attempt {attempt}");
+            client.send(line.as_bytes()).await;
+            // A line sent to the dead worker before expiry is lost; a later one comes back.
+            match tokio::time::timeout(Duration::from_millis(500), client.recv()).await {
+                Ok(Some(echo)) => {
+                    let echo = String::from_utf8(echo).expect("UTF-8");
+                    assert!(echo.starts_with(&format!("client {i} ")), "{echo}");
+                    break;
+                }
+                Ok(None) => panic!("client {i} was disconnected"),
+                Err(_) => assert!(Instant::now() < deadline, "client {i} never rebound"),
+            }
+        }
+    }
+    for gateway in &cluster.gateways {
+        assert!(gateway.log().contains("missed 3 heartbeats"));
     }
 }

@@ -222,6 +222,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), Ser
     if let Some(host) = &workers {
         let required: Vec<&str> = apps.iter().map(String::as_str).collect();
         host.load(&required).await.map_err(|e| start(e.into()))?;
+        node.announce().await;
     }
     let control_task = tokio::spawn(socket::serve(control, member.clone()));
     tracing::info!(

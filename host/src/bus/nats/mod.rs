@@ -255,15 +255,22 @@ impl Node {
         };
         let heard = lock(table).heard(beat, Instant::now());
         let side = format!("{:?}", beat.side).to_lowercase();
+        let node = format!("{:08x}", beat.node);
+        if matches!(heard, Heard::New | Heard::Restarted | Heard::AppsChanged)
+            && !beat.apps.is_empty()
+        {
+            let apps: Vec<&str> = beat.apps.iter().map(|a| &**a).collect();
+            info!("{side} {node} serves {}", apps.join(", "));
+        }
         match heard {
             Heard::New | Heard::Restarted => {
-                info!(node = %format!("{:08x}", beat.node), epoch = beat.epoch, "{side} joined");
+                info!(node, epoch = beat.epoch, "{side} joined");
                 // Beat back at once so the newcomer learns this process within a round trip,
                 // not a second.
                 self.beat(false).await;
             }
-            Heard::Gone => info!(node = %format!("{:08x}", beat.node), "{side} said goodbye"),
-            Heard::Alive | Heard::Stale => {}
+            Heard::Gone => info!(node, "{side} said goodbye"),
+            Heard::AppsChanged | Heard::Alive | Heard::Stale => {}
         }
     }
 
@@ -273,6 +280,12 @@ impl Node {
                 warn!(node = %format!("{node:08x}"), "{side} missed {} heartbeats: gone", peers::MISSED);
             }
         }
+    }
+
+    /// Beats now, out of turn: after a worker loaded its apps, gateways need not wait for
+    /// the next tick to send it clients.
+    pub async fn announce(&self) {
+        self.beat(false).await;
     }
 
     /// Says goodbye, so peers forget this process now rather than after expiry.

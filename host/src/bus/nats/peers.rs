@@ -20,6 +20,8 @@ pub enum Heard {
     New,
     /// A known node with a newer boot epoch: it restarted.
     Restarted,
+    /// A known node, still alive, serving other apps than before.
+    AppsChanged,
     /// A known node, still alive.
     Alive,
     /// A goodbye: the node was forgotten.
@@ -45,6 +47,10 @@ impl Peers {
     /// Takes a heartbeat heard at `now` into account.
     pub fn heard(&mut self, beat: &Heartbeat, now: Instant) -> Heard {
         let known = self.peers.get(&beat.node).map(|p| p.epoch);
+        let same_apps = self
+            .peers
+            .get(&beat.node)
+            .is_some_and(|p| p.apps == beat.apps);
         if known.is_some_and(|epoch| beat.epoch < epoch) {
             return Heard::Stale;
         }
@@ -66,6 +72,7 @@ impl Peers {
         match known {
             None => Heard::New,
             Some(epoch) if epoch < beat.epoch => Heard::Restarted,
+            Some(_) if !same_apps => Heard::AppsChanged,
             Some(_) => Heard::Alive,
         }
     }
@@ -175,7 +182,10 @@ mod tests {
         let t0 = Instant::now();
         let mut peers = Peers::default();
         peers.heard(&beat(3, 1, &["chat", "echo"]), t0);
-        peers.heard(&beat(1, 1, &["echo"]), t0);
+        assert_eq!(peers.heard(&beat(1, 1, &[]), t0), Heard::New);
+        // A worker loads its plugins after it joined: its next beats say so.
+        assert_eq!(peers.heard(&beat(1, 1, &["echo"]), t0), Heard::AppsChanged);
+        assert_eq!(peers.heard(&beat(1, 1, &["echo"]), t0), Heard::Alive);
         assert_eq!(peers.serving("echo"), [1, 3]);
         assert_eq!(peers.serving("chat"), [3]);
         assert!(peers.serving("game").is_empty());
