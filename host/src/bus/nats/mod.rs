@@ -332,14 +332,16 @@ impl Workers for NatsWorkers {
     async fn event(&self, event: Event) {
         let client = event.ctx.client;
         let closing = matches!(event.kind, EventKind::Close(_));
-        let Some(worker) = self.route(&event.app, client) else {
+        let worker = self.route(&event.app, client);
+        if closing {
+            // Even when the close cannot be delivered: the binding must not outlive the client.
+            lock(&self.bindings).unbind(client);
+        }
+        let Some(worker) = worker else {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             debug!(app = &*event.app, client = %client, "no live worker serves the app: event dropped");
             return;
         };
-        if closing {
-            lock(&self.bindings).unbind(client);
-        }
         let subject = self.node.subjects.worker_events(worker);
         let payload = encode(&ToWorker::Event(event));
         if let Err(e) = self.node.client.publish(subject, payload.into()).await {
