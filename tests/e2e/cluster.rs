@@ -372,3 +372,36 @@ async fn a_killed_worker_disconnects_no_client_and_its_clients_are_rebound() {
         assert!(gateway.log().contains("missed 3 heartbeats"));
     }
 }
+
+#[tokio::test]
+async fn events_wait_for_a_live_worker_for_a_bounded_time_then_are_dropped_and_logged() {
+    let nats = NatsServer::start();
+    let gateway = member(&nats, "gateway");
+    let mut worker = member(&nats, "worker");
+    logged(&gateway, SERVES, 1).await;
+    let mut client = Lines::connect(gateway.addrs[1]).await;
+    client.send(b"first").await;
+    assert_eq!(client.recv_text().await, "first");
+
+    // The only worker stops gracefully: its goodbye makes the gateway hold events at once.
+    assert!(worker.terminate().success());
+    logged(&gateway, "worker said goodbye", 1).await;
+    client.send(b"while none is live").await;
+    let replacement = member(&nats, "worker");
+    logged(&gateway, SERVES, 2).await;
+    // The waiting event is delivered once a worker is live, before the ones after it.
+    client.send(b"after").await;
+    assert_eq!(client.recv_text().await, "while none is live");
+    assert_eq!(client.recv_text().await, "after");
+
+    // Past the bound, waiting events are dropped, with a log line, not silently; the client
+    // stays connected and is served by the next worker.
+    drop(replacement);
+    logged(&gateway, "missed 3 heartbeats", 1).await;
+    client.send(b"lost").await;
+    logged(&gateway, "waited over 5 s for a live worker: dropped", 1).await;
+    let _third = member(&nats, "worker");
+    logged(&gateway, SERVES, 3).await;
+    client.send(b"served").await;
+    assert_eq!(client.recv_text().await, "served");
+}

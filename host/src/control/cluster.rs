@@ -184,7 +184,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), Ser
     };
     let routes = match &gateway {
         Some(gateway) => {
-            let routes = NatsWorkers::new(node.clone());
+            let routes = NatsWorkers::start(node.clone());
             let task = nats::serve_gateway(node.clone(), gateway.id(), gateway.clone())
                 .await
                 .map_err(|e| start(e.into()))?;

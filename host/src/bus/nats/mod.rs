@@ -11,6 +11,7 @@
 //! `join-group` is applied before its following `send-to-group`. A client's events all go to
 //! the one worker it is bound to, on that worker's one subject.
 
+pub mod backlog;
 pub mod merge;
 pub mod peers;
 pub mod route;
@@ -35,6 +36,7 @@ use super::{
     Reply, SessionTooLarge, Workers,
 };
 use crate::config::ClusterConfig;
+use backlog::Backlog;
 use merge::Plan;
 use peers::{Heard, Peers};
 use route::Bindings;
@@ -301,23 +303,46 @@ impl Node {
 pub struct NatsWorkers {
     node: Arc<Node>,
     bindings: Mutex<Bindings>,
-    /// Events dropped because no live worker served their app.
-    dropped: AtomicU64,
+    /// Events waiting for a live worker that serves their app.
+    backlog: Mutex<Backlog<Event>>,
+    /// Held while events are routed and published, so a backlog being sent and new events
+    /// cannot overtake each other.
+    sending: tokio::sync::Mutex<()>,
+    /// Events that could not be published.
+    unpublished: AtomicU64,
 }
 
 impl NatsWorkers {
-    /// The workers as heard by `node`.
-    pub fn new(node: Arc<Node>) -> Arc<Self> {
-        Arc::new(Self {
+    /// The workers as heard by `node`; a task sends waiting events once a worker is live.
+    pub fn start(node: Arc<Node>) -> Arc<Self> {
+        let workers = Arc::new(Self {
             node,
             bindings: Mutex::default(),
-            dropped: AtomicU64::new(0),
-        })
+            backlog: Mutex::new(Backlog::new(backlog::MAX_EVENTS, backlog::MAX_AGE)),
+            sending: tokio::sync::Mutex::new(()),
+            unpublished: AtomicU64::new(0),
+        });
+        let weak = Arc::downgrade(&workers);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            loop {
+                tick.tick().await;
+                let Some(workers) = weak.upgrade() else { break };
+                workers.flush().await;
+            }
+        });
+        workers
     }
 
-    /// Events dropped because no live worker served their app.
+    /// Events dropped so far: they waited too long for a live worker, the backlog was full,
+    /// or they could not be published.
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        lock(&self.backlog).dropped() + self.unpublished.load(Ordering::Relaxed)
+    }
+
+    /// Events waiting for a live worker now.
+    pub fn waiting(&self) -> usize {
+        lock(&self.backlog).len()
     }
 
     /// The worker for a client of `app`, bound if it was not.
@@ -325,29 +350,81 @@ impl NatsWorkers {
         let candidates = lock(&self.node.workers).serving(app);
         lock(&self.bindings).route(client, &candidates)
     }
-}
 
-#[async_trait]
-impl Workers for NatsWorkers {
-    async fn event(&self, event: Event) {
+    /// Publishes an event to its client's worker, or queues it if no worker serves its app.
+    /// Called with `sending` held.
+    async fn send_or_queue(&self, event: Event) {
         let client = event.ctx.client;
-        let closing = matches!(event.kind, EventKind::Close(_));
         let worker = self.route(&event.app, client);
-        if closing {
-            // Even when the close cannot be delivered: the binding must not outlive the client.
+        if matches!(event.kind, EventKind::Close(_)) {
+            // Even when the close must wait: the binding must not outlive the client.
             lock(&self.bindings).unbind(client);
         }
         let Some(worker) = worker else {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            debug!(app = &*event.app, client = %client, "no live worker serves the app: event dropped");
+            let app = event.app.clone();
+            if !lock(&self.backlog).push(&app, event, Instant::now()) {
+                warn!(
+                    app = &*app,
+                    "no live worker and the event backlog is full: event dropped"
+                );
+            }
             return;
         };
         let subject = self.node.subjects.worker_events(worker);
         let payload = encode(&ToWorker::Event(event));
         if let Err(e) = self.node.client.publish(subject, payload.into()).await {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+            self.unpublished.fetch_add(1, Ordering::Relaxed);
             warn!("cannot publish an event: {e}");
         }
+    }
+
+    /// Drops the events that waited too long, and sends the others of every app a live
+    /// worker serves again, oldest first.
+    async fn flush(&self) {
+        if lock(&self.backlog).is_empty() {
+            return;
+        }
+        let _sending = self.sending.lock().await;
+        let (expired, apps) = {
+            let mut backlog = lock(&self.backlog);
+            (backlog.expire(Instant::now()), backlog.apps())
+        };
+        if expired > 0 {
+            warn!(
+                "{expired} events waited over {} s for a live worker: dropped",
+                backlog::MAX_AGE.as_secs()
+            );
+        }
+        for app in apps {
+            if lock(&self.node.workers).serving(&app).is_empty() {
+                continue;
+            }
+            let events = lock(&self.backlog).take(&app);
+            info!(
+                app = &*app,
+                "a worker is live again: sending {} waiting events",
+                events.len()
+            );
+            for event in events {
+                self.send_or_queue(event).await;
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Workers for NatsWorkers {
+    async fn event(&self, event: Event) {
+        let _sending = self.sending.lock().await;
+        if lock(&self.backlog).is_waiting(&event.app) {
+            // Behind the app's waiting events, so a client's events stay in order.
+            let app = event.app.clone();
+            if !lock(&self.backlog).push(&app, event, Instant::now()) {
+                warn!(app = &*app, "the event backlog is full: event dropped");
+            }
+            return;
+        }
+        self.send_or_queue(event).await;
     }
 
     fn serves(&self, app: &str) -> bool {
