@@ -26,6 +26,24 @@ fn member(nats: &NatsServer, role: &str) -> Server {
     Server::start(&config(&nats.url, role))
 }
 
+/// `switchboard status --json` of a running member.
+fn status_json(server: &Server) -> Value {
+    let path = server.config_path();
+    let path = path.to_str().expect("UTF-8 path");
+    let dir = std::env::temp_dir();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(["status", "--json", "-c", path])
+        .current_dir(&dir)
+        .output()
+        .expect("status runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
 /// `switchboard start` with this config in a fresh folder, run to its exit.
 fn start_to_exit(config: &str, args: &[&str]) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -198,6 +216,24 @@ async fn cluster_answers_like_one_process_with_clients_on_both_gateways() {
         .await,
         "too-large"
     );
+
+    // Each gateway's status shows the cluster: both workers, its clients bound among them.
+    for (gateway, clients) in cluster.gateways.iter().zip([1, 2]) {
+        let status = status_json(gateway);
+        let view = &status["cluster"];
+        assert_eq!(view["role"], json!("gateway"), "{status}");
+        assert_eq!(view["nats"], json!("connected"), "{status}");
+        assert_eq!(
+            view["gateways"].as_array().map(Vec::len),
+            Some(2),
+            "{status}"
+        );
+        let workers = view["workers"].as_array().expect("workers");
+        assert_eq!(workers.len(), 2, "{status}");
+        let bound: u64 = workers.iter().filter_map(|w| w["clients"].as_u64()).sum();
+        assert_eq!(bound, clients, "{status}");
+        assert_eq!(view["events_dropped"], json!(0), "{status}");
+    }
 
     // A client that leaves is gone everywhere.
     drop(b);

@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 use super::process::PidFile;
 use super::serve::{ServeError, StartError, stop_signal};
 use super::socket::{self, Request, Response};
-use super::status::Status;
+use super::status::{ClusterView, MemberView, Status};
 use super::{load_config, metrics};
 use crate::bus::nats::{self, NatsGateways, NatsWorkers, Node};
 use crate::bus::{GatewayId, Workers};
@@ -28,6 +28,9 @@ struct Member {
     workers: Option<Arc<WorkerHost>>,
     /// The gateway's view of the live workers.
     routes: Option<Arc<NatsWorkers>>,
+    node: Arc<Node>,
+    role: &'static str,
+    prefix: String,
     config_path: Option<PathBuf>,
     apps: Vec<String>,
     admin_addr: Option<std::net::SocketAddr>,
@@ -53,6 +56,46 @@ impl Member {
         };
         (gateway, apps)
     }
+
+    /// The cluster as this process sees it.
+    fn cluster_view(&self) -> ClusterView {
+        let per_worker = self
+            .routes
+            .as_ref()
+            .map(|r| r.clients_per_worker())
+            .unwrap_or_default();
+        let view = |(id, epoch): (u32, u64), clients: Option<u64>| MemberView {
+            id: format!("{id:08x}"),
+            epoch,
+            clients,
+        };
+        ClusterView {
+            role: self.role.to_owned(),
+            prefix: self.prefix.clone(),
+            nats: self.node.nats_state(),
+            worker_id: self.node.worker_id().map(|w| format!("{w:08x}")),
+            gateways: self
+                .node
+                .live_gateways()
+                .into_iter()
+                .map(|g| view(g, None))
+                .collect(),
+            workers: self
+                .node
+                .live_workers()
+                .into_iter()
+                .map(|w| {
+                    let clients = self
+                        .routes
+                        .as_ref()
+                        .map(|_| per_worker.get(&w.0).copied().unwrap_or(0) as u64);
+                    view(w, clients)
+                })
+                .collect(),
+            events_waiting: self.routes.as_ref().map_or(0, |r| r.waiting() as u64),
+            events_dropped: self.routes.as_ref().map_or(0, |r| r.dropped()),
+        }
+    }
 }
 
 #[async_trait]
@@ -62,12 +105,9 @@ impl socket::Handler for Member {
             Request::Status => {
                 let (gateway, apps) = self.figures().await;
                 let uptime = self.started.elapsed().as_secs();
-                Response::Status(Box::new(Status::gather(
-                    uptime,
-                    &gateway,
-                    &apps,
-                    self.admin_addr,
-                )))
+                let mut status = Status::gather(uptime, &gateway, &apps, self.admin_addr);
+                status.cluster = Some(self.cluster_view());
+                Response::Status(Box::new(status))
             }
             Request::Reload => match load_config(self.config_path.clone()) {
                 Ok(config) => {
@@ -207,6 +247,9 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), Ser
         gateway: gateway.clone(),
         workers: workers.clone(),
         routes,
+        node: node.clone(),
+        role: role.name(),
+        prefix: cluster.prefix.clone(),
         config_path,
         apps: apps.clone(),
         admin_addr: admin.as_ref().and_then(|l| l.local_addr().ok()),

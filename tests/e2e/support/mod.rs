@@ -282,6 +282,11 @@ impl Server {
         }
     }
 
+    /// Its config file.
+    pub fn config_path(&self) -> PathBuf {
+        self._dir.path().join("switchboard.toml")
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -186,6 +186,16 @@ impl Node {
         let _ = self.serving.set(Box::new(serving));
     }
 
+    /// The NATS connection's state: pending, connected or disconnected.
+    pub fn nats_state(&self) -> String {
+        self.client.connection_state().to_string()
+    }
+
+    /// This process's worker id, if it runs plugins.
+    pub fn worker_id(&self) -> Option<u32> {
+        self.worker
+    }
+
     /// The live gateways with their boot epochs.
     pub fn live_gateways(&self) -> Vec<(u32, u64)> {
         lock(&self.gateways).epochs()
@@ -338,6 +348,11 @@ impl NatsWorkers {
     /// or they could not be published.
     pub fn dropped(&self) -> u64 {
         lock(&self.backlog).dropped() + self.unpublished.load(Ordering::Relaxed)
+    }
+
+    /// How many of this gateway's clients are bound to each worker.
+    pub fn clients_per_worker(&self) -> std::collections::HashMap<u32, usize> {
+        lock(&self.bindings).per_worker()
     }
 
     /// Events waiting for a live worker now.
