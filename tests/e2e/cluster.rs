@@ -441,3 +441,41 @@ async fn events_wait_for_a_live_worker_for_a_bounded_time_then_are_dropped_and_l
     client.send(b"served").await;
     assert_eq!(client.recv_text().await, "served");
 }
+
+#[tokio::test]
+async fn a_nats_restart_disconnects_no_client_and_echoes_resume() {
+    let nats = NatsServer::start();
+    let gateway = member(&nats, "gateway");
+    let _worker = member(&nats, "worker");
+    logged(&gateway, SERVES, 1).await;
+    let mut client = Lines::connect(gateway.addrs[1]).await;
+    client.send(b"before").await;
+    assert_eq!(client.recv_text().await, "before");
+
+    // Down longer than three heartbeats: every member expires the others, and must find
+    // them again when NATS is back.
+    let nats = tokio::task::spawn_blocking(move || nats.restart(Duration::from_secs(4)))
+        .await
+        .expect("restarted");
+    let restarted = Instant::now();
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let line = format!("attempt {attempt}");
+        client.send(line.as_bytes()).await;
+        match tokio::time::timeout(Duration::from_millis(500), client.recv()).await {
+            Ok(Some(_)) => break,
+            Ok(None) => panic!("the client was disconnected"),
+            Err(_) => assert!(
+                restarted.elapsed() < Duration::from_secs(5),
+                "echoes never resumed; gateway log:\n{}",
+                gateway.log()
+            ),
+        }
+    }
+    eprintln!(
+        "echoes resumed {:?} after the NATS restart",
+        restarted.elapsed()
+    );
+    drop(nats);
+}

@@ -28,10 +28,25 @@ pub struct NatsServer {
 impl NatsServer {
     /// Starts a server on a free loopback port and waits until it tells its port.
     pub fn start() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
+        Self::start_on("-1", tempfile::tempdir().expect("temp dir"))
+    }
+
+    /// Stops the server and, after `outage`, starts another on the same port.
+    pub fn restart(self, outage: Duration) -> Self {
+        let port = self.url.rsplit(':').next().expect("a port").to_owned();
+        let mut this = self;
+        let _ = this.child.kill();
+        let _ = this.child.wait();
+        let dir = std::mem::replace(&mut this._dir, tempfile::tempdir().expect("temp dir"));
+        drop(this);
+        std::thread::sleep(outage);
+        Self::start_on(&port, dir)
+    }
+
+    fn start_on(port: &str, dir: tempfile::TempDir) -> Self {
         let bin = binary();
         let child = Command::new(&bin)
-            .args(["-a", "127.0.0.1", "-p", "-1", "--ports_file_dir"])
+            .args(["-a", "127.0.0.1", "-p", port, "--ports_file_dir"])
             .arg(dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
