@@ -477,5 +477,15 @@ async fn a_nats_restart_disconnects_no_client_and_echoes_resume() {
         "echoes resumed {:?} after the NATS restart",
         restarted.elapsed()
     );
+    assert!(
+        gateway.log().contains("missed 3 heartbeats"),
+        "the outage was meant to outlast the heartbeats"
+    );
+    let status = status_json(&gateway);
+    assert_eq!(status["cluster"]["nats"], json!("connected"), "{status}");
+    assert!(
+        status["cluster"]["nats_disconnects"].as_u64() >= Some(1),
+        "{status}"
+    );
     drop(nats);
 }

@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -29,6 +30,7 @@ struct Member {
     /// The gateway's view of the live workers.
     routes: Option<Arc<NatsWorkers>>,
     node: Arc<Node>,
+    connection: Arc<nats::ConnectionEvents>,
     role: &'static str,
     prefix: String,
     config_path: Option<PathBuf>,
@@ -94,6 +96,8 @@ impl Member {
                 .collect(),
             events_waiting: self.routes.as_ref().map_or(0, |r| r.waiting() as u64),
             events_dropped: self.routes.as_ref().map_or(0, |r| r.dropped()),
+            nats_disconnects: self.connection.disconnects.load(Ordering::Relaxed),
+            nats_slow_consumer: self.connection.slow_consumer.load(Ordering::Relaxed),
         }
     }
 }
@@ -190,7 +194,8 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), Ser
         None => None,
     };
     let name = format!("switchboard {} pid {}", role.name(), std::process::id());
-    let client = nats::connect(&cluster, &name)
+    let connection = Arc::new(nats::ConnectionEvents::default());
+    let client = nats::connect(&cluster, &name, connection.clone())
         .await
         .map_err(|e| start(e.into()))?;
     let node = Node::new(client, &cluster.prefix, gateway_id, worker_id);
@@ -248,6 +253,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), Ser
         workers: workers.clone(),
         routes,
         node: node.clone(),
+        connection,
         role: role.name(),
         prefix: cluster.prefix.clone(),
         config_path,

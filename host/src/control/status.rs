@@ -56,6 +56,10 @@ pub struct ClusterView {
     pub events_waiting: u64,
     /// Events dropped: they waited too long for a live worker, or could not be published.
     pub events_dropped: u64,
+    /// Times the NATS connection was lost.
+    pub nats_disconnects: u64,
+    /// Times a subscription could not keep up, so NATS messages were dropped.
+    pub nats_slow_consumer: u64,
 }
 
 /// Another cluster member, in [`ClusterView`].
@@ -138,8 +142,15 @@ impl ClusterView {
     /// The cluster section of `status`.
     fn render(&self) -> String {
         let mut out = format!(
-            "\n\ncluster: role {}  prefix {}  NATS {}  events waiting {}  dropped {}\n",
-            self.role, self.prefix, self.nats, self.events_waiting, self.events_dropped
+            "\n\ncluster: role {}  prefix {}  NATS {} ({} disconnects, {} slow-consumer drops)  \
+             events waiting {}  dropped {}\n",
+            self.role,
+            self.prefix,
+            self.nats,
+            self.nats_disconnects,
+            self.nats_slow_consumer,
+            self.events_waiting,
+            self.events_dropped
         );
         let mut members = vec![row(["MEMBER", "ID", "BOOTED", "CLIENTS"])];
         let sides = [("gateway", &self.gateways), ("worker", &self.workers)];
@@ -394,11 +405,13 @@ mod tests {
             workers: vec![member("0000000b", Some(3))],
             events_waiting: 1,
             events_dropped: 2,
+            nats_disconnects: 0,
+            nats_slow_consumer: 0,
         };
         let text = view.render();
         assert!(
             text.contains(
-                "role gateway  prefix switchboard  NATS connected  events waiting 1  dropped 2"
+                "NATS connected (0 disconnects, 0 slow-consumer drops)  events waiting 1  dropped 2"
             ),
             "{text}"
         );

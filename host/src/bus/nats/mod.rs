@@ -66,9 +66,23 @@ pub enum ClusterError {
     Nats(String),
 }
 
+/// What happened to the NATS connection, counted.
+#[derive(Debug, Default)]
+pub struct ConnectionEvents {
+    /// Times a subscription's buffer was full, so the client dropped messages.
+    pub slow_consumer: AtomicU64,
+    /// Times the connection was lost.
+    pub disconnects: AtomicU64,
+}
+
 /// Connects to NATS with the `[cluster]` settings. The connection is made in the background
 /// and retried (jittered) until the server answers, so a cluster can start in any order.
-pub async fn connect(config: &ClusterConfig, name: &str) -> Result<Client, ClusterError> {
+/// `events` counts what happens to it later.
+pub async fn connect(
+    config: &ClusterConfig,
+    name: &str,
+    events: Arc<ConnectionEvents>,
+) -> Result<Client, ClusterError> {
     let file_error =
         |key: &'static str, path: &std::path::Path, e: &dyn std::fmt::Display| ClusterError::File {
             key,
@@ -81,16 +95,24 @@ pub async fn connect(config: &ClusterConfig, name: &str) -> Result<Client, Clust
         // The default 60 s would notice a hung server only after minutes.
         .ping_interval(Duration::from_secs(5))
         .subscription_capacity(64 * 1024)
-        .event_callback(|event| async move {
-            match event {
-                async_nats::Event::Connected => info!("NATS connected"),
-                async_nats::Event::SlowConsumer(sid) => {
-                    warn!(
-                        subscription = sid,
-                        "NATS slow consumer: messages were dropped"
-                    )
+        .event_callback(move |event| {
+            let events = events.clone();
+            async move {
+                match event {
+                    async_nats::Event::Connected => info!("NATS connected"),
+                    async_nats::Event::Disconnected => {
+                        events.disconnects.fetch_add(1, Ordering::Relaxed);
+                        warn!("NATS disconnected; reconnecting");
+                    }
+                    async_nats::Event::SlowConsumer(sid) => {
+                        events.slow_consumer.fetch_add(1, Ordering::Relaxed);
+                        warn!(
+                            subscription = sid,
+                            "NATS slow consumer: messages were dropped"
+                        );
+                    }
+                    other => warn!("NATS: {other}"),
                 }
-                other => warn!("NATS: {other}"),
             }
         });
     if let Some(path) = &config.credentials {
