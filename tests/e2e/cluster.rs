@@ -9,9 +9,10 @@ use crate::support::clients::Lines;
 use crate::support::nats::NatsServer;
 use crate::support::probe::Probe;
 use crate::support::{Listener, Server, Setup, run_to_exit};
-use switchboard::bus::GatewayId;
 use switchboard::bus::codec::encode;
+use switchboard::bus::nats::wire::ToGateway;
 use switchboard::bus::nats::wire::{Heartbeat, Side, Subjects};
+use switchboard::bus::{Command, GatewayId, Message, Target};
 
 /// The config of a member in `role`: the probe app on WebSocket and echo on text lines.
 fn config(nats_url: &str, role: &str) -> String {
@@ -488,4 +489,75 @@ async fn a_nats_restart_disconnects_no_client_and_echoes_resume() {
         "{status}"
     );
     drop(nats);
+}
+
+#[tokio::test]
+async fn with_credentials_a_process_without_them_cannot_publish_to_a_gateway() {
+    let member = nkeys::KeyPair::new_user();
+    let outsider = nkeys::KeyPair::new_user();
+    // The README's server config: members may use the cluster's subjects, others may not.
+    let nats = NatsServer::start_with_config(&format!(
+        r#"authorization {{
+  users = [
+    {{ nkey: "{}", permissions: {{ publish: ["switchboard.>", "_INBOX.>"], subscribe: ["switchboard.>", "_INBOX.>"] }} }}
+    {{ nkey: "{}", permissions: {{ publish: {{ deny: ["switchboard.>"] }} }} }}
+  ]
+}}
+"#,
+        member.public_key(),
+        outsider.public_key()
+    ));
+    let seeds = tempfile::tempdir().expect("temp dir");
+    let seed_file = seeds.path().join("member.nk");
+    std::fs::write(&seed_file, member.seed().expect("seed")).expect("seed written");
+    let with_seed = |role: &str| {
+        let text = config(&nats.url, role);
+        Server::start(&format!(
+            "{text}nkey_seed = {:?}\n",
+            seed_file.display().to_string()
+        ))
+    };
+    let gateway = with_seed("gateway");
+    let _worker = with_seed("worker");
+    logged(&gateway, SERVES, 1).await;
+    let mut probe = Probe::connect(&format!("ws://{}/", gateway.addrs[0])).await;
+    let gateway_id =
+        GatewayId::new(u32::from_str_radix(&probe.id[..8], 16).expect("hex")).expect("non-zero");
+    let subject = Subjects::new("switchboard").gateway_command(gateway_id);
+    let send = |text: &str| {
+        encode(&ToGateway::Command {
+            app: "probe".into(),
+            command: Command::Send {
+                to: Target::All,
+                message: Message::text(text),
+                without: Vec::new(),
+            },
+        })
+    };
+
+    let connect_as = |keys: &nkeys::KeyPair| {
+        async_nats::ConnectOptions::with_nkey(keys.seed().expect("seed")).connect(nats.url.clone())
+    };
+    let intruder = connect_as(&outsider).await.expect("the outsider connects");
+    intruder
+        .publish(subject.clone(), send("intruder").into())
+        .await
+        .expect("sent, to be refused by the server");
+    intruder.flush().await.expect("flushed");
+    // The same command with the members' key is delivered: the subject is the right one.
+    let allowed = connect_as(&member).await.expect("a member connects");
+    allowed
+        .publish(subject, send("allowed").into())
+        .await
+        .expect("sent");
+    allowed.flush().await.expect("flushed");
+    assert_eq!(probe.other_text().await, "allowed");
+    assert!(probe.quiet_for(Duration::from_millis(300)).await);
+    // Without any credentials, nothing connects at all.
+    assert!(
+        async_nats::ConnectOptions::new()
+            .connect(nats.url.clone())
+            .await
+            .is_err()
+    );
 }

@@ -22,13 +22,23 @@ pub struct NatsServer {
     child: Child,
     /// Its client URL, `nats://127.0.0.1:PORT`.
     pub url: String,
+    /// Its config file, if it has one.
+    config: Option<PathBuf>,
     _dir: tempfile::TempDir,
 }
 
 impl NatsServer {
     /// Starts a server on a free loopback port and waits until it tells its port.
     pub fn start() -> Self {
-        Self::start_on("-1", tempfile::tempdir().expect("temp dir"))
+        Self::start_on("-1", tempfile::tempdir().expect("temp dir"), None)
+    }
+
+    /// Starts a server with this config file text (users, permissions), on a free port.
+    pub fn start_with_config(text: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("nats.conf");
+        std::fs::write(&path, text).expect("config written");
+        Self::start_on("-1", dir, Some(path))
     }
 
     /// Stops the server and, after `outage`, starts another on the same port.
@@ -38,14 +48,19 @@ impl NatsServer {
         let _ = this.child.kill();
         let _ = this.child.wait();
         let dir = std::mem::replace(&mut this._dir, tempfile::tempdir().expect("temp dir"));
+        let config = this.config.take();
         drop(this);
         std::thread::sleep(outage);
-        Self::start_on(&port, dir)
+        Self::start_on(&port, dir, config)
     }
 
-    fn start_on(port: &str, dir: tempfile::TempDir) -> Self {
+    fn start_on(port: &str, dir: tempfile::TempDir, config: Option<PathBuf>) -> Self {
         let bin = binary();
-        let child = Command::new(&bin)
+        let mut command = Command::new(&bin);
+        if let Some(config) = &config {
+            command.arg("-c").arg(config);
+        }
+        let child = command
             .args(["-a", "127.0.0.1", "-p", port, "--ports_file_dir"])
             .arg(dir.path())
             .stdin(Stdio::null())
@@ -74,6 +89,7 @@ impl NatsServer {
         Self {
             child,
             url,
+            config,
             _dir: dir,
         }
     }
