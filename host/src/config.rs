@@ -8,6 +8,9 @@ use serde::Deserialize;
 
 use crate::bus::Protocol;
 
+mod cluster;
+pub use cluster::{ClusterConfig, NatsUrls, Role};
+
 /// The whole configuration.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,6 +33,9 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// Cluster mode over NATS; absent, the process is the embedded single process.
+    #[serde(default)]
+    pub cluster: Option<ClusterConfig>,
 }
 
 /// The `[run]` table; relative paths are relative to the config file.
@@ -331,6 +337,9 @@ impl Config {
                 *dir = base.join(&*dir);
             }
         }
+        if let Some(cluster) = &mut config.cluster {
+            cluster.resolve_paths(base);
+        }
         Ok(config)
     }
 
@@ -448,7 +457,32 @@ impl Config {
                 "must be at least 0 and below 1 (0 turns rollback off)",
             ));
         }
+        if let Some((key, message)) = self.cluster.as_ref().and_then(ClusterConfig::problem) {
+            return Err(invalid(key.into(), &message));
+        }
         Ok(())
+    }
+
+    /// Sets the role from the command line, which overrides `cluster.role`. Without a
+    /// `[cluster]` table only `all` (the embedded process) exists.
+    pub fn set_role(&mut self, role: Role, path: &Path) -> Result<(), ConfigError> {
+        match &mut self.cluster {
+            Some(cluster) => cluster.role = role,
+            None if role == Role::All => {}
+            None => {
+                return Err(ConfigError::Invalid {
+                    path: path.to_owned(),
+                    key: "--role".into(),
+                    message: format!("role {} needs a [cluster] table", role.name()),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// This process's role: `all` unless `[cluster]` says otherwise.
+    pub fn role(&self) -> Role {
+        self.cluster.as_ref().map_or(Role::All, |c| c.role)
     }
 
     /// The apps the listeners name, each once, sorted.
@@ -571,5 +605,70 @@ mod tests {
             err.to_string().contains("listener[0].write_timeout_ms"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn no_cluster_table_is_the_embedded_process() {
+        let mut c = parse(MINIMAL).expect("valid");
+        assert_eq!(c.cluster, None);
+        assert_eq!(c.role(), Role::All);
+        c.set_role(Role::All, Path::new("test.toml")).expect("all");
+        let err = c
+            .set_role(Role::Worker, Path::new("test.toml"))
+            .expect_err("no cluster");
+        assert!(err.to_string().contains("--role"), "{err}");
+    }
+
+    #[test]
+    fn cluster_table_defaults_and_lists() {
+        let c = parse(&format!(
+            "{MINIMAL}\n[cluster]\nnats_url = \"nats://127.0.0.1:4222\""
+        ))
+        .expect("valid");
+        let cluster = c.cluster.as_ref().expect("cluster");
+        assert_eq!(cluster.prefix, "switchboard");
+        assert_eq!(cluster.role, Role::All);
+        assert_eq!(cluster.nats_url.list(), ["nats://127.0.0.1:4222"]);
+
+        let mut c = parse(&format!(
+            "{MINIMAL}\n[cluster]\nnats_url = [\"nats://a:4222\", \"b:4223\"]\nprefix = \"eu-1\"\nrole = \"worker\"\ncredentials = \"sb.creds\""
+        ))
+        .expect("valid");
+        assert_eq!(c.role(), Role::Worker);
+        c.set_role(Role::Gateway, Path::new("x")).expect("override");
+        assert_eq!(c.role(), Role::Gateway);
+        let cluster = c.cluster.as_mut().expect("cluster");
+        assert_eq!(cluster.nats_url.list().len(), 2);
+        cluster.resolve_paths(Path::new("/etc/sb"));
+        assert_eq!(
+            cluster.credentials.as_deref(),
+            Some(Path::new("/etc/sb/sb.creds"))
+        );
+    }
+
+    #[test]
+    fn bad_cluster_values_name_the_key() {
+        let cases = [
+            ("nats_url = []", "cluster.nats_url"),
+            ("nats_url = \"http://x:1\"", "cluster.nats_url"),
+            ("nats_url = 4222", "nats_url"),
+            ("nats_url = \"n:1\"\nprefix = \"a.b\"", "cluster.prefix"),
+            ("nats_url = \"n:1\"\nprefix = \"\"", "cluster.prefix"),
+            ("nats_url = \"n:1\"\nrole = \"boss\"", "role"),
+            (
+                "nats_url = \"n:1\"\ncredentials = \"a\"\nnkey_seed = \"b\"",
+                "cluster.nkey_seed",
+            ),
+            (
+                "nats_url = \"n:1\"\ntls_cert = \"c.pem\"",
+                "cluster.tls_cert",
+            ),
+            ("nats_url = \"n:1\"\ncolour = 1", "colour"),
+            ("prefix = \"x\"", "nats_url"),
+        ];
+        for (table, key) in cases {
+            let err = parse(&format!("{MINIMAL}\n[cluster]\n{table}")).expect_err(table);
+            assert!(err.to_string().contains(key), "{table}: {err}");
+        }
     }
 }

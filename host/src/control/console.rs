@@ -94,11 +94,12 @@ fn run_line(line: &str, config: Option<&std::path::Path>) {
     };
     // A foreground server would take over the console: the console starts daemons.
     let command = match command {
-        Command::Start { .. } => Command::Start {
+        Command::Start { role, .. } => Command::Start {
             daemon: true,
             daemon_child: false,
+            role,
         },
-        Command::Restart { .. } => Command::Restart { daemon: true },
+        Command::Restart { role, .. } => Command::Restart { daemon: true, role },
         other => other,
     };
     if let Err(failure) = execute(&command, config) {

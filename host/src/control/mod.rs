@@ -1,6 +1,7 @@
 //! The command line and the process around gateways and workers: `start [-d]`, `stop [-f]`,
 //! `restart`, `reload`, `status [--json]` and the interactive console.
 
+mod cluster;
 mod console;
 mod metrics;
 mod process;
@@ -14,7 +15,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, Role};
 use socket::{Request, Response};
 
 /// Exit code for a problem the user must fix: bad config, port in use, missing plugin,
@@ -51,6 +52,9 @@ enum Command {
         /// Internal: this process is the daemon.
         #[arg(long, hide = true)]
         daemon_child: bool,
+        /// What this process does in a cluster; overrides `cluster.role`.
+        #[arg(long, value_enum)]
+        role: Option<Role>,
     },
     /// Stop the running server: gracefully, or at once with -f.
     Stop {
@@ -63,6 +67,9 @@ enum Command {
         /// Start as a daemon.
         #[arg(short, long)]
         daemon: bool,
+        /// What this process does in a cluster; overrides `cluster.role`.
+        #[arg(long, value_enum)]
+        role: Option<Role>,
     },
     /// Re-scan the plugin folder and apply the config's live settings.
     Reload,
@@ -117,25 +124,38 @@ pub fn main() -> ExitCode {
 
 /// Runs one command against the server of this config.
 fn execute(command: &Command, path: Option<&Path>) -> Result<(), Failure> {
-    let config = load_config(path.map(Path::to_owned)).map_err(Failure::usage)?;
+    let mut config = load_config(path.map(Path::to_owned)).map_err(Failure::usage)?;
+    if let Command::Start {
+        role: Some(role), ..
+    }
+    | Command::Restart {
+        role: Some(role), ..
+    } = *command
+    {
+        let file = path.unwrap_or(Path::new("switchboard.toml"));
+        config.set_role(role, file).map_err(Failure::usage)?;
+    }
     match *command {
         Command::Start {
             daemon: false,
             daemon_child,
+            ..
         } => {
             if daemon_child {
                 process::detach();
             }
             serve_foreground(config, path)
         }
-        Command::Start { daemon: true, .. } => start_daemon(&config, path),
+        Command::Start {
+            daemon: true, role, ..
+        } => start_daemon(&config, path, role),
         Command::Stop { force } => stop(&config, force),
-        Command::Restart { daemon } => {
+        Command::Restart { daemon, role } => {
             if process::running(&config.run).is_some() {
                 stop(&config, false)?;
             }
             if daemon {
-                start_daemon(&config, path)
+                start_daemon(&config, path, role)
             } else {
                 serve_foreground(config, path)
             }
@@ -191,16 +211,22 @@ fn serve_foreground(config: Config, path: Option<&Path>) -> Result<(), Failure> 
     init_logging(&config);
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| Failure::other(format!("cannot start the async runtime: {e}")))?;
-    match runtime.block_on(serve::run(config, path.map(Path::to_owned))) {
+    let path = path.map(Path::to_owned);
+    let outcome = if config.cluster.is_some() {
+        runtime.block_on(cluster::run(config, path))
+    } else {
+        runtime.block_on(serve::run(config, path))
+    };
+    match outcome {
         Ok(()) => Ok(()),
         Err(serve::ServeError::Start(e)) => Err(Failure::usage(e)),
         Err(e) => Err(Failure::other(e)),
     }
 }
 
-fn start_daemon(config: &Config, path: Option<&Path>) -> Result<(), Failure> {
+fn start_daemon(config: &Config, path: Option<&Path>, role: Option<Role>) -> Result<(), Failure> {
     // The daemon resolves the same config file from its own working directory, which is ours.
-    let pid = process::spawn_daemon(path, &config.run).map_err(Failure::usage)?;
+    let pid = process::spawn_daemon(path, role, &config.run).map_err(Failure::usage)?;
     println!(
         "switchboard started (pid {pid}); log: {}",
         config.run.log_file.display()

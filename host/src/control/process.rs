@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use rustix::process::{Pid, Signal};
 
 use super::socket::{self, Request, Response};
-use crate::config::RunConfig;
+use crate::config::{Role, RunConfig};
 
 /// Why a process-level command failed.
 #[derive(Debug, thiserror::Error)]
@@ -137,7 +137,11 @@ impl Drop for PidFile {
 
 /// Starts the server as a daemon (this binary again, in a session of its own, logging to
 /// the log file) and returns once it answers on its control socket.
-pub fn spawn_daemon(config_path: Option<&Path>, run: &RunConfig) -> Result<u32, ProcessError> {
+pub fn spawn_daemon(
+    config_path: Option<&Path>,
+    role: Option<Role>,
+    run: &RunConfig,
+) -> Result<u32, ProcessError> {
     if let Some(pid) = running(run) {
         return Err(ProcessError::AlreadyRunning {
             pid,
@@ -161,6 +165,9 @@ pub fn spawn_daemon(config_path: Option<&Path>, run: &RunConfig) -> Result<u32, 
     command.args(["start", "--daemon-child"]);
     if let Some(path) = config_path {
         command.arg("-c").arg(path);
+    }
+    if let Some(role) = role {
+        command.args(["--role", role.name()]);
     }
     let mut child = command
         .stdin(Stdio::null())

@@ -41,6 +41,9 @@ pub enum StartError {
     /// The plugins could not be loaded.
     #[error(transparent)]
     Worker(#[from] WorkerError),
+    /// The cluster transport could not start (NATS options, credentials, subscriptions).
+    #[error(transparent)]
+    Cluster(#[from] crate::bus::nats::ClusterError),
     /// The control socket or the admin listener could not be bound.
     #[error("cannot listen on {what}: {source}")]
     Listen {
@@ -189,13 +192,13 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), Ser
 
 /// Ctrl-C (SIGINT) and SIGTERM, caught from the moment this exists: a signal that comes
 /// while plugins load, or just after "ready" is logged, still stops the server cleanly.
-struct StopSignals {
+pub(super) struct StopSignals {
     interrupt: Signal,
     terminate: Signal,
 }
 
 impl StopSignals {
-    fn install() -> std::io::Result<Self> {
+    pub(super) fn install() -> std::io::Result<Self> {
         Ok(Self {
             interrupt: signal(SignalKind::interrupt())?,
             terminate: signal(SignalKind::terminate())?,
@@ -203,7 +206,7 @@ impl StopSignals {
     }
 
     /// Waits for either signal.
-    async fn recv(&mut self) {
+    pub(super) async fn recv(&mut self) {
         tokio::select! {
             _ = self.interrupt.recv() => {}
             _ = self.terminate.recv() => {}

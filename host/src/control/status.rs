@@ -32,6 +32,45 @@ pub struct Status {
     pub listeners: Vec<ListenerView>,
     /// Per app.
     pub apps: Vec<AppView>,
+    /// This process as a cluster member; absent for the embedded single process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterView>,
+}
+
+/// A cluster member's view of the cluster, in [`Status`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClusterView {
+    /// gateway, worker or all.
+    pub role: String,
+    /// The subject prefix.
+    pub prefix: String,
+    /// The NATS connection: pending, connected or disconnected.
+    pub nats: String,
+    /// This process's worker id, if it runs plugins.
+    pub worker_id: Option<String>,
+    /// Live gateways as this process hears them.
+    pub gateways: Vec<MemberView>,
+    /// Live workers as this process hears them.
+    pub workers: Vec<MemberView>,
+    /// Events waiting for a live worker (gateways).
+    pub events_waiting: u64,
+    /// Events dropped: they waited too long for a live worker, or could not be published.
+    pub events_dropped: u64,
+    /// Times the NATS connection was lost.
+    pub nats_disconnects: u64,
+    /// Times a subscription could not keep up, so NATS messages were dropped.
+    pub nats_slow_consumer: u64,
+}
+
+/// Another cluster member, in [`ClusterView`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MemberView {
+    /// Its id, 8 hex digits.
+    pub id: String,
+    /// When it booted, ms since the Unix epoch.
+    pub epoch: u64,
+    /// For a worker seen by a gateway: this gateway's clients bound to it.
+    pub clients: Option<u64>,
 }
 
 /// One listener in [`Status`].
@@ -99,6 +138,39 @@ pub struct RejectedView {
     pub at: u64,
 }
 
+impl ClusterView {
+    /// The cluster section of `status`.
+    fn render(&self) -> String {
+        let mut out = format!(
+            "\n\ncluster: role {}  prefix {}  NATS {} ({} disconnects, {} slow-consumer drops)  \
+             events waiting {}  dropped {}\n",
+            self.role,
+            self.prefix,
+            self.nats,
+            self.nats_disconnects,
+            self.nats_slow_consumer,
+            self.events_waiting,
+            self.events_dropped
+        );
+        let mut members = vec![row(["MEMBER", "ID", "BOOTED", "CLIENTS"])];
+        let sides = [("gateway", &self.gateways), ("worker", &self.workers)];
+        for (side, list) in sides {
+            for m in list {
+                let clients = m.clients.map_or_else(|| "-".to_owned(), |n| n.to_string());
+                let booted = unix_secs(SystemTime::now()).saturating_sub(m.epoch / 1000);
+                members.push(row([
+                    side,
+                    &m.id,
+                    &format!("{} ago", duration(booted)),
+                    &clients,
+                ]));
+            }
+        }
+        out.push_str(&table(&members));
+        out
+    }
+}
+
 fn unix_secs(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
@@ -121,6 +193,7 @@ impl Status {
             uids: gateway.uids,
             groups: gateway.groups,
             admin_addr: admin_addr.map(|a| a.to_string()),
+            cluster: None,
             listeners: gateway
                 .listeners
                 .iter()
@@ -222,6 +295,9 @@ impl Status {
                 ));
             }
         }
+        if let Some(c) = &self.cluster {
+            out.push_str(&c.render());
+        }
         out
     }
 }
@@ -310,5 +386,40 @@ mod tests {
         assert_eq!(duration(59), "59s");
         assert_eq!(duration(3661), "1h1m");
         assert_eq!(duration(90061), "1d1h");
+    }
+
+    #[test]
+    fn the_cluster_section_lists_members_with_their_clients() {
+        let booted = unix_secs(SystemTime::now()) * 1000;
+        let member = |id: &str, clients| MemberView {
+            id: id.into(),
+            epoch: booted,
+            clients,
+        };
+        let view = ClusterView {
+            role: "gateway".into(),
+            prefix: "switchboard".into(),
+            nats: "connected".into(),
+            worker_id: None,
+            gateways: vec![member("0000000a", None)],
+            workers: vec![member("0000000b", Some(3))],
+            events_waiting: 1,
+            events_dropped: 2,
+            nats_disconnects: 0,
+            nats_slow_consumer: 0,
+        };
+        let text = view.render();
+        assert!(
+            text.contains(
+                "NATS connected (0 disconnects, 0 slow-consumer drops)  events waiting 1  dropped 2"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("gateway  0000000a"), "{text}");
+        assert!(text.contains("worker   0000000b"), "{text}");
+        assert!(
+            text.lines().last().is_some_and(|l| l.ends_with('3')),
+            "{text}"
+        );
     }
 }

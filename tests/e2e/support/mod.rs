@@ -4,6 +4,7 @@
 #![allow(dead_code)] // Each topic file uses a different part of the harness.
 
 pub mod clients;
+pub mod nats;
 pub mod probe;
 
 use std::io::{BufRead, BufReader};
@@ -257,12 +258,18 @@ pub struct Server {
 impl Server {
     /// Starts the binary with this config text and waits for "switchboard ready".
     pub fn start(config: &str) -> Self {
+        Self::start_with_args(config, &[])
+    }
+
+    /// Starts `switchboard start -c FILE ARGS…` and waits for "switchboard ready".
+    pub fn start_with_args(config: &str, args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("switchboard.toml");
         std::fs::write(&path, config).expect("config written");
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .args(["start", "-c"])
             .arg(&path)
+            .args(args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -317,6 +324,11 @@ impl Server {
             log_ended,
             _dir: dir,
         }
+    }
+
+    /// Its config file.
+    pub fn config_path(&self) -> PathBuf {
+        self._dir.path().join("switchboard.toml")
     }
 
     /// The server's process id.
