@@ -379,8 +379,21 @@ impl Config {
             if l.max_connections == 0 {
                 return Err(invalid(key("max_connections"), "must be at least 1"));
             }
-            if l.send_queue == 0 {
-                return Err(invalid(key("send_queue"), "must be at least 1"));
+            if !(1..=1_000_000).contains(&l.send_queue) {
+                return Err(invalid(key("send_queue"), "must be 1..=1000000"));
+            }
+            // Beyond a day a heartbeat means nothing, and a huge period overflows the clock.
+            if l.ping_interval_ms > 86_400_000 {
+                return Err(invalid(
+                    key("ping_interval_ms"),
+                    "must be at most 86400000 (a day); 0 turns the heartbeat off",
+                ));
+            }
+            if l.ping_not_responding_limit > 1_000_000 {
+                return Err(invalid(
+                    key("ping_not_responding_limit"),
+                    "must be at most 1000000; 0 never closes a silent client",
+                ));
             }
             if !(1..=3_600_000).contains(&l.write_timeout_ms) {
                 return Err(invalid(key("write_timeout_ms"), "must be 1..=3600000"));
@@ -550,6 +563,24 @@ mod tests {
             err.to_string().contains("listener[0].max_message_bytes"),
             "{err}"
         );
+
+        for (line, key) in [
+            (
+                "ping_interval_ms = 18446744073709551615",
+                "ping_interval_ms",
+            ),
+            (
+                "ping_not_responding_limit = 4294967295",
+                "ping_not_responding_limit",
+            ),
+            ("send_queue = 18446744073709551615", "send_queue"),
+        ] {
+            let err = parse(&format!("{MINIMAL}\n{line}")).expect_err(line);
+            assert!(
+                err.to_string().contains(&format!("listener[0].{key}")),
+                "{line}: {err}"
+            );
+        }
 
         let err = parse(&format!("{MINIMAL}\n[worker]\ninstances = 0")).expect_err("zero");
         assert!(err.to_string().contains("worker.instances"), "{err}");
