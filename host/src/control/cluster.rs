@@ -1,66 +1,117 @@
-//! A cluster member: the gateway, the worker host or both of this process, joined to the
-//! others over NATS (`[cluster]`), with the control socket and the admin listener around
-//! them as in the embedded process ([`super::serve`]).
+//! This process's membership of a cluster (`[cluster]`): its NATS connection, its
+//! heartbeats, and the bus subscriptions of its gateway and worker host.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use tokio::sync::Notify;
+use tokio::task::JoinHandle;
 
-use super::process::PidFile;
-use super::serve::{ServeError, StartError, StopSignals};
-use super::socket::{self, Request, Response};
-use super::status::{ClusterView, MemberView, Status};
-use super::{load_config, metrics};
-use crate::bus::nats::{self, NatsGateways, NatsWorkers, Node};
-use crate::bus::{GatewayId, Workers};
-use crate::config::Config;
-use crate::gateway::{Gateway, GatewayStats};
-use crate::worker::{AppStatus, WorkerHost};
+use super::status::{ClusterView, MemberView};
+use crate::bus::nats::{self, ClusterError, NatsGateways, NatsWorkers, Node};
+use crate::bus::{GatewayId, Gateways, Workers};
+use crate::config::{ClusterConfig, Role};
+use crate::gateway::Gateway;
+use crate::worker::WorkerHost;
 
-/// This process's parts, as the control socket and the admin listener see them.
-struct Member {
-    /// The id shown in status: the gateway's, or the worker's on a worker-only process.
-    id: GatewayId,
-    gateway: Option<Arc<Gateway>>,
-    workers: Option<Arc<WorkerHost>>,
-    /// The gateway's view of the live workers.
-    routes: Option<Arc<NatsWorkers>>,
+/// A joined cluster member.
+pub(super) struct Membership {
     node: Arc<Node>,
     connection: Arc<nats::ConnectionEvents>,
-    role: &'static str,
+    /// The gateway's view of the live workers, on a gateway.
+    routes: Option<Arc<NatsWorkers>>,
+    role: Role,
     prefix: String,
-    config_path: Option<PathBuf>,
-    apps: Vec<String>,
-    admin_addr: Option<std::net::SocketAddr>,
-    started: Instant,
-    stop: Notify,
+    /// Heartbeats and subscriptions, aborted on leaving.
+    tasks: Vec<JoinHandle<()>>,
 }
 
-impl Member {
-    async fn figures(&self) -> (GatewayStats, Vec<AppStatus>) {
-        let gateway = match &self.gateway {
-            Some(gateway) => gateway.stats(),
-            None => GatewayStats {
-                gateway: self.id,
-                listeners: Vec::new(),
-                clients: 0,
-                uids: 0,
-                groups: 0,
-            },
-        };
-        let apps = match &self.workers {
-            Some(workers) => workers.status().await,
-            None => Vec::new(),
-        };
-        (gateway, apps)
+impl Membership {
+    /// Connects to NATS and starts the heartbeats of this process's parts.
+    pub(super) async fn join(
+        cluster: &ClusterConfig,
+        gateway: Option<GatewayId>,
+        worker: Option<u32>,
+    ) -> Result<Self, ClusterError> {
+        let role = cluster.role;
+        let name = format!("switchboard {} pid {}", role.name(), std::process::id());
+        let connection = Arc::new(nats::ConnectionEvents::default());
+        let client = nats::connect(cluster, &name, connection.clone()).await?;
+        let node = Node::new(client, &cluster.prefix, gateway, worker);
+        let heartbeats = node.start_heartbeats().await?;
+        Ok(Self {
+            node,
+            connection,
+            routes: None,
+            role,
+            prefix: cluster.prefix.clone(),
+            tasks: vec![heartbeats],
+        })
+    }
+
+    /// The bus end a worker host uses to reach every gateway.
+    pub(super) fn gateways(&self) -> Arc<dyn Gateways> {
+        NatsGateways::new(self.node.clone())
+    }
+
+    /// Subscribes the worker host to its events and advertises the apps it serves.
+    pub(super) async fn serve_worker(
+        &mut self,
+        id: u32,
+        host: &Arc<WorkerHost>,
+        apps: &[String],
+    ) -> Result<(), ClusterError> {
+        let weak = Arc::downgrade(host);
+        let advertised = apps.to_vec();
+        self.node.set_serving(move || {
+            let Some(host) = weak.upgrade() else {
+                return Vec::new();
+            };
+            advertised
+                .iter()
+                .filter(|app| host.serves(app))
+                .map(|app| app.as_str().into())
+                .collect()
+        });
+        let task = nats::serve_worker(self.node.clone(), id, host.clone()).await?;
+        self.tasks.push(task);
+        Ok(())
+    }
+
+    /// Subscribes the gateway to its commands and queries; returns the bus end its
+    /// listeners hand events to.
+    pub(super) async fn serve_gateway(
+        &mut self,
+        gateway: &Arc<Gateway>,
+    ) -> Result<Arc<dyn Workers>, ClusterError> {
+        let routes = NatsWorkers::start(self.node.clone());
+        let task = nats::serve_gateway(self.node.clone(), gateway.id(), gateway.clone()).await?;
+        self.tasks.push(task);
+        self.routes = Some(routes.clone());
+        Ok(routes)
+    }
+
+    /// Tells the peers this worker's apps are loaded, without waiting for a heartbeat.
+    pub(super) async fn announce(&self) {
+        self.node.announce().await;
+    }
+
+    /// Whether a live worker serves `app`, as this gateway sees it; `None` on a worker-only
+    /// process.
+    pub(super) fn routes_serve(&self, app: &str) -> Option<bool> {
+        self.routes.as_ref().map(|routes| routes.serves(app))
+    }
+
+    /// Stops the heartbeats and subscriptions and says goodbye, so peers stop routing to
+    /// this process now, not after three missed heartbeats.
+    pub(super) async fn leave(&self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+        self.node.goodbye().await;
     }
 
     /// The cluster as this process sees it.
-    fn cluster_view(&self) -> ClusterView {
+    pub(super) fn view(&self) -> ClusterView {
         let per_worker = self
             .routes
             .as_ref()
@@ -72,7 +123,7 @@ impl Member {
             clients,
         };
         ClusterView {
-            role: self.role.to_owned(),
+            role: self.role.name().to_owned(),
             prefix: self.prefix.clone(),
             nats: self.node.nats_state(),
             worker_id: self.node.worker_id().map(|w| format!("{w:08x}")),
@@ -100,214 +151,4 @@ impl Member {
             nats_slow_consumer: self.connection.slow_consumer.load(Ordering::Relaxed),
         }
     }
-}
-
-#[async_trait]
-impl socket::Handler for Member {
-    async fn handle(&self, request: Request) -> Response {
-        match request {
-            Request::Status => {
-                let (gateway, apps) = self.figures().await;
-                let uptime = self.started.elapsed().as_secs();
-                let mut status = Status::gather(uptime, &gateway, &apps, self.admin_addr);
-                status.cluster = Some(self.cluster_view());
-                Response::Status(Box::new(status))
-            }
-            Request::Reload => match load_config(self.config_path.clone()) {
-                Ok(config) => {
-                    let mut changes = Vec::new();
-                    if let Some(gateway) = &self.gateway {
-                        changes.extend(gateway.reconfigure(&config.listeners));
-                    }
-                    if let Some(workers) = &self.workers {
-                        changes.extend(workers.reload(&config).await);
-                    }
-                    Response::Reloaded { changes }
-                }
-                Err(e) => Response::Error {
-                    message: format!("config not reloaded: {e}"),
-                },
-            },
-            Request::Stop => {
-                self.stop.notify_one();
-                Response::Stopping
-            }
-        }
-    }
-}
-
-#[async_trait]
-impl metrics::Source for Member {
-    async fn figures(&self) -> (GatewayStats, Vec<AppStatus>) {
-        Member::figures(self).await
-    }
-
-    /// A gateway is ready once a live worker serves each of its apps; a worker once it
-    /// has loaded them.
-    fn ready(&self) -> bool {
-        self.apps
-            .iter()
-            .all(|app| match (&self.routes, &self.workers) {
-                (Some(routes), _) => routes.serves(app),
-                (None, Some(workers)) => workers.serves(app),
-                (None, None) => false,
-            })
-    }
-}
-
-/// Serves as a cluster member until Ctrl-C, SIGTERM or `switchboard stop`, then stops
-/// cleanly: clients get close frames, peers get a goodbye, instances get `on-worker-stop`.
-pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), ServeError> {
-    let Some(cluster) = config.cluster.clone() else {
-        return super::serve::run(config, config_path).await;
-    };
-    let start = |e: StartError| ServeError::Start(e);
-    let role = cluster.role;
-    let mut signals = StopSignals::install().map_err(ServeError::Signal)?;
-    let pid_file = PidFile::claim(&config.run).map_err(|e| start(e.into()))?;
-    let gateway_id = role.is_gateway().then(GatewayId::random);
-    let worker_id = role.is_worker().then(Node::random_worker_id);
-    // Bind first so a port in use is reported before anything else starts.
-    let (gateway, listeners) = match gateway_id {
-        Some(id) => {
-            let gateway = Gateway::new(id);
-            let listeners = gateway
-                .bind(&config.listeners)
-                .await
-                .map_err(|e| start(e.into()))?;
-            (Some(gateway), listeners)
-        }
-        None => (None, Vec::new()),
-    };
-    let control = socket::bind(&config.run.socket()).map_err(|source| {
-        start(StartError::Listen {
-            what: config.run.socket().display().to_string(),
-            source,
-        })
-    })?;
-    let admin = match config.admin.addr {
-        Some(addr) => Some(metrics::bind(addr).await.map_err(|source| {
-            start(StartError::Listen {
-                what: format!("admin address {addr}"),
-                source,
-            })
-        })?),
-        None => None,
-    };
-    let name = format!("switchboard {} pid {}", role.name(), std::process::id());
-    let connection = Arc::new(nats::ConnectionEvents::default());
-    let client = nats::connect(&cluster, &name, connection.clone())
-        .await
-        .map_err(|e| start(e.into()))?;
-    let node = Node::new(client, &cluster.prefix, gateway_id, worker_id);
-    let heartbeats = node.start_heartbeats().await.map_err(|e| start(e.into()))?;
-    let apps: Vec<String> = config.apps().iter().map(|a| a.to_string()).collect();
-
-    let mut tasks = vec![heartbeats];
-    let workers = match worker_id {
-        Some(id) => {
-            let host = WorkerHost::new(&config, NatsGateways::new(node.clone()))
-                .map_err(|e| start(e.into()))?;
-            let weak = Arc::downgrade(&host);
-            let advertised = apps.clone();
-            node.set_serving(move || {
-                let Some(host) = weak.upgrade() else {
-                    return Vec::new();
-                };
-                advertised
-                    .iter()
-                    .filter(|app| host.serves(app))
-                    .map(|app| app.as_str().into())
-                    .collect()
-            });
-            let task = nats::serve_worker(node.clone(), id, host.clone())
-                .await
-                .map_err(|e| start(e.into()))?;
-            tasks.push(task);
-            Some(host)
-        }
-        None => None,
-    };
-    let routes = match &gateway {
-        Some(gateway) => {
-            let routes = NatsWorkers::start(node.clone());
-            let task = nats::serve_gateway(node.clone(), gateway.id(), gateway.clone())
-                .await
-                .map_err(|e| start(e.into()))?;
-            tasks.push(task);
-            // Listeners accept at once and refuse clients until a live worker serves
-            // their app.
-            let addrs: Vec<_> = listeners.iter().map(|l| l.local_addr()).collect();
-            gateway.serve(listeners, routes.clone() as Arc<dyn Workers>);
-            for (addr, l) in addrs.iter().zip(&config.listeners) {
-                tracing::info!("listening on {addr} ({}, app {})", l.protocol.name(), l.app);
-            }
-            Some(routes)
-        }
-        None => None,
-    };
-    let member = Arc::new(Member {
-        id: gateway_id
-            .or_else(|| worker_id.and_then(GatewayId::new))
-            .unwrap_or_else(GatewayId::random),
-        gateway: gateway.clone(),
-        workers: workers.clone(),
-        routes,
-        node: node.clone(),
-        connection,
-        role: role.name(),
-        prefix: cluster.prefix.clone(),
-        config_path,
-        apps: apps.clone(),
-        admin_addr: admin.as_ref().and_then(|l| l.local_addr().ok()),
-        started: Instant::now(),
-        stop: Notify::new(),
-    });
-    let admin_task = admin.map(|listener| {
-        if let Some(addr) = member.admin_addr {
-            tracing::info!("admin endpoints on http://{addr}/metrics and /health");
-        }
-        tokio::spawn(metrics::serve(listener, member.clone()))
-    });
-    if let Some(host) = &workers {
-        let required: Vec<&str> = apps.iter().map(String::as_str).collect();
-        host.load(&required).await.map_err(|e| start(e.into()))?;
-        node.announce().await;
-    }
-    let control_task = tokio::spawn(socket::serve(control, member.clone()));
-    tracing::info!(
-        role = role.name(),
-        gateway = ?gateway_id.map(|g| g.to_string()),
-        worker = ?worker_id.map(|w| format!("{w:08x}")),
-        prefix = %cluster.prefix,
-        pid = std::process::id(),
-        "switchboard ready"
-    );
-
-    tokio::select! {
-        () = signals.recv() => {}
-        () = member.stop.notified() => {}
-    }
-    if let Some(gateway) = &gateway {
-        tracing::info!("stopping: closing clients");
-        gateway
-            .shutdown(Duration::from_millis(config.run.stop_timeout_ms))
-            .await;
-    }
-    // Peers stop routing to this process now, not after three missed heartbeats.
-    for task in &tasks {
-        task.abort();
-    }
-    node.goodbye().await;
-    if let Some(workers) = &workers {
-        tracing::info!("stopping: retiring plugin instances");
-        workers.shutdown().await;
-    }
-    control_task.abort();
-    if let Some(task) = admin_task {
-        task.abort();
-    }
-    drop(pid_file);
-    tracing::info!("stopped");
-    Ok(())
 }

@@ -212,12 +212,7 @@ fn serve_foreground(config: Config, path: Option<&Path>) -> Result<(), Failure> 
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| Failure::other(format!("cannot start the async runtime: {e}")))?;
     let path = path.map(Path::to_owned);
-    let outcome = if config.cluster.is_some() {
-        runtime.block_on(cluster::run(config, path))
-    } else {
-        runtime.block_on(serve::run(config, path))
-    };
-    match outcome {
+    match runtime.block_on(serve::run(config, path)) {
         Ok(()) => Ok(()),
         Err(serve::ServeError::Start(e)) => Err(Failure::usage(e)),
         Err(e) => Err(Failure::other(e)),

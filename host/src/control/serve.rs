@@ -1,5 +1,5 @@
-//! The embedded host: gateway and worker host in one process, joined by direct calls, with
-//! the control socket and the admin listener around them.
+//! The running server: this process's gateway, worker host or both (joined by direct calls,
+//! or through NATS in a cluster), with the control socket and the admin listener around them.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,12 +9,14 @@ use async_trait::async_trait;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::Notify;
 
+use super::cluster::Membership;
 use super::process::{PidFile, ProcessError};
 use super::socket::{self, Request, Response};
 use super::status::Status;
 use super::{load_config, metrics};
+use crate::bus::nats::Node;
 use crate::bus::{GatewayId, Gateways, Workers};
-use crate::config::Config;
+use crate::config::{Config, Role};
 use crate::gateway::{Gateway, GatewayError, GatewayStats};
 use crate::worker::{AppStatus, WorkerError, WorkerHost};
 
@@ -56,8 +58,12 @@ pub enum StartError {
 
 /// The running server, as the control socket and the admin listener see it.
 struct Running {
-    gateway: Arc<Gateway>,
-    workers: Arc<WorkerHost>,
+    /// The id shown in status: the gateway's, or the worker's on a worker-only process.
+    id: GatewayId,
+    gateway: Option<Arc<Gateway>>,
+    workers: Option<Arc<WorkerHost>>,
+    /// With `[cluster]`: the NATS side of this process.
+    cluster: Option<Membership>,
     config_path: Option<PathBuf>,
     /// The apps the listeners name.
     apps: Vec<String>,
@@ -68,7 +74,21 @@ struct Running {
 
 impl Running {
     async fn figures(&self) -> (GatewayStats, Vec<AppStatus>) {
-        (self.gateway.stats(), self.workers.status().await)
+        let gateway = match &self.gateway {
+            Some(gateway) => gateway.stats(),
+            None => GatewayStats {
+                gateway: self.id,
+                listeners: Vec::new(),
+                clients: 0,
+                uids: 0,
+                groups: 0,
+            },
+        };
+        let apps = match &self.workers {
+            Some(workers) => workers.status().await,
+            None => Vec::new(),
+        };
+        (gateway, apps)
     }
 }
 
@@ -79,17 +99,19 @@ impl socket::Handler for Running {
             Request::Status => {
                 let (gateway, apps) = self.figures().await;
                 let uptime = self.started.elapsed().as_secs();
-                Response::Status(Box::new(Status::gather(
-                    uptime,
-                    &gateway,
-                    &apps,
-                    self.admin_addr,
-                )))
+                let mut status = Status::gather(uptime, &gateway, &apps, self.admin_addr);
+                status.cluster = self.cluster.as_ref().map(Membership::view);
+                Response::Status(Box::new(status))
             }
             Request::Reload => match load_config(self.config_path.clone()) {
                 Ok(config) => {
-                    let mut changes = self.gateway.reconfigure(&config.listeners);
-                    changes.extend(self.workers.reload(&config).await);
+                    let mut changes = Vec::new();
+                    if let Some(gateway) = &self.gateway {
+                        changes.extend(gateway.reconfigure(&config.listeners));
+                    }
+                    if let Some(workers) = &self.workers {
+                        changes.extend(workers.reload(&config).await);
+                    }
                     Response::Reloaded { changes }
                 }
                 Err(e) => Response::Error {
@@ -110,23 +132,40 @@ impl metrics::Source for Running {
         Running::figures(self).await
     }
 
+    /// A gateway is ready once each of its apps is served (by a live worker, in a
+    /// cluster); a worker-only process once it has loaded them.
     fn ready(&self) -> bool {
-        self.apps.iter().all(|app| self.workers.serves(app))
+        self.apps.iter().all(|app| {
+            let routed = self.cluster.as_ref().and_then(|c| c.routes_serve(app));
+            match (routed, &self.workers) {
+                (Some(served), _) => served,
+                (None, Some(workers)) => workers.serves(app),
+                (None, None) => false,
+            }
+        })
     }
 }
 
 /// Serves until Ctrl-C, SIGTERM or `switchboard stop`, then stops cleanly: clients get
-/// close frames, instances get `on-worker-stop`.
+/// close frames, cluster peers a goodbye, instances `on-worker-stop`.
+///
+/// Without `[cluster]` the gateway and the worker host of this process are joined by
+/// direct calls; with it, each part of the process joins the others over NATS.
 pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), ServeError> {
     let start = |e: StartError| ServeError::Start(e);
     let mut signals = StopSignals::install().map_err(ServeError::Signal)?;
     let pid_file = PidFile::claim(&config.run).map_err(|e| start(e.into()))?;
-    let gateway = Gateway::new(GatewayId::random());
-    // Bind first so a port in use is reported before plugins are compiled.
-    let listeners = gateway
-        .bind(&config.listeners)
-        .await
-        .map_err(|e| start(e.into()))?;
+    let role = config.cluster.as_ref().map_or(Role::All, |c| c.role);
+    let gateway = role.is_gateway().then(|| Gateway::new(GatewayId::random()));
+    let worker_id = role.is_worker().then(Node::random_worker_id);
+    // Bind first so a port in use is reported before anything else starts.
+    let listeners = match &gateway {
+        Some(gateway) => gateway
+            .bind(&config.listeners)
+            .await
+            .map_err(|e| start(e.into()))?,
+        None => Vec::new(),
+    };
     let control = socket::bind(&config.run.socket()).map_err(|source| {
         start(StartError::Listen {
             what: config.run.socket().display().to_string(),
@@ -142,21 +181,62 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), Ser
         })?),
         None => None,
     };
-    let gateways: Arc<dyn Gateways> = gateway.clone();
-    let workers = WorkerHost::new(&config, gateways).map_err(|e| start(e.into()))?;
-    // Listeners accept at once, and refuse clients (WebSocket: 503) until their app is
-    // loaded: nobody waits in a backlog while plugins compile.
-    let addrs: Vec<_> = listeners.iter().map(|l| l.local_addr()).collect();
-    gateway.serve(listeners, workers.clone() as Arc<dyn Workers>);
-    for (addr, l) in addrs.iter().zip(&config.listeners) {
-        tracing::info!("listening on {addr} ({}, app {})", l.protocol.name(), l.app);
+    let mut cluster = match &config.cluster {
+        Some(cluster) => Some(
+            Membership::join(cluster, gateway.as_ref().map(|g| g.id()), worker_id)
+                .await
+                .map_err(|e| start(e.into()))?,
+        ),
+        None => None,
+    };
+    let apps: Vec<String> = config.apps().iter().map(|a| a.to_string()).collect();
+
+    let workers = match worker_id {
+        Some(id) => {
+            let gateways: Arc<dyn Gateways> = match (&cluster, &gateway) {
+                (Some(cluster), _) => cluster.gateways(),
+                (None, Some(gateway)) => gateway.clone(),
+                (None, None) => unreachable!("without [cluster] a process has every role"),
+            };
+            let host = WorkerHost::new(&config, gateways).map_err(|e| start(e.into()))?;
+            if let Some(cluster) = &mut cluster {
+                cluster
+                    .serve_worker(id, &host, &apps)
+                    .await
+                    .map_err(|e| start(e.into()))?;
+            }
+            Some(host)
+        }
+        None => None,
+    };
+    if let Some(gateway) = &gateway {
+        let routes: Arc<dyn Workers> = match (&mut cluster, &workers) {
+            (Some(cluster), _) => cluster
+                .serve_gateway(gateway)
+                .await
+                .map_err(|e| start(e.into()))?,
+            (None, Some(workers)) => workers.clone(),
+            (None, None) => unreachable!("without [cluster] a process has every role"),
+        };
+        // Listeners accept at once, and refuse clients (WebSocket: 503) until their app is
+        // served: nobody waits in a backlog while plugins compile.
+        let addrs: Vec<_> = listeners.iter().map(|l| l.local_addr()).collect();
+        gateway.serve(listeners, routes);
+        for (addr, l) in addrs.iter().zip(&config.listeners) {
+            tracing::info!("listening on {addr} ({}, app {})", l.protocol.name(), l.app);
+        }
     }
-    let apps = config.apps();
     let running = Arc::new(Running {
+        id: gateway
+            .as_ref()
+            .map(|g| g.id())
+            .or_else(|| worker_id.and_then(GatewayId::new))
+            .unwrap_or_else(GatewayId::random),
         gateway: gateway.clone(),
         workers: workers.clone(),
+        cluster,
         config_path,
-        apps: apps.iter().map(|app| app.to_string()).collect(),
+        apps: apps.clone(),
         admin_addr: admin.as_ref().and_then(|l| l.local_addr().ok()),
         started: Instant::now(),
         stop: Notify::new(),
@@ -167,20 +247,39 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), Ser
         }
         tokio::spawn(metrics::serve(listener, running.clone()))
     });
-    workers.load(&apps).await.map_err(|e| start(e.into()))?;
+    if let Some(workers) = &workers {
+        let required: Vec<&str> = apps.iter().map(String::as_str).collect();
+        workers.load(&required).await.map_err(|e| start(e.into()))?;
+        if let Some(cluster) = &running.cluster {
+            cluster.announce().await;
+        }
+    }
     let control_task = tokio::spawn(socket::serve(control, running.clone()));
-    tracing::info!(gateway = %gateway.id(), pid = std::process::id(), "switchboard ready");
+    tracing::info!(
+        role = role.name(),
+        gateway = ?gateway.as_ref().map(|g| g.id().to_string()),
+        worker = ?worker_id.map(|w| format!("{w:08x}")),
+        pid = std::process::id(),
+        "switchboard ready"
+    );
 
     tokio::select! {
         () = signals.recv() => {}
         () = running.stop.notified() => {}
     }
-    tracing::info!("stopping: closing clients");
-    gateway
-        .shutdown(Duration::from_millis(config.run.stop_timeout_ms))
-        .await;
-    tracing::info!("stopping: retiring plugin instances");
-    workers.shutdown().await;
+    if let Some(gateway) = &gateway {
+        tracing::info!("stopping: closing clients");
+        gateway
+            .shutdown(Duration::from_millis(config.run.stop_timeout_ms))
+            .await;
+    }
+    if let Some(cluster) = &running.cluster {
+        cluster.leave().await;
+    }
+    if let Some(workers) = &workers {
+        tracing::info!("stopping: retiring plugin instances");
+        workers.shutdown().await;
+    }
     control_task.abort();
     if let Some(task) = admin_task {
         task.abort();
@@ -192,13 +291,13 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), Ser
 
 /// Ctrl-C (SIGINT) and SIGTERM, caught from the moment this exists: a signal that comes
 /// while plugins load, or just after "ready" is logged, still stops the server cleanly.
-pub(super) struct StopSignals {
+struct StopSignals {
     interrupt: Signal,
     terminate: Signal,
 }
 
 impl StopSignals {
-    pub(super) fn install() -> std::io::Result<Self> {
+    fn install() -> std::io::Result<Self> {
         Ok(Self {
             interrupt: signal(SignalKind::interrupt())?,
             terminate: signal(SignalKind::terminate())?,
@@ -206,7 +305,7 @@ impl StopSignals {
     }
 
     /// Waits for either signal.
-    pub(super) async fn recv(&mut self) {
+    async fn recv(&mut self) {
         tokio::select! {
             _ = self.interrupt.recv() => {}
             _ = self.terminate.recv() => {}
