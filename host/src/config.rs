@@ -68,6 +68,11 @@ impl RunConfig {
     pub fn socket(&self) -> PathBuf {
         self.pid_file.with_extension("sock")
     }
+
+    /// Where a cluster worker keeps the plugin versions it fetched, one folder per version.
+    pub fn releases_dir(&self) -> PathBuf {
+        self.pid_file.with_extension("releases")
+    }
 }
 
 /// The `[admin]` table.

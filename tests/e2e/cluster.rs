@@ -267,6 +267,7 @@ async fn a_gateway_that_does_not_answer_makes_queries_time_out() {
         node: silent.get(),
         epoch: 1,
         apps: Vec::new(),
+        versions: Vec::new(),
         goodbye,
     };
     let beating = {
@@ -492,33 +493,41 @@ async fn a_nats_restart_disconnects_no_client_and_echoes_resume() {
 }
 
 #[tokio::test]
-async fn with_credentials_a_process_without_them_cannot_publish_to_a_gateway() {
-    let member = nkeys::KeyPair::new_user();
+async fn with_credentials_each_role_may_use_only_its_own_subjects() {
+    let gateway_keys = nkeys::KeyPair::new_user();
+    let worker_keys = nkeys::KeyPair::new_user();
     let outsider = nkeys::KeyPair::new_user();
-    // The README's server config: members may use the cluster's subjects, others may not.
+    // The README's server config: each role may use its own subjects only.
     let nats = NatsServer::start_with_config(&format!(
         r#"authorization {{
   users = [
-    {{ nkey: "{}", permissions: {{ publish: ["switchboard.>", "_INBOX.>"], subscribe: ["switchboard.>", "_INBOX.>"] }} }}
+    {{ nkey: "{}", permissions: {{
+        publish: ["switchboard.hb.gw.*", "switchboard.ev.*", "_INBOX.>"],
+        subscribe: ["switchboard.gw.*.>", "switchboard.hb.>", "_INBOX.>"] }} }}
+    {{ nkey: "{}", permissions: {{
+        publish: ["switchboard.gw.*.>", "switchboard.hb.wk.*", "switchboard.deploy.report", "_INBOX.>",
+                  "$JS.API.>", "$JS.FC.>", "$O.switchboard_plugins.>", "$KV.switchboard_releases.>"],
+        subscribe: ["switchboard.ev.*", "switchboard.hb.>", "_INBOX.>"] }} }}
     {{ nkey: "{}", permissions: {{ publish: {{ deny: ["switchboard.>"] }} }} }}
   ]
 }}
 "#,
-        member.public_key(),
+        gateway_keys.public_key(),
+        worker_keys.public_key(),
         outsider.public_key()
     ));
     let seeds = tempfile::tempdir().expect("temp dir");
-    let seed_file = seeds.path().join("member.nk");
-    std::fs::write(&seed_file, member.seed().expect("seed")).expect("seed written");
-    let with_seed = |role: &str| {
+    let with_seed = |role: &str, keys: &nkeys::KeyPair| {
+        let seed_file = seeds.path().join(format!("{role}.nk"));
+        std::fs::write(&seed_file, keys.seed().expect("seed")).expect("seed written");
         let text = config(&nats.url, role);
         Server::start(&format!(
             "{text}nkey_seed = {:?}\n",
             seed_file.display().to_string()
         ))
     };
-    let gateway = with_seed("gateway");
-    let _worker = with_seed("worker");
+    let gateway = with_seed("gateway", &gateway_keys);
+    let worker = with_seed("worker", &worker_keys);
     logged(&gateway, SERVES, 1).await;
     let mut probe = Probe::connect(&format!("ws://{}/", gateway.addrs[0])).await;
     let gateway_id =
@@ -538,14 +547,18 @@ async fn with_credentials_a_process_without_them_cannot_publish_to_a_gateway() {
     let connect_as = |keys: &nkeys::KeyPair| {
         async_nats::ConnectOptions::with_nkey(keys.seed().expect("seed")).connect(nats.url.clone())
     };
-    let intruder = connect_as(&outsider).await.expect("the outsider connects");
-    intruder
-        .publish(subject.clone(), send("intruder").into())
-        .await
-        .expect("sent, to be refused by the server");
-    intruder.flush().await.expect("flushed");
-    // The same command with the members' key is delivered: the subject is the right one.
-    let allowed = connect_as(&member).await.expect("a member connects");
+    // Neither an outsider nor a gateway (which only ever answers workers) may command a
+    // gateway.
+    for (who, keys) in [("outsider", &outsider), ("gateway", &gateway_keys)] {
+        let intruder = connect_as(keys).await.expect("connects");
+        intruder
+            .publish(subject.clone(), send(who).into())
+            .await
+            .expect("sent, to be refused by the server");
+        intruder.flush().await.expect("flushed");
+    }
+    // The same command with a worker's key is delivered: the subject is the right one.
+    let allowed = connect_as(&worker_keys).await.expect("a worker connects");
     allowed
         .publish(subject, send("allowed").into())
         .await
@@ -553,6 +566,12 @@ async fn with_credentials_a_process_without_them_cannot_publish_to_a_gateway() {
     allowed.flush().await.expect("flushed");
     assert_eq!(probe.other_text().await, "allowed");
     assert!(probe.quiet_for(Duration::from_millis(300)).await);
+    // The worker's permissions cover the release store: cluster-wide deploys are on.
+    assert!(
+        !worker.log().contains("cluster-wide deploys are off"),
+        "{}",
+        worker.log()
+    );
     // Without any credentials, nothing connects at all.
     assert!(
         async_nats::ConnectOptions::new()

@@ -8,6 +8,7 @@ mod apps;
 mod cli;
 mod cluster;
 mod connections;
+mod deploy;
 mod hot_swap;
 mod isolation;
 mod languages;

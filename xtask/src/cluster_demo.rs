@@ -45,8 +45,10 @@ pub fn run(root: &Path, nats_server: &Path, switchboard: &Path) -> Result<ExitCo
     let (host, port) = NATS_ADDR.split_once(':').context("NATS address")?;
     let mut children: Vec<(String, Child)> = Vec::new();
     let nats_log = log("nats-server")?;
+    // JetStream holds the cluster's plugin releases (`switchboard deploy`).
     let nats = Command::new(nats_server)
-        .args(["-a", host, "-p", port])
+        .args(["-a", host, "-p", port, "-js", "-sd"])
+        .arg(dir.join("jetstream"))
         .stdin(Stdio::null())
         .stdout(nats_log.try_clone()?)
         .stderr(nats_log)

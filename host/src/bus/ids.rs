@@ -189,6 +189,16 @@ name_type!(
     "group"
 );
 
+/// The SHA-256 of a plugin file, hex: the full name of a plugin version, as the worker host
+/// and the cluster's release store know it.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,13 +1,16 @@
 //! This process's membership of a cluster (`[cluster]`): its NATS connection, its
 //! heartbeats, and the bus subscriptions of its gateway and worker host.
 
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tokio::task::JoinHandle;
 
+use super::releases;
 use super::status::{ClusterView, MemberView};
-use crate::bus::nats::{self, ClusterError, NatsGateways, NatsWorkers, Node};
+use crate::bus::nats::releases::Releases;
+use crate::bus::nats::{self, ClusterError, NatsGateways, NatsWorkers, Node, WorkerState};
 use crate::bus::{GatewayId, Gateways, Workers};
 use crate::config::{ClusterConfig, Role};
 use crate::gateway::Gateway;
@@ -21,8 +24,10 @@ pub(super) struct Membership {
     routes: Option<Arc<NatsWorkers>>,
     role: Role,
     prefix: String,
+    /// The cluster's plugin releases, on a worker whose NATS server has JetStream.
+    releases: Option<Releases>,
     /// Heartbeats and subscriptions, aborted on leaving.
-    tasks: Vec<JoinHandle<()>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
 impl Membership {
@@ -42,9 +47,10 @@ impl Membership {
             node,
             connection,
             routes: None,
+            releases: None,
             role,
             prefix: cluster.prefix.clone(),
-            tasks: vec![heartbeats],
+            tasks: Mutex::new(vec![heartbeats]),
         })
     }
 
@@ -53,7 +59,9 @@ impl Membership {
         NatsGateways::new(self.node.clone())
     }
 
-    /// Subscribes the worker host to its events and advertises the apps it serves.
+    /// Subscribes the worker host to its events, advertises the apps it serves, and sends
+    /// files dropped into its folder to the release store (if the server has JetStream).
+    /// Call before the host loads its plugins.
     pub(super) async fn serve_worker(
         &mut self,
         id: u32,
@@ -64,17 +72,38 @@ impl Membership {
         let advertised = apps.to_vec();
         self.node.set_serving(move || {
             let Some(host) = weak.upgrade() else {
-                return Vec::new();
+                return WorkerState::default();
             };
-            advertised
-                .iter()
-                .filter(|app| host.serves(app))
-                .map(|app| app.as_str().into())
-                .collect()
+            WorkerState {
+                serving: advertised
+                    .iter()
+                    .filter(|app| host.serves(app))
+                    .map(|app| app.as_str().into())
+                    .collect(),
+                versions: host.versions(),
+            }
         });
         let task = nats::serve_worker(self.node.clone(), id, host.clone()).await?;
-        self.tasks.push(task);
+        self.tasks(|tasks| tasks.push(task));
+        match Releases::open(self.node.client().clone(), &self.prefix).await {
+            Ok(store) => {
+                host.publish_through(Arc::new(releases::Publisher(store.clone())));
+                self.releases = Some(store);
+            }
+            Err(e) => tracing::warn!(
+                "cluster-wide deploys are off, each worker deploys from its own folder: {e}"
+            ),
+        }
         Ok(())
+    }
+
+    /// Once the host has loaded its folder: seeds the release store with the apps it does
+    /// not know, then runs the versions it names, fetched into `dir`.
+    pub(super) async fn follow_releases(&self, id: u32, host: &Arc<WorkerHost>, dir: PathBuf) {
+        if let Some(store) = &self.releases {
+            let task = releases::follow(store.clone(), host.clone(), id, dir).await;
+            self.tasks(|tasks| tasks.push(task));
+        }
     }
 
     /// Subscribes the gateway to its commands and queries; returns the bus end its
@@ -85,7 +114,7 @@ impl Membership {
     ) -> Result<Arc<dyn Workers>, ClusterError> {
         let routes = NatsWorkers::start(self.node.clone());
         let task = nats::serve_gateway(self.node.clone(), gateway.id(), gateway.clone()).await?;
-        self.tasks.push(task);
+        self.tasks(|tasks| tasks.push(task));
         self.routes = Some(routes.clone());
         Ok(routes)
     }
@@ -104,10 +133,12 @@ impl Membership {
     /// Stops the heartbeats and subscriptions and says goodbye, so peers stop routing to
     /// this process now, not after three missed heartbeats.
     pub(super) async fn leave(&self) {
-        for task in &self.tasks {
-            task.abort();
-        }
+        self.tasks(|tasks| tasks.iter().for_each(JoinHandle::abort));
         self.node.goodbye().await;
+    }
+
+    fn tasks<T>(&self, f: impl FnOnce(&mut Vec<JoinHandle<()>>) -> T) -> T {
+        f(&mut self.tasks.lock().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// The cluster as this process sees it.
@@ -117,10 +148,20 @@ impl Membership {
             .as_ref()
             .map(|r| r.clients_per_worker())
             .unwrap_or_default();
+        let versions: std::collections::HashMap<u32, Vec<(crate::bus::AppName, String)>> =
+            self.node.worker_versions().into_iter().collect();
         let view = |(id, epoch): (u32, u64), clients: Option<u64>| MemberView {
             id: format!("{id:08x}"),
             epoch,
             clients,
+            versions: versions
+                .get(&id)
+                .map(|v| {
+                    v.iter()
+                        .map(|(app, hash)| (app.to_string(), hash.clone()))
+                        .collect()
+                })
+                .unwrap_or_default(),
         };
         ClusterView {
             role: self.role.name().to_owned(),

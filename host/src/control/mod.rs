@@ -1,10 +1,12 @@
 //! The command line and the process around gateways and workers: `start [-d]`, `stop [-f]`,
-//! `restart`, `reload`, `status [--json]` and the interactive console.
+//! `restart`, `reload`, `status [--json]`, `deploy` and the interactive console.
 
 mod cluster;
 mod console;
+mod deploy;
 mod metrics;
 mod process;
+mod releases;
 mod serve;
 mod socket;
 mod status;
@@ -78,6 +80,15 @@ enum Command {
         /// Machine-readable JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Make a plugin file the running version of its app: on every worker of the cluster
+    /// (through NATS JetStream), or in the plugin folder of this machine's server.
+    Deploy {
+        /// The plugin, a WebAssembly component.
+        file: PathBuf,
+        /// The app it is for; default: the file's name without `.wasm`.
+        #[arg(long)]
+        app: Option<String>,
     },
     /// The interactive console.
     Console,
@@ -186,6 +197,7 @@ fn execute(command: &Command, path: Option<&Path>) -> Result<(), Failure> {
             }
             other => Err(unexpected(other)),
         },
+        Command::Deploy { ref file, ref app } => deploy::run(&config, file, app.as_deref()),
         Command::Console => console::run(path.map(Path::to_owned)),
     }
 }

@@ -250,7 +250,9 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), Ser
     if let Some(workers) = &workers {
         let required: Vec<&str> = apps.iter().map(String::as_str).collect();
         workers.load(&required).await.map_err(|e| start(e.into()))?;
-        if let Some(cluster) = &running.cluster {
+        if let (Some(cluster), Some(id)) = (&running.cluster, worker_id) {
+            let dir = config.run.releases_dir();
+            cluster.follow_releases(id, workers, dir).await;
             cluster.announce().await;
         }
     }

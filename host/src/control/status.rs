@@ -71,6 +71,9 @@ pub struct MemberView {
     pub epoch: u64,
     /// For a worker seen by a gateway: this gateway's clients bound to it.
     pub clients: Option<u64>,
+    /// For a worker: the version (12 hex digits) of each app it has loaded.
+    #[serde(default)]
+    pub versions: std::collections::BTreeMap<String, String>,
 }
 
 /// One listener in [`Status`].
@@ -152,17 +155,23 @@ impl ClusterView {
             self.events_waiting,
             self.events_dropped
         );
-        let mut members = vec![row(["MEMBER", "ID", "BOOTED", "CLIENTS"])];
+        let mut members = vec![row(["MEMBER", "ID", "BOOTED", "CLIENTS", "VERSIONS"])];
         let sides = [("gateway", &self.gateways), ("worker", &self.workers)];
         for (side, list) in sides {
             for m in list {
                 let clients = m.clients.map_or_else(|| "-".to_owned(), |n| n.to_string());
                 let booted = unix_secs(SystemTime::now()).saturating_sub(m.epoch / 1000);
+                let versions: Vec<String> = m
+                    .versions
+                    .iter()
+                    .map(|(app, version)| format!("{app} {version}"))
+                    .collect();
                 members.push(row([
                     side,
                     &m.id,
                     &format!("{} ago", duration(booted)),
                     &clients,
+                    &versions.join(", "),
                 ]));
             }
         }
@@ -395,6 +404,7 @@ mod tests {
             id: id.into(),
             epoch: booted,
             clients,
+            versions: [("chat".to_owned(), "0123456789ab".to_owned())].into(),
         };
         let view = ClusterView {
             role: "gateway".into(),
@@ -418,7 +428,9 @@ mod tests {
         assert!(text.contains("gateway  0000000a"), "{text}");
         assert!(text.contains("worker   0000000b"), "{text}");
         assert!(
-            text.lines().last().is_some_and(|l| l.ends_with('3')),
+            text.lines()
+                .last()
+                .is_some_and(|l| l.ends_with("3  chat 0123456789ab")),
             "{text}"
         );
     }

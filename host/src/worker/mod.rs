@@ -29,7 +29,7 @@ mod watch;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use async_trait::async_trait;
@@ -132,6 +132,13 @@ pub enum Deployed {
     Unchanged,
 }
 
+/// Where a cluster worker sends a plugin file dropped into its folder.
+#[async_trait::async_trait]
+pub trait Publish: Send + Sync {
+    /// Releases the file as the version of `app` on every worker, this one included.
+    async fn publish(&self, app: &str, path: &Path) -> Result<(), String>;
+}
+
 /// The settings that `reload` can change.
 #[derive(Clone, Debug, PartialEq)]
 struct Settings {
@@ -207,6 +214,8 @@ pub struct WorkerHost {
     /// Deployments happen one at a time.
     deploying: tokio::sync::Mutex<()>,
     watch: Mutex<Option<watch::FolderWatch>>,
+    /// In a cluster: where a file dropped into the folder goes instead of a local deploy.
+    publisher: OnceLock<Arc<dyn Publish>>,
     /// The threads plugin code runs on; `threads` as configured at start.
     guests: GuestThreads,
     threads: usize,
@@ -233,6 +242,7 @@ impl WorkerHost {
             settings: Mutex::new(settings),
             deploying: tokio::sync::Mutex::new(()),
             watch: Mutex::new(None),
+            publisher: OnceLock::new(),
             guests,
             threads: config.threads,
             _ticker: ticker,
@@ -412,9 +422,45 @@ impl WorkerHost {
         }
     }
 
+    /// Makes this host one of a cluster's workers: plugin files dropped into the folder are
+    /// handed to `publisher` (which releases them to every worker) instead of deployed here,
+    /// and `reload` leaves the versions to the cluster. Call before [`WorkerHost::load`].
+    pub fn publish_through(&self, publisher: Arc<dyn Publish>) {
+        let _ = self.publisher.set(publisher);
+    }
+
+    /// The version `app` runs: its SHA-256 (hex) and the file it came from.
+    pub fn running(&self, app: &str) -> Option<(String, PathBuf)> {
+        let app = self.app(app)?;
+        let version = app.control.current().version.clone();
+        Some((version.sha256.clone(), version.path.clone()))
+    }
+
+    /// Every loaded app with the version it runs (12 hex digits).
+    pub fn versions(&self) -> Vec<(AppName, String)> {
+        self.apps()
+            .into_iter()
+            .map(|(name, app)| {
+                let hash = app.control.current().version.hash.to_string();
+                (name, hash)
+            })
+            .collect()
+    }
+
     /// Reacts to a change in the plugin folder (called by the watcher).
     async fn file_changed(&self, path: &Path) {
-        if path.is_file() {
+        if let Some(publisher) = self.publisher.get()
+            && path.is_file()
+            && let Some(app) = app_of(path)
+        {
+            if let Err(e) = publisher.publish(&app, path).await {
+                tracing::error!(
+                    app,
+                    path = %path.display(),
+                    "plugin not released to the cluster, the running version keeps serving: {e}"
+                );
+            }
+        } else if path.is_file() {
             if let Err(e) = self.deploy(path).await {
                 tracing::error!("plugin refused, the running version keeps serving: {e}");
             }
@@ -457,6 +503,13 @@ impl WorkerHost {
                     app.restart_pool(env, new.instances).await;
                 }
             }
+        }
+        if self.publisher.get().is_some() {
+            changes.push(
+                "plugins: versions follow the cluster's releases (switchboard deploy, or a file dropped into the folder)"
+                    .into(),
+            );
+            return changes;
         }
         let files = match plugin::scan(&self.plugins_dir) {
             Ok(files) => files,

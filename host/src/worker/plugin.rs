@@ -5,13 +5,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
 
 use super::bindings::PluginPre;
 use super::cache::ArtifactCache;
 use super::state::InstanceState;
+use crate::bus::sha256_hex;
 
 /// Why a plugin file cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -95,11 +95,7 @@ impl Loader {
             path: path.to_owned(),
             source,
         })?;
-        let sha256 = Sha256::digest(&bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        Ok((sha256, bytes))
+        Ok((sha256_hex(&bytes), bytes))
     }
 
     /// Reads, compiles (or maps from the cache) and checks a plugin file. Takes CPU time:

@@ -4,6 +4,7 @@
 #![allow(dead_code)] // Each topic file uses a different part of the harness.
 
 pub mod clients;
+pub mod load;
 pub mod nats;
 pub mod probe;
 

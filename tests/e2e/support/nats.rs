@@ -1,4 +1,4 @@
-//! A real `nats-server` per test, on a port the OS chose.
+//! A real `nats-server` per test, on a port the OS chose, with JetStream.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -60,8 +60,11 @@ impl NatsServer {
         if let Some(config) = &config {
             command.arg("-c").arg(config);
         }
+        // JetStream on, as the cluster's release store needs it.
         let child = command
-            .args(["-a", "127.0.0.1", "-p", port, "--ports_file_dir"])
+            .args(["-a", "127.0.0.1", "-p", port, "-js", "-sd"])
+            .arg(dir.path().join("jetstream"))
+            .arg("--ports_file_dir")
             .arg(dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -14,6 +14,7 @@
 pub mod backlog;
 pub mod merge;
 pub mod peers;
+pub mod releases;
 pub mod route;
 pub mod wire;
 
@@ -146,6 +147,15 @@ pub async fn connect(
         .map_err(|e| ClusterError::Nats(e.to_string()))
 }
 
+/// What a worker tells the cluster in its heartbeats.
+#[derive(Clone, Debug, Default)]
+pub struct WorkerState {
+    /// The apps it serves now.
+    pub serving: Vec<AppName>,
+    /// Every app it has loaded, with the version it runs (12 hex digits).
+    pub versions: Vec<(AppName, String)>,
+}
+
 /// This process on the bus: its connection, what it is, and who else is alive.
 pub struct Node {
     client: Client,
@@ -157,8 +167,8 @@ pub struct Node {
     gateways: Mutex<Peers>,
     /// The live workers, as heard by this process.
     workers: Mutex<Peers>,
-    /// The apps this process's worker serves now, for its heartbeats.
-    serving: OnceLock<Box<dyn Fn() -> Vec<AppName> + Send + Sync>>,
+    /// What this process's worker tells the cluster now, for its heartbeats.
+    serving: OnceLock<Box<dyn Fn() -> WorkerState + Send + Sync>>,
 }
 
 impl std::fmt::Debug for Node {
@@ -203,9 +213,19 @@ impl Node {
         }
     }
 
-    /// Tells the node which apps its worker serves, asked at every heartbeat.
-    pub fn set_serving(&self, serving: impl Fn() -> Vec<AppName> + Send + Sync + 'static) {
+    /// Tells the node what its worker serves, asked at every heartbeat.
+    pub fn set_serving(&self, serving: impl Fn() -> WorkerState + Send + Sync + 'static) {
         let _ = self.serving.set(Box::new(serving));
+    }
+
+    /// The NATS connection, for the release store.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The live workers with the versions of the apps each has loaded.
+    pub fn worker_versions(&self) -> Vec<(u32, Vec<(AppName, String)>)> {
+        lock(&self.workers).versions()
     }
 
     /// The NATS connection's state: pending, connected or disconnected.
@@ -232,18 +252,19 @@ impl Node {
     async fn beat(&self, goodbye: bool) {
         let mut beats = Vec::new();
         if let Some(g) = self.gateway {
-            beats.push((Side::Gateway, g.get(), Vec::new()));
+            beats.push((Side::Gateway, g.get(), WorkerState::default()));
         }
         if let Some(w) = self.worker {
-            let apps = self.serving.get().map(|f| f()).unwrap_or_default();
-            beats.push((Side::Worker, w, apps));
+            let state = self.serving.get().map(|f| f()).unwrap_or_default();
+            beats.push((Side::Worker, w, state));
         }
-        for (side, node, apps) in beats {
+        for (side, node, state) in beats {
             let beat = Heartbeat {
                 side,
                 node,
                 epoch: self.epoch,
-                apps,
+                apps: state.serving,
+                versions: state.versions,
                 goodbye,
             };
             let subject = self.subjects.heartbeat(side, node);

@@ -34,6 +34,7 @@ pub enum Heard {
 struct Peer {
     epoch: u64,
     apps: Vec<AppName>,
+    versions: Vec<(AppName, String)>,
     last: Instant,
 }
 
@@ -66,6 +67,7 @@ impl Peers {
         let peer = Peer {
             epoch: beat.epoch,
             apps: beat.apps.clone(),
+            versions: beat.versions.clone(),
             last: now,
         };
         self.peers.insert(beat.node, peer);
@@ -111,6 +113,14 @@ impl Peers {
             .collect()
     }
 
+    /// Each live node with the versions of the apps it has loaded.
+    pub fn versions(&self) -> Vec<(u32, Vec<(AppName, String)>)> {
+        self.peers
+            .iter()
+            .map(|(&id, p)| (id, p.versions.clone()))
+            .collect()
+    }
+
     /// Each live node with its boot epoch.
     pub fn epochs(&self) -> Vec<(u32, u64)> {
         self.peers.iter().map(|(&id, p)| (id, p.epoch)).collect()
@@ -128,6 +138,7 @@ mod tests {
             node,
             epoch,
             apps: apps.iter().map(|&a| a.into()).collect(),
+            versions: Vec::new(),
             goodbye: false,
         }
     }

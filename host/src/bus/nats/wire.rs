@@ -71,6 +71,8 @@ pub struct Heartbeat {
     pub epoch: u64,
     /// The apps a worker serves now; empty for a gateway.
     pub apps: Vec<AppName>,
+    /// Every app a worker has loaded, with the version it runs (12 hex digits).
+    pub versions: Vec<(AppName, String)>,
     /// Sent once on a graceful stop: forget this node now, do not wait for expiry.
     pub goodbye: bool,
 }
@@ -118,6 +120,11 @@ impl Subjects {
         format!("{}.hb.{side}.{node:08x}", self.prefix)
     }
 
+    /// Where workers report what they did with a release.
+    pub fn deploy_reports(&self) -> String {
+        format!("{}.deploy.report", self.prefix)
+    }
+
     /// Every heartbeat of the cluster.
     pub fn heartbeats(&self) -> String {
         format!("{}.hb.>", self.prefix)
@@ -140,6 +147,7 @@ mod tests {
         assert_eq!(s.heartbeat(Side::Worker, 1), "sb.hb.wk.00000001");
         assert_eq!(s.heartbeat(Side::Gateway, 2), "sb.hb.gw.00000002");
         assert_eq!(s.heartbeats(), "sb.hb.>");
+        assert_eq!(s.deploy_reports(), "sb.deploy.report");
     }
 
     #[test]
@@ -149,6 +157,7 @@ mod tests {
             node: 7,
             epoch: 99,
             apps: vec!["chat".into()],
+            versions: vec![("chat".into(), "0123456789ab".into())],
             goodbye: false,
         };
         assert_eq!(decode::<Heartbeat>(&encode(&hb)).expect("decodes"), hb);
