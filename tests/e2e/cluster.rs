@@ -101,6 +101,30 @@ impl Cluster {
 }
 
 #[tokio::test]
+async fn a_gateway_and_a_worker_on_two_routed_nats_servers_serve_together() {
+    let (near, far) = NatsServer::start_pair();
+    let gateway = member(&near, "gateway");
+    let _worker = member(&far, "worker");
+    logged(&gateway, SERVES, 1).await;
+    let url = format!("ws://{}/", gateway.addrs[0]);
+    let mut a = Probe::connect(&url).await;
+    let mut b = Probe::connect(&url).await;
+    let ib = b.id.clone();
+    a.ok("join-group", json!({"client": ib, "group": "room"}))
+        .await;
+    a.ok(
+        "send-to-group",
+        json!({"group": "room", "message": "across the route"}),
+    )
+    .await;
+    assert_eq!(b.other_text().await, "across the route");
+    assert_eq!(a.ok("get-client-count", json!({})).await, json!(2));
+    let mut lines = Lines::connect(gateway.addrs[1]).await;
+    lines.send(b"echo via the far node").await;
+    assert_eq!(lines.recv_text().await, "echo via the far node");
+}
+
+#[tokio::test]
 async fn cluster_echo_works_through_both_gateways() {
     let cluster = Cluster::start().await;
     for gateway in &cluster.gateways {
