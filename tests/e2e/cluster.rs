@@ -391,6 +391,18 @@ fn bad_cluster_settings_name_the_key_and_exit_2() {
             "nats_url = \"nats://127.0.0.1:1\"\ncredentials = \"missing.creds\"",
             "cluster.credentials",
         ),
+        (
+            "nats_url = \"nats://127.0.0.1:1\"\nquery_timeout_ms = 0",
+            "cluster.query_timeout_ms",
+        ),
+        (
+            "nats_url = \"nats://127.0.0.1:1\"\nbacklog_events = 99999999",
+            "cluster.backlog_events",
+        ),
+        (
+            "nats_url = \"nats://127.0.0.1:1\"\nbacklog_ms = 99999999",
+            "cluster.backlog_ms",
+        ),
     ] {
         let (code, err) = start_to_exit(&format!("{plain}\n[cluster]\n{table}\n"), &[]);
         assert_eq!(code, Some(2), "{table}: {err}");
@@ -409,8 +421,20 @@ async fn a_killed_worker_disconnects_no_client_and_its_clients_are_rebound() {
         assert_eq!(client.recv_text().await, "before");
         clients.push(client);
     }
-    // kill -9: no goodbye, so the gateways notice by missed heartbeats.
-    drop(cluster.workers.remove(0));
+    // kill -9 a worker with clients: no goodbye, so the gateways notice by missed
+    // heartbeats.
+    let busy = |worker: &Server| {
+        let id = status_json(worker)["cluster"]["worker_id"].clone();
+        cluster.gateways.iter().any(|g| {
+            status_json(g)["cluster"]["workers"]
+                .as_array()
+                .expect("workers")
+                .iter()
+                .any(|w| w["id"] == id && w["clients"].as_u64() > Some(0))
+        })
+    };
+    let victim = if busy(&cluster.workers[0]) { 0 } else { 1 };
+    drop(cluster.workers.remove(victim));
     for (i, client) in clients.iter_mut().enumerate() {
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut attempt = 0;
@@ -430,15 +454,25 @@ async fn a_killed_worker_disconnects_no_client_and_its_clients_are_rebound() {
             }
         }
     }
+    // The lines sent to it after its last heartbeat are counted as maybe lost.
+    let mut unconfirmed = 0;
     for gateway in &cluster.gateways {
         assert!(gateway.log().contains("missed 3 heartbeats"));
+        unconfirmed += status_json(gateway)["cluster"]["events_unconfirmed"]
+            .as_u64()
+            .expect("a count");
     }
+    assert!(unconfirmed > 0, "no event counted as maybe lost");
 }
 
 #[tokio::test]
 async fn events_wait_for_a_live_worker_for_a_bounded_time_then_are_dropped_and_logged() {
     let nats = NatsServer::start();
-    let gateway = member(&nats, "gateway");
+    // The bound is a key of its own (default 5000 ms).
+    let gateway = Server::start(&format!(
+        "{}backlog_ms = 6000\n",
+        config(&nats.url, "gateway")
+    ));
     let mut worker = member(&nats, "worker");
     logged(&gateway, SERVES, 1).await;
     let mut client = Lines::connect(gateway.addrs[1]).await;
@@ -461,7 +495,12 @@ async fn events_wait_for_a_live_worker_for_a_bounded_time_then_are_dropped_and_l
     drop(replacement);
     logged(&gateway, "missed 3 heartbeats", 1).await;
     client.send(b"lost").await;
-    logged(&gateway, "waited over 5 s for a live worker: dropped", 1).await;
+    logged(
+        &gateway,
+        "waited over 6000 ms for a live worker: dropped",
+        1,
+    )
+    .await;
     let _third = member(&nats, "worker");
     logged(&gateway, SERVES, 3).await;
     client.send(b"served").await;

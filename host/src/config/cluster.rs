@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -81,6 +82,39 @@ pub struct ClusterConfig {
     /// What this process does; `switchboard start --role` overrides it.
     #[serde(default)]
     pub role: Role,
+    /// How long a query waits for every live gateway before it fails with `timeout`.
+    #[serde(default = "default_query_timeout_ms")]
+    pub query_timeout_ms: u64,
+    /// Most events a gateway holds while no live worker serves their app, all apps together.
+    #[serde(default = "default_backlog_events")]
+    pub backlog_events: usize,
+    /// Longest such an event waits before it is dropped (and counted).
+    #[serde(default = "default_backlog_ms")]
+    pub backlog_ms: u64,
+}
+
+impl ClusterConfig {
+    /// `query_timeout_ms` as a duration.
+    pub fn query_timeout(&self) -> Duration {
+        Duration::from_millis(self.query_timeout_ms)
+    }
+
+    /// `backlog_ms` as a duration.
+    pub fn backlog_age(&self) -> Duration {
+        Duration::from_millis(self.backlog_ms)
+    }
+}
+
+fn default_query_timeout_ms() -> u64 {
+    2000
+}
+
+fn default_backlog_events() -> usize {
+    10_000
+}
+
+fn default_backlog_ms() -> u64 {
+    5000
 }
 
 fn default_prefix() -> String {
@@ -117,6 +151,24 @@ impl ClusterConfig {
             return Some((
                 "cluster.nkey_seed",
                 "give either credentials or nkey_seed, not both".into(),
+            ));
+        }
+        if !(10..=60_000).contains(&self.query_timeout_ms) {
+            return Some((
+                "cluster.query_timeout_ms",
+                "must be between 10 and 60000".into(),
+            ));
+        }
+        if self.backlog_events > 1_000_000 {
+            return Some((
+                "cluster.backlog_events",
+                "must be at most 1000000 (0 holds no events)".into(),
+            ));
+        }
+        if self.backlog_ms > 600_000 {
+            return Some((
+                "cluster.backlog_ms",
+                "must be at most 600000 (10 minutes)".into(),
             ));
         }
         if self.tls_cert.is_some() != self.tls_key.is_some() {

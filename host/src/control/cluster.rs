@@ -41,7 +41,7 @@ impl Membership {
         let name = format!("switchboard {} pid {}", role.name(), std::process::id());
         let connection = Arc::new(nats::ConnectionEvents::default());
         let client = nats::connect(cluster, &name, connection.clone()).await?;
-        let node = Node::new(client, &cluster.prefix, gateway, worker);
+        let node = Node::new(client, cluster, gateway, worker);
         let heartbeats = node.start_heartbeats().await?;
         Ok(Self {
             node,
@@ -188,6 +188,7 @@ impl Membership {
                 .collect(),
             events_waiting: self.routes.as_ref().map_or(0, |r| r.waiting() as u64),
             events_dropped: self.routes.as_ref().map_or(0, |r| r.dropped()),
+            events_unconfirmed: self.node.unconfirmed(),
             nats_disconnects: self.connection.disconnects.load(Ordering::Relaxed),
             nats_slow_consumer: self.connection.slow_consumer.load(Ordering::Relaxed),
         }

@@ -65,7 +65,7 @@ async fn to_cluster(cluster: &ClusterConfig, app: &str, bytes: &[u8]) -> Result<
         .map_err(Failure::other)?;
     let mut reports = Box::pin(releases.reports().await.map_err(Failure::other)?);
     // Listen to heartbeats for one period and a half: every live worker beats in that time.
-    let node = Node::new(client, &cluster.prefix, None, None);
+    let node = Node::new(client, cluster, None, None);
     let heartbeats = node.start_heartbeats().await.map_err(Failure::other)?;
     tokio::time::sleep(peers::PERIOD * 3 / 2).await;
     let workers: Vec<u32> = node.live_workers().into_iter().map(|(w, _)| w).collect();

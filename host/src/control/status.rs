@@ -56,6 +56,10 @@ pub struct ClusterView {
     pub events_waiting: u64,
     /// Events dropped: they waited too long for a live worker, or could not be published.
     pub events_dropped: u64,
+    /// Events sent to workers that died before a heartbeat confirmed them: at most this
+    /// many were lost with those workers.
+    #[serde(default)]
+    pub events_unconfirmed: u64,
     /// Times the NATS connection was lost.
     pub nats_disconnects: u64,
     /// Times a subscription could not keep up, so NATS messages were dropped.
@@ -146,14 +150,15 @@ impl ClusterView {
     fn render(&self) -> String {
         let mut out = format!(
             "\n\ncluster: role {}  prefix {}  NATS {} ({} disconnects, {} slow-consumer drops)  \
-             events waiting {}  dropped {}\n",
+             events waiting {}  dropped {}  unconfirmed {}\n",
             self.role,
             self.prefix,
             self.nats,
             self.nats_disconnects,
             self.nats_slow_consumer,
             self.events_waiting,
-            self.events_dropped
+            self.events_dropped,
+            self.events_unconfirmed
         );
         let mut members = vec![row(["MEMBER", "ID", "BOOTED", "CLIENTS", "VERSIONS"])];
         let sides = [("gateway", &self.gateways), ("worker", &self.workers)];
@@ -415,13 +420,14 @@ mod tests {
             workers: vec![member("0000000b", Some(3))],
             events_waiting: 1,
             events_dropped: 2,
+            events_unconfirmed: 0,
             nats_disconnects: 0,
             nats_slow_consumer: 0,
         };
         let text = view.render();
         assert!(
             text.contains(
-                "NATS connected (0 disconnects, 0 slow-consumer drops)  events waiting 1  dropped 2"
+                "NATS connected (0 disconnects, 0 slow-consumer drops)  events waiting 1  dropped 2  unconfirmed 0"
             ),
             "{text}"
         );

@@ -9,12 +9,6 @@ use std::time::{Duration, Instant};
 
 use crate::bus::AppName;
 
-/// Most events waiting at once, all apps together.
-pub const MAX_EVENTS: usize = 10_000;
-
-/// Longest an event waits before it is dropped.
-pub const MAX_AGE: Duration = Duration::from_secs(5);
-
 /// The waiting events of every app.
 #[derive(Debug)]
 pub struct Backlog<T> {
@@ -109,7 +103,7 @@ mod tests {
     #[test]
     fn events_wait_in_order_per_app() {
         let t0 = Instant::now();
-        let mut b = Backlog::new(10, MAX_AGE);
+        let mut b = Backlog::new(10, Duration::from_secs(5));
         let (chat, echo): (AppName, AppName) = ("chat".into(), "echo".into());
         assert!(!b.is_waiting("chat"));
         b.push(&chat, 1, t0);

@@ -43,9 +43,6 @@ use peers::{Heard, Peers};
 use route::Bindings;
 use wire::{Answer, Heartbeat, Side, Subjects, ToGateway, ToWorker, Verdict};
 
-/// How long a query waits for every gateway's answer before it fails with a timeout.
-pub const QUERY_TIMEOUT: Duration = Duration::from_secs(2);
-
 /// How long a WebSocket handshake waits for the worker's verdict.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -169,6 +166,12 @@ pub struct Node {
     workers: Mutex<Peers>,
     /// What this process's worker tells the cluster now, for its heartbeats.
     serving: OnceLock<Box<dyn Fn() -> WorkerState + Send + Sync>>,
+    /// How long a query waits for every gateway.
+    query_timeout: Duration,
+    /// The bounds of a gateway's backlog: events, and age.
+    backlog: (usize, Duration),
+    /// Events sent to workers that expired before a heartbeat confirmed them.
+    unconfirmed: AtomicU64,
 }
 
 impl std::fmt::Debug for Node {
@@ -181,10 +184,11 @@ impl std::fmt::Debug for Node {
 }
 
 impl Node {
-    /// A process holding the gateway `gateway` and/or the worker `worker`.
+    /// A process holding the gateway `gateway` and/or the worker `worker`, in the cluster
+    /// `config` describes.
     pub fn new(
         client: Client,
-        prefix: &str,
+        config: &ClusterConfig,
         gateway: Option<GatewayId>,
         worker: Option<u32>,
     ) -> Arc<Self> {
@@ -193,13 +197,16 @@ impl Node {
             .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         Arc::new(Self {
             client,
-            subjects: Subjects::new(prefix),
+            subjects: Subjects::new(&config.prefix),
             epoch,
             gateway,
             worker,
             gateways: Mutex::default(),
             workers: Mutex::default(),
             serving: OnceLock::new(),
+            query_timeout: config.query_timeout(),
+            backlog: (config.backlog_events, config.backlog_age()),
+            unconfirmed: AtomicU64::new(0),
         })
     }
 
@@ -216,6 +223,11 @@ impl Node {
     /// Tells the node what its worker serves, asked at every heartbeat.
     pub fn set_serving(&self, serving: impl Fn() -> WorkerState + Send + Sync + 'static) {
         let _ = self.serving.set(Box::new(serving));
+    }
+
+    /// Whether the NATS connection is up now.
+    fn connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
     }
 
     /// The NATS connection, for the release store.
@@ -331,10 +343,24 @@ impl Node {
 
     fn expire(&self, now: Instant) {
         for (side, table) in [("gateway", &self.gateways), ("worker", &self.workers)] {
-            for node in lock(table).expire(now) {
-                warn!(node = %format!("{node:08x}"), "{side} missed {} heartbeats: gone", peers::MISSED);
+            for (node, unconfirmed) in lock(table).expire(now) {
+                let node = format!("{node:08x}");
+                warn!(node, "{side} missed {} heartbeats: gone", peers::MISSED);
+                if unconfirmed > 0 {
+                    self.unconfirmed.fetch_add(unconfirmed, Ordering::Relaxed);
+                    warn!(
+                        node,
+                        "{unconfirmed} events were sent to the {side} after its last heartbeat: they may be lost"
+                    );
+                }
             }
         }
+    }
+
+    /// Events sent to workers that then expired without a heartbeat after them: at most
+    /// this many were lost with those workers.
+    pub fn unconfirmed(&self) -> u64 {
+        self.unconfirmed.load(Ordering::Relaxed)
     }
 
     /// Beats now, out of turn: after a worker loaded its apps, gateways need not wait for
@@ -368,10 +394,11 @@ pub struct NatsWorkers {
 impl NatsWorkers {
     /// The workers as heard by `node`; a task sends waiting events once a worker is live.
     pub fn start(node: Arc<Node>) -> Arc<Self> {
+        let backlog = Backlog::new(node.backlog.0, node.backlog.1);
         let workers = Arc::new(Self {
             node,
             bindings: Mutex::default(),
-            backlog: Mutex::new(Backlog::new(backlog::MAX_EVENTS, backlog::MAX_AGE)),
+            backlog: Mutex::new(backlog),
             sending: tokio::sync::Mutex::new(()),
             unpublished: AtomicU64::new(0),
         });
@@ -418,6 +445,9 @@ impl NatsWorkers {
             // Even when the close must wait: the binding must not outlive the client.
             lock(&self.bindings).unbind(client);
         }
+        // While NATS is away, events wait in the backlog (bounded, counted) rather than in
+        // the client library's buffer, whose publish would block once full.
+        let worker = worker.filter(|_| self.node.connected());
         let Some(worker) = worker else {
             let app = event.app.clone();
             if !lock(&self.backlog).push(&app, event, Instant::now()) {
@@ -430,9 +460,12 @@ impl NatsWorkers {
         };
         let subject = self.node.subjects.worker_events(worker);
         let payload = encode(&ToWorker::Event(event));
-        if let Err(e) = self.node.client.publish(subject, payload.into()).await {
-            self.unpublished.fetch_add(1, Ordering::Relaxed);
-            warn!("cannot publish an event: {e}");
+        match self.node.client.publish(subject, payload.into()).await {
+            Ok(()) => lock(&self.node.workers).sent(worker),
+            Err(e) => {
+                self.unpublished.fetch_add(1, Ordering::Relaxed);
+                warn!("cannot publish an event: {e}");
+            }
         }
     }
 
@@ -449,12 +482,12 @@ impl NatsWorkers {
         };
         if expired > 0 {
             warn!(
-                "{expired} events waited over {} s for a live worker: dropped",
-                backlog::MAX_AGE.as_secs()
+                "{expired} events waited over {} ms for a live worker: dropped",
+                self.node.backlog.1.as_millis()
             );
         }
         for app in apps {
-            if lock(&self.node.workers).serving(&app).is_empty() {
+            if !self.node.connected() || lock(&self.node.workers).serving(&app).is_empty() {
                 continue;
             }
             let events = lock(&self.backlog).take(&app);
@@ -637,7 +670,7 @@ impl NatsGateways {
     async fn ask_one(&self, gateway: GatewayId, payload: Bytes) -> Result<Option<Reply>, BusError> {
         let request = async_nats::Request::new()
             .payload(payload)
-            .timeout(Some(QUERY_TIMEOUT));
+            .timeout(Some(self.node.query_timeout));
         let subject = self.node.subjects.gateway_query(gateway);
         match self.node.client.send_request(subject, request).await {
             Ok(message) => match decode::<Answer>(&message.payload) {
@@ -656,7 +689,7 @@ impl NatsGateways {
     async fn verdict(&self, gateway: GatewayId, payload: Bytes) -> Result<(), BusError> {
         let request = async_nats::Request::new()
             .payload(payload)
-            .timeout(Some(QUERY_TIMEOUT));
+            .timeout(Some(self.node.query_timeout));
         let subject = self.node.subjects.gateway_command(gateway);
         match self.node.client.send_request(subject, request).await {
             Ok(message) => match decode::<Verdict>(&message.payload) {
@@ -708,7 +741,9 @@ impl NatsGateways {
                 }
             }
         };
-        let timed_out = tokio::time::timeout(QUERY_TIMEOUT, gather).await.is_err();
+        let timed_out = tokio::time::timeout(self.node.query_timeout, gather)
+            .await
+            .is_err();
         if timed_out || !waiting.is_empty() {
             let missing: Vec<String> = waiting.iter().map(ToString::to_string).collect();
             return Err(BusError::Timeout(format!(

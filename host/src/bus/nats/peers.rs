@@ -36,6 +36,8 @@ struct Peer {
     apps: Vec<AppName>,
     versions: Vec<(AppName, String)>,
     last: Instant,
+    /// Messages sent to it since its last heartbeat: if it is gone, they may be lost.
+    unconfirmed: u64,
 }
 
 /// The live nodes of one side of the bus.
@@ -69,6 +71,7 @@ impl Peers {
             apps: beat.apps.clone(),
             versions: beat.versions.clone(),
             last: now,
+            unconfirmed: 0,
         };
         self.peers.insert(beat.node, peer);
         match known {
@@ -79,16 +82,24 @@ impl Peers {
         }
     }
 
-    /// Forgets the nodes silent for more than [`MISSED`] periods; returns them.
-    pub fn expire(&mut self, now: Instant) -> Vec<u32> {
+    /// Counts a message sent to `node`, unconfirmed until its next heartbeat.
+    pub fn sent(&mut self, node: u32) {
+        if let Some(peer) = self.peers.get_mut(&node) {
+            peer.unconfirmed += 1;
+        }
+    }
+
+    /// Forgets the nodes silent for more than [`MISSED`] periods; returns each with the
+    /// messages sent to it since its last heartbeat (at most this many were lost).
+    pub fn expire(&mut self, now: Instant) -> Vec<(u32, u64)> {
         let limit = PERIOD * MISSED;
-        let gone: Vec<u32> = self
+        let gone: Vec<(u32, u64)> = self
             .peers
             .iter()
             .filter(|(_, p)| now.saturating_duration_since(p.last) > limit)
-            .map(|(&id, _)| id)
+            .map(|(&id, p)| (id, p.unconfirmed))
             .collect();
-        for id in &gone {
+        for (id, _) in &gone {
             self.peers.remove(id);
         }
         gone
@@ -159,11 +170,27 @@ mod tests {
         );
         assert_eq!(
             peers.expire(t0 + PERIOD * 3 + Duration::from_millis(1)),
-            [1]
+            [(1, 0)]
         );
         assert_eq!(peers.live(), [2]);
         // Heard again after expiry: a new node as far as routing knows.
         assert_eq!(peers.heard(&beat(1, 10, &[]), t0 + PERIOD * 4), Heard::New);
+    }
+
+    #[test]
+    fn messages_sent_since_the_last_heartbeat_of_an_expired_node_are_counted() {
+        let t0 = Instant::now();
+        let mut peers = Peers::default();
+        peers.heard(&beat(1, 10, &["chat"]), t0);
+        peers.sent(1);
+        peers.sent(1);
+        // Its heartbeat confirms it was alive after those: they are not in doubt any more.
+        peers.heard(&beat(1, 10, &["chat"]), t0 + PERIOD);
+        for _ in 0..3 {
+            peers.sent(1);
+        }
+        peers.sent(7); // not a known node: nothing to count
+        assert_eq!(peers.expire(t0 + PERIOD * 5), [(1, 3)]);
     }
 
     #[test]
