@@ -2,8 +2,8 @@
 //! in the same run: a bare tokio-tungstenite echo server (this binary, re-run with
 //! `--baseline-server`), or the same operation under another condition.
 //!
-//! `cargo bench --bench load -- [idle] [echo] [swap] [isolation] [fairness]` (all without
-//! arguments).
+//! `cargo bench --bench load -- [idle] [echo] [swap] [isolation] [fairness] [cluster]` (all
+//! without arguments).
 
 #[path = "../../tests/e2e/support/mod.rs"]
 mod support;
@@ -56,6 +56,9 @@ fn main() {
         }
         if wants("fairness") {
             fairness().await;
+        }
+        if wants("cluster") {
+            cluster().await;
         }
     });
 }
@@ -402,5 +405,177 @@ async fn fairness() {
         ms(waits[waits.len() / 2]),
         ms(p99),
         ms(p99) / EVENT_MS as f64
+    );
+}
+
+/// CPU time (user + system) a process has used so far, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("proc stat");
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .expect("a command name")
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    ticks as f64 / clock_ticks() as f64
+}
+
+/// The kernel's clock ticks per second (`getconf CLK_TCK`).
+fn clock_ticks() -> u64 {
+    let out = Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .expect("getconf runs");
+    String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("a number")
+}
+
+/// Server CPU used by `pids` while `work` runs, with what `work` returns.
+async fn with_cpu<T>(pids: &[u32], work: impl std::future::Future<Output = T>) -> (T, f64) {
+    let before: f64 = pids.iter().map(|&p| cpu_seconds(p)).sum();
+    let out = work.await;
+    let after: f64 = pids.iter().map(|&p| cpu_seconds(p)).sum();
+    (out, after - before)
+}
+
+/// Round trips per second of `ECHO_CLIENTS` closed-loop clients spread over `urls`.
+async fn spread_round_trips(urls: &[String], payload: &str) -> f64 {
+    let mut tasks = Vec::new();
+    let mut clients = Vec::new();
+    for i in 0..ECHO_CLIENTS {
+        clients.push(Ws::connect(&urls[i % urls.len()]).await);
+    }
+    let deadline = Instant::now() + Duration::from_secs(ECHO_SECONDS);
+    for mut ws in clients {
+        let payload = payload.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                ws.send_text(&payload).await;
+                assert_eq!(ws.recv().await, Received::Text(payload.clone()));
+                n += 1;
+            }
+            n
+        }));
+    }
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.expect("client");
+    }
+    total as f64 / ECHO_SECONDS as f64
+}
+
+/// Members of the fan-out group.
+const GROUP_MEMBERS: usize = 500;
+
+/// Deliveries per second to a group of `GROUP_MEMBERS` spread over `urls`: one sender keeps
+/// up to 8 group sends in flight (its own copy comes back), every member counts what it gets.
+async fn group_deliveries(urls: &[String]) -> f64 {
+    let mut members = Vec::new();
+    for i in 0..GROUP_MEMBERS {
+        let mut ws = Ws::connect(&urls[i % urls.len()]).await;
+        ws.send_text("join:g").await;
+        members.push(ws);
+    }
+    // The joins are applied in order before the sender's first send on each gateway: wait
+    // until a probe send reaches everyone.
+    let mut sender = members.pop().expect("a member");
+    sender.send_text("group:g:ready").await;
+    for ws in &mut members {
+        while ws.recv_text().await != "ready" {}
+    }
+    while sender.recv_text().await != "ready" {}
+    let received = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut readers = Vec::new();
+    for mut ws in members {
+        let (received, stop) = (received.clone(), stop.clone());
+        readers.push(tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if ws.try_recv(Duration::from_millis(200)).await.is_some() {
+                    received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    let started = Instant::now();
+    let run = Duration::from_secs(ECHO_SECONDS);
+    let (mut sent, mut back) = (0u64, 0u64);
+    while started.elapsed() < run {
+        while sent - back < 8 {
+            sender.send_text("group:g:x").await;
+            sent += 1;
+        }
+        sender.recv().await;
+        back += 1;
+    }
+    let elapsed = started.elapsed();
+    let counted = received.load(std::sync::atomic::Ordering::Relaxed);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for reader in readers {
+        let _ = reader.await;
+    }
+    // The sender's own copies are deliveries too.
+    (counted + back) as f64 / elapsed.as_secs_f64()
+}
+
+/// A cluster member's config: the bench app on WebSocket.
+fn member_config(nats: &str, role: &str) -> String {
+    format!(
+        "{}\n[cluster]\nnats_url = \"{nats}\"\nrole = \"{role}\"\n",
+        Setup::one("websocket", "bench").toml()
+    )
+}
+
+/// Embedded against cluster (2 gateways, 2 workers, one NATS, on this machine): echo round
+/// trips and group deliveries per second, and the CPU all server processes spend on each.
+async fn cluster() {
+    let payload = "echo:0123456789abcdef";
+    let embedded = Setup::one("websocket", "bench").start();
+    let urls = [embedded.url()];
+    let (e_rt, e_rt_cpu) = with_cpu(&[embedded.pid()], spread_round_trips(&urls, payload)).await;
+    let (e_fan, e_fan_cpu) = with_cpu(&[embedded.pid()], group_deliveries(&urls)).await;
+    drop(embedded);
+
+    let nats = support::nats::NatsServer::start();
+    let workers = [
+        Server::start(&member_config(&nats.url, "worker")),
+        Server::start(&member_config(&nats.url, "worker")),
+    ];
+    let gateways = [
+        Server::start(&member_config(&nats.url, "gateway")),
+        Server::start(&member_config(&nats.url, "gateway")),
+    ];
+    for gateway in &gateways {
+        gateway.wait_for_count("serves bench", 2).await;
+    }
+    let mut pids: Vec<u32> = gateways.iter().chain(&workers).map(Server::pid).collect();
+    pids.push(nats.pid());
+    let urls: Vec<String> = gateways.iter().map(Server::url).collect();
+    let (c_rt, c_rt_cpu) = with_cpu(&pids, spread_round_trips(&urls, payload)).await;
+    let (c_fan, c_fan_cpu) = with_cpu(&pids, group_deliveries(&urls)).await;
+
+    let us = |cpu: f64, rate: f64| cpu / (rate * ECHO_SECONDS as f64) * 1e6;
+    println!(
+        "echo, {ECHO_CLIENTS} clients: embedded {e_rt:.0} round trips/s ({:.1} us CPU each), \
+         cluster {c_rt:.0}/s ({:.1} us CPU each, all processes and NATS): throughput ratio {:.2}, \
+         CPU ratio {:.2}",
+        us(e_rt_cpu, e_rt),
+        us(c_rt_cpu, c_rt),
+        c_rt / e_rt,
+        us(c_rt_cpu, c_rt) / us(e_rt_cpu, e_rt)
+    );
+    println!(
+        "group of {GROUP_MEMBERS}: embedded {e_fan:.0} deliveries/s ({:.2} us CPU each), \
+         cluster {c_fan:.0}/s ({:.2} us CPU each): throughput ratio {:.2}, CPU ratio {:.2}",
+        us(e_fan_cpu, e_fan),
+        us(c_fan_cpu, c_fan),
+        c_fan / e_fan,
+        us(c_fan_cpu, c_fan) / us(e_fan_cpu, e_fan)
     );
 }

@@ -125,6 +125,45 @@ async fn a_gateway_and_a_worker_on_two_routed_nats_servers_serve_together() {
 }
 
 #[tokio::test]
+async fn an_app_whose_instances_are_behind_never_holds_back_another_app_on_its_worker() {
+    let nats = NatsServer::start();
+    let text = Setup::one("websocket", "probe")
+        .listener(Listener::new("text", "echo"))
+        .worker("instances = 1")
+        .toml();
+    let member = |role: &str| {
+        Server::start(&format!(
+            "{text}\n[cluster]\nnats_url = \"{}\"\nrole = \"{role}\"\n",
+            nats.url
+        ))
+    };
+    let gateway = member("gateway");
+    let _worker = member("worker");
+    logged(&gateway, SERVES, 1).await;
+    let mut flooder = Probe::connect(&format!("ws://{}/", gateway.addrs[0])).await;
+    let mut lines = Lines::connect(gateway.addrs[1]).await;
+    // Far more than the instance's per-client queue holds: the probe app is behind for
+    // seconds.
+    for id in 0..200 {
+        let request = json!({"id": id, "op": "busy", "ms": 20});
+        flooder.ws().send_text(&request.to_string()).await;
+    }
+    flooder.ws().recv().await;
+    lines.send(b"not held back").await;
+    assert_eq!(lines.recv_text().await, "not held back");
+    // The echo came back while the flood was still being worked through: not behind the
+    // 136 of its events that do not fit the instance's per-client queue.
+    let mut replies = 1;
+    while flooder.ws().try_recv(Duration::ZERO).await.is_some() {
+        replies += 1;
+    }
+    assert!(
+        replies < 100,
+        "the echo waited for {replies} of the flood's events"
+    );
+}
+
+#[tokio::test]
 async fn cluster_echo_works_through_both_gateways() {
     let cluster = Cluster::start().await;
     for gateway in &cluster.gateways {

@@ -187,7 +187,8 @@ impl Membership {
                 })
                 .collect(),
             events_waiting: self.routes.as_ref().map_or(0, |r| r.waiting() as u64),
-            events_dropped: self.routes.as_ref().map_or(0, |r| r.dropped()),
+            events_dropped: self.routes.as_ref().map_or(0, |r| r.dropped())
+                + self.node.worker_dropped(),
             events_unconfirmed: self.node.unconfirmed(),
             nats_disconnects: self.connection.disconnects.load(Ordering::Relaxed),
             nats_slow_consumer: self.connection.slow_consumer.load(Ordering::Relaxed),

@@ -54,7 +54,8 @@ pub struct ClusterView {
     pub workers: Vec<MemberView>,
     /// Events waiting for a live worker (gateways).
     pub events_waiting: u64,
-    /// Events dropped: they waited too long for a live worker, or could not be published.
+    /// Events dropped: they waited too long for a live worker, could not be published, or
+    /// (on a worker) found their app's queue full.
     pub events_dropped: u64,
     /// Events sent to workers that died before a heartbeat confirmed them: at most this
     /// many were lost with those workers.

@@ -69,6 +69,11 @@ impl NatsServer {
         Self::start_on("-1", dir, Some(path), jetstream())
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Stops the server and, after `outage`, starts another on the same port.
     pub fn restart(self, outage: Duration) -> Self {
         let port = self.url.rsplit(':').next().expect("a port").to_owned();

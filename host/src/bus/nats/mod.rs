@@ -18,7 +18,7 @@ pub mod releases;
 pub mod route;
 pub mod wire;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
@@ -28,6 +28,7 @@ use async_nats::{Client, ConnectOptions, RequestErrorKind, ServerAddr};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
@@ -172,6 +173,8 @@ pub struct Node {
     backlog: (usize, Duration),
     /// Events sent to workers that expired before a heartbeat confirmed them.
     unconfirmed: AtomicU64,
+    /// Events this worker dropped because their app's queue was full.
+    worker_dropped: AtomicU64,
 }
 
 impl std::fmt::Debug for Node {
@@ -207,6 +210,7 @@ impl Node {
             query_timeout: config.query_timeout(),
             backlog: (config.backlog_events, config.backlog_age()),
             unconfirmed: AtomicU64::new(0),
+            worker_dropped: AtomicU64::new(0),
         })
     }
 
@@ -355,6 +359,11 @@ impl Node {
                 }
             }
         }
+    }
+
+    /// Events this worker dropped because their app's queue was full.
+    pub fn worker_dropped(&self) -> u64 {
+        self.worker_dropped.load(Ordering::Relaxed)
     }
 
     /// Events sent to workers that then expired without a heartbeat after them: at most
@@ -625,9 +634,26 @@ pub async fn serve_worker(
         .await
         .map_err(|e| ClusterError::Nats(e.to_string()))?;
     Ok(tokio::spawn(async move {
+        let mut apps: HashMap<AppName, mpsc::Sender<Event>> = HashMap::new();
         while let Some(message) = inbox.next().await {
             match decode::<ToWorker>(&message.payload) {
-                Ok(ToWorker::Event(event)) => workers.event(event).await,
+                Ok(ToWorker::Event(event)) => {
+                    // One queue per app, so an app whose instances are behind holds back its
+                    // own events only, never another app's.
+                    let queue = apps
+                        .entry(event.app.clone())
+                        .or_insert_with(|| app_queue(workers.clone()));
+                    if let Err(mpsc::error::TrySendError::Full(event)) = queue.try_send(event) {
+                        let dropped = node.worker_dropped.fetch_add(1, Ordering::Relaxed) + 1;
+                        if dropped == 1 || dropped.is_multiple_of(1000) {
+                            warn!(
+                                app = &*event.app,
+                                "the app's queue on this worker is full ({APP_QUEUE} events): \
+                                 event dropped ({dropped} so far)"
+                            );
+                        }
+                    }
+                }
                 Ok(ToWorker::Handshake(handshake)) => {
                     let Some(reply_to) = message.reply else {
                         continue;
@@ -646,6 +672,20 @@ pub async fn serve_worker(
             }
         }
     }))
+}
+
+/// Events a worker holds per app while that app's instances are busy.
+const APP_QUEUE: usize = 16 * 1024;
+
+/// A queue feeding one app's events into `workers`, in order.
+fn app_queue(workers: Arc<dyn Workers>) -> mpsc::Sender<Event> {
+    let (tx, mut rx) = mpsc::channel::<Event>(APP_QUEUE);
+    tokio::spawn(async move {
+        while let Some(event) = rx.recv().await {
+            workers.event(event).await;
+        }
+    });
+    tx
 }
 
 /// The worker side's view of the gateways, over NATS.
