@@ -557,7 +557,10 @@ async fn cluster() {
     let mut pids: Vec<u32> = gateways.iter().chain(&workers).map(Server::pid).collect();
     pids.push(nats.pid());
     let urls: Vec<String> = gateways.iter().map(Server::url).collect();
+    let cpu_of = |pids: &[u32]| pids.iter().map(|&p| cpu_seconds(p)).sum::<f64>();
+    let split_before = [cpu_of(&pids[..2]), cpu_of(&pids[2..4]), cpu_of(&pids[4..])];
     let (c_rt, c_rt_cpu) = with_cpu(&pids, spread_round_trips(&urls, payload)).await;
+    let split_after = [cpu_of(&pids[..2]), cpu_of(&pids[2..4]), cpu_of(&pids[4..])];
     let (c_fan, c_fan_cpu) = with_cpu(&pids, group_deliveries(&urls)).await;
 
     let us = |cpu: f64, rate: f64| cpu / (rate * ECHO_SECONDS as f64) * 1e6;
@@ -569,6 +572,13 @@ async fn cluster() {
         us(c_rt_cpu, c_rt),
         c_rt / e_rt,
         us(c_rt_cpu, c_rt) / us(e_rt_cpu, e_rt)
+    );
+    let share = |i: usize| (split_after[i] - split_before[i]) / c_rt_cpu * 100.0;
+    println!(
+        "  cluster echo CPU: gateways {:.0}%, workers {:.0}%, nats-server {:.0}%",
+        share(0),
+        share(1),
+        share(2)
     );
     println!(
         "group of {GROUP_MEMBERS}: embedded {e_fan:.0} deliveries/s ({:.2} us CPU each), \

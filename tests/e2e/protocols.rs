@@ -106,3 +106,35 @@ async fn oversized_messages_close_only_the_sender() {
     bystander.send_text("still here").await;
     assert_eq!(bystander.recv_text().await, "still here");
 }
+
+#[tokio::test]
+async fn a_message_with_a_newline_never_reaches_a_text_client_as_several_lines() {
+    let server = Setup::one("websocket", "probe")
+        .listener(crate::support::Listener::new("text", "probe"))
+        .start();
+    let mut lines = Lines::connect(server.addrs[1]).await;
+    lines.send(br#"{"id":1,"op":"whoami"}"#).await;
+    let me: serde_json::Value = serde_json::from_str(&lines.recv_text().await).expect("JSON");
+    let text_client = me["ok"]["client"].as_str().expect("an id").to_owned();
+
+    // A WebSocket user tries to make the text client read a line of its choosing.
+    let mut probe = crate::support::probe::Probe::connect(&server.url()).await;
+    for message in ["hello\n{\"forged\":true}", "after"] {
+        probe
+            .ok(
+                "send-to-client",
+                serde_json::json!({"client": text_client, "message": message}),
+            )
+            .await;
+    }
+    assert_eq!(
+        lines.recv_text().await,
+        "after",
+        "the injected line was sent"
+    );
+    assert!(
+        server
+            .log()
+            .contains("a message this framing cannot express (a newline on a text connection)")
+    );
+}

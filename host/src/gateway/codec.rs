@@ -18,7 +18,8 @@ pub enum CodecError {
         /// The limit.
         max: usize,
     },
-    /// An outgoing message that the framing cannot express.
+    /// An outgoing message that the framing cannot express: above 4 GiB for frames, or
+    /// holding a newline for lines (it would reach the client as several lines).
     #[error("outgoing message of {0} bytes cannot be framed")]
     Unframable(usize),
     /// The socket failed.
@@ -80,6 +81,11 @@ impl Encoder<Bytes> for LineCodec {
     type Error = CodecError;
 
     fn encode(&mut self, data: Bytes, buf: &mut BytesMut) -> Result<(), CodecError> {
+        // A newline inside would let whoever wrote the message inject lines into what a
+        // text client reads.
+        if data.contains(&b'\n') {
+            return Err(CodecError::Unframable(data.len()));
+        }
         buf.reserve(data.len() + 1);
         buf.put_slice(&data);
         buf.put_u8(b'\n');
@@ -120,8 +126,8 @@ impl Decoder for FrameCodec {
             });
         }
         if buf.len() < PREFIX + len {
-            // The frame's size is known and allowed: make room for it in one step.
-            buf.reserve(PREFIX + len - buf.len());
+            // The buffer grows as the bytes arrive, never ahead of them: four bytes of prefix
+            // must not buy a client `max` bytes of memory.
             return Ok(None);
         }
         buf.advance(PREFIX);
@@ -215,6 +221,26 @@ mod tests {
             .expect("encodes");
         codec.encode(Bytes::new(), &mut buf).expect("encodes");
         assert_eq!(&buf[..], b"hi\r\n\n");
+    }
+
+    #[test]
+    fn a_message_with_a_newline_is_never_sent_as_several_lines() {
+        let mut buf = BytesMut::new();
+        let mut codec = LineCodec::new(100);
+        assert!(matches!(
+            codec.encode(Bytes::from_static(b"hi\nadmin: yes"), &mut buf),
+            Err(CodecError::Unframable(13))
+        ));
+        assert!(buf.is_empty());
+    }
+
+    #[test]
+    fn a_frame_prefix_reserves_no_memory_ahead_of_its_payload() {
+        let mut codec = FrameCodec::new(64 << 20);
+        let mut buf = BytesMut::with_capacity(16);
+        buf.extend_from_slice(&(60u32 << 20).to_be_bytes());
+        assert!(codec.decode(&mut buf).expect("allowed").is_none());
+        assert!(buf.capacity() < 4096, "reserved {} bytes", buf.capacity());
     }
 
     #[test]

@@ -458,6 +458,8 @@ pub struct TcpWriter<'a, C> {
     codec: C,
     buf: &'a mut BytesMut,
     timeout: Duration,
+    /// Messages not sent because the framing cannot express them.
+    unframable: u64,
 }
 
 impl<C: TcpFraming> TcpReader<'_, C> {
@@ -506,9 +508,21 @@ impl<C: TcpFraming> WriteHalf for TcpWriter<'_, C> {
             // Raw TCP has no control frames; the listener never queues a ping for it.
             Outgoing::Ping | Outgoing::Close => return Ok(()),
         };
-        self.codec
-            .encode(data, self.buf)
-            .map_err(|e| Failure::Protocol(e.to_string()))
+        match self.codec.encode(data, self.buf) {
+            Err(CodecError::Unframable(len)) => {
+                // The client did nothing wrong: the message is not sent, the client stays.
+                self.unframable += 1;
+                if self.unframable == 1 {
+                    tracing::warn!(
+                        bytes = len,
+                        "a message this framing cannot express (a newline on a text \
+                         connection) was not sent; the client stays connected"
+                    );
+                }
+                Ok(())
+            }
+            other => other.map_err(|e| Failure::Protocol(e.to_string())),
+        }
     }
 
     async fn flush(&mut self) -> Result<(), Failure> {
@@ -551,6 +565,7 @@ impl<C: TcpFraming> Transport for TcpTransport<C> {
             codec,
             buf: &mut self.write_buf,
             timeout: self.write_timeout,
+            unframable: 0,
         };
         (reader, writer)
     }
