@@ -61,11 +61,27 @@ pub trait Handler: Send + Sync + 'static {
 }
 
 /// Listens on `path` (replacing a stale socket file) with mode 0600.
+///
+/// The socket is bound inside a fresh folder only this user can enter, made private there,
+/// then moved into place: at no moment can another user connect to it.
 pub fn bind(path: &Path) -> std::io::Result<UnixListener> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let private = tempfile::Builder::new()
+        .prefix(".control-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir_in(dir)?;
+    let staged = private.path().join("socket");
+    let listener = UnixListener::bind(&staged)?;
+    std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(0o600))?;
     let _ = std::fs::remove_file(path);
-    let listener = UnixListener::bind(path)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    std::fs::rename(&staged, path)?;
     Ok(listener)
+}
+
+/// Whether a peer of user id `peer` may use the control socket of a server run by `own`:
+/// the same user, or root.
+fn may_control(peer: u32, own: u32) -> bool {
+    peer == own || peer == 0
 }
 
 /// Serves requests until the listener fails.
@@ -80,6 +96,23 @@ pub async fn serve(listener: UnixListener, handler: Arc<dyn Handler>) {
                 continue;
             }
         };
+        // The file mode keeps other users out; the peer's credentials say so once more.
+        let own = rustix::process::geteuid().as_raw();
+        match stream.peer_cred() {
+            Ok(peer) if may_control(peer.uid(), own) => {}
+            Ok(peer) => {
+                tracing::warn!(
+                    uid = peer.uid(),
+                    pid = ?peer.pid(),
+                    "control socket: refused a process of another user"
+                );
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!("control socket: cannot tell who connects, refused: {e}");
+                continue;
+            }
+        }
         let handler = handler.clone();
         tokio::spawn(async move {
             let (read, mut write) = stream.into_split();
@@ -157,6 +190,15 @@ mod tests {
         assert_eq!(text, r#"{"answer":"reloaded","changes":["x"]}"#);
     }
 
+    #[test]
+    fn only_the_same_user_or_root_may_control_the_server() {
+        assert!(may_control(1000, 1000));
+        assert!(may_control(0, 1000));
+        assert!(!may_control(1001, 1000));
+        assert!(may_control(0, 0));
+        assert!(!may_control(1000, 0));
+    }
+
     #[tokio::test]
     async fn a_request_round_trips_and_the_socket_is_private() {
         struct Echo;
@@ -176,6 +218,14 @@ mod tests {
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
+        // Bound again over a stale socket file, and nothing is left of the staging folder.
+        drop(listener);
+        let listener = bind(&path).expect("bind over a stale socket");
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(left, ["c.sock"]);
         tokio::spawn(serve(listener, Arc::new(Echo)));
         let answer = tokio::task::spawn_blocking(move || call(&path, &Request::Reload))
             .await
