@@ -51,6 +51,12 @@ pub struct RunConfig {
     /// How long a graceful stop may take before clients are dropped, ms.
     #[serde(default = "defaults::stop_timeout_ms")]
     pub stop_timeout_ms: u64,
+    /// A daemon's log file is rotated past this size, MiB; 0 never rotates.
+    #[serde(default = "defaults::log_max_mib")]
+    pub log_max_mib: u64,
+    /// Rotated log files kept (`switchboard.log.1` is the newest).
+    #[serde(default = "defaults::log_keep")]
+    pub log_keep: u32,
 }
 
 impl Default for RunConfig {
@@ -59,6 +65,8 @@ impl Default for RunConfig {
             pid_file: defaults::pid_file(),
             log_file: defaults::log_file(),
             stop_timeout_ms: defaults::stop_timeout_ms(),
+            log_max_mib: defaults::log_max_mib(),
+            log_keep: defaults::log_keep(),
         }
     }
 }
@@ -251,6 +259,12 @@ mod defaults {
     pub fn stop_timeout_ms() -> u64 {
         10_000
     }
+    pub fn log_max_mib() -> u64 {
+        64
+    }
+    pub fn log_keep() -> u32 {
+        5
+    }
     pub fn cache_dir() -> PathBuf {
         PathBuf::from("run/cache")
     }
@@ -435,6 +449,15 @@ impl Config {
                 "run.stop_timeout_ms".into(),
                 "must be 100..=3600000",
             ));
+        }
+        if self.run.log_max_mib > 1 << 20 {
+            return Err(invalid(
+                "run.log_max_mib".into(),
+                "must be at most 1048576 (1 TiB); 0 never rotates",
+            ));
+        }
+        if self.run.log_keep > 1000 {
+            return Err(invalid("run.log_keep".into(), "must be at most 1000"));
         }
         if let Some(level) = &self.log.level
             && tracing_subscriber::EnvFilter::try_new(level).is_err()

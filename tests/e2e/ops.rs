@@ -285,3 +285,54 @@ async fn http_get(addr: &str, path: &str) -> String {
     assert_eq!(status, 200, "{path}: {body}");
     body
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemons_log_is_rotated_past_its_size_keeping_log_keep_files() {
+    let site = std::sync::Arc::new(Site {
+        dir: tempfile::tempdir().expect("temp dir"),
+        plugins: plugin_folder(&["probe"]),
+    });
+    let text = format!(
+        "[[listener]]\naddr = \"127.0.0.1:0\"\nprotocol = \"websocket\"\napp = \"probe\"\n\
+         [worker]\nplugins_dir = {:?}\ninstances = 1\n\
+         [run]\nlog_max_mib = 1\nlog_keep = 2\n",
+        site.plugins.path().display().to_string(),
+    );
+    std::fs::write(site.config(), text).expect("config written");
+    let s = site.clone();
+    blocking(move || s.ok(&["start", "-d"])).await;
+    let mut probe = crate::support::probe::Probe::connect(&site.url()).await;
+    let log = site.dir.path().join("run/switchboard.log");
+    let old = |n: u32| site.dir.path().join(format!("run/switchboard.log.{n}"));
+    let line = "x".repeat(8000);
+    // Three times over a MiB of plugin log lines, each followed by its rotation: the newest
+    // old file is then another file (inode) than before.
+    use std::os::unix::fs::MetadataExt;
+    let inode = |n: u32| std::fs::metadata(old(n)).ok().map(|m| m.ino());
+    for round in 1..=3u32 {
+        let before = inode(1);
+        for _ in 0..150 {
+            probe
+                .ok("log", serde_json::json!({"level": "info", "message": line}))
+                .await;
+        }
+        crate::support::eventually("the log is rotated", async || {
+            inode(1).is_some() && inode(1) != before
+        })
+        .await;
+        let newest = std::fs::metadata(old(1)).expect("switchboard.log.1").len();
+        assert!(newest > 1 << 20, "round {round}: {newest} bytes");
+        if round >= 2 {
+            assert_eq!(inode(2), before, "round {round}: .1 moved to .2");
+        }
+    }
+    assert!(!old(3).exists(), "log_keep = 2 keeps two old files");
+    // The daemon keeps logging into the new file.
+    let s = site.clone();
+    blocking(move || s.ok(&["stop"])).await;
+    assert!(
+        std::fs::read_to_string(&log)
+            .expect("log")
+            .contains("stopped")
+    );
+}

@@ -4,6 +4,7 @@
 mod cluster;
 mod console;
 mod deploy;
+mod log_rotation;
 mod metrics;
 mod process;
 mod releases;
@@ -155,7 +156,7 @@ fn execute(command: &Command, path: Option<&Path>) -> Result<(), Failure> {
             if daemon_child {
                 process::detach();
             }
-            serve_foreground(config, path)
+            serve_foreground(config, path, daemon_child)
         }
         Command::Start {
             daemon: true, role, ..
@@ -168,7 +169,7 @@ fn execute(command: &Command, path: Option<&Path>) -> Result<(), Failure> {
             if daemon {
                 start_daemon(&config, path, role)
             } else {
-                serve_foreground(config, path)
+                serve_foreground(config, path, false)
             }
         }
         Command::Reload => match ask(&config, &Request::Reload)? {
@@ -219,10 +220,18 @@ fn ask(config: &Config, request: &Request) -> Result<Response, Failure> {
     socket::call(&config.run.socket(), request).map_err(Failure::other)
 }
 
-fn serve_foreground(config: Config, path: Option<&Path>) -> Result<(), Failure> {
+/// Serves in this process; `daemon`: its stderr is the log file, which it rotates.
+fn serve_foreground(config: Config, path: Option<&Path>, daemon: bool) -> Result<(), Failure> {
     init_logging(&config);
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| Failure::other(format!("cannot start the async runtime: {e}")))?;
+    let run = &config.run;
+    if daemon
+        && let Some(rotation) =
+            log_rotation::Rotation::new(&run.log_file, run.log_max_mib, run.log_keep)
+    {
+        runtime.spawn(rotation.run());
+    }
     let path = path.map(Path::to_owned);
     match runtime.block_on(serve::run(config, path)) {
         Ok(()) => Ok(()),

@@ -244,6 +244,7 @@ mod tests {
             pid_file: dir.join("run/sb.pid"),
             log_file: dir.join("run/sb.log"),
             stop_timeout_ms: 1000,
+            ..RunConfig::default()
         }
     }
 
