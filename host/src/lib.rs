@@ -6,6 +6,8 @@
 
 pub mod bus;
 pub mod config;
+#[cfg(feature = "runtime")]
 pub mod control;
 pub mod gateway;
+#[cfg(feature = "runtime")]
 pub mod worker;

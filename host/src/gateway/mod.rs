@@ -8,9 +8,9 @@
 //! [`bus::Gateways`], which [`Gateway`] implements directly: in one process the trait call
 //! is the transport.
 
-mod codec;
+pub mod codec;
 mod connection;
-mod handshake;
+pub mod handshake;
 pub mod heartbeat;
 mod listener;
 pub mod registry;
