@@ -4,7 +4,10 @@
 
 use serde_json::{Value, json};
 
+use switchboard::worker::capabilities::kv::{Entry, KvBackend, now_ms};
+
 use crate::support::clients::Ws;
+use crate::support::nats::NatsServer;
 use crate::support::probe::Probe;
 use crate::support::web::{Answer, Web};
 use crate::support::{
@@ -204,10 +207,10 @@ async fn two_apps_cannot_read_each_others_keys() {
 async fn store_limits_and_misuse_give_clear_errors() {
     let server = Setup::one("websocket", "probe").start();
     let mut probe = Probe::connect(&server.url()).await;
-    let too_big = json!({"key": "big", "len": (1 << 20) + 1});
+    let too_big = json!({"key": "big", "len": 1_000_001});
     assert_eq!(probe.err("kv-set-bytes", too_big).await, "too-large");
     probe
-        .ok("kv-set-bytes", json!({"key": "big", "len": 1 << 20}))
+        .ok("kv-set-bytes", json!({"key": "big", "len": 1_000_000}))
         .await;
     let long_key = "k".repeat(1025);
     assert_eq!(
@@ -418,5 +421,75 @@ async fn the_auth_example_accepts_a_good_token_and_rejects_others() {
     assert_eq!(
         web.requests(),
         ["/check?token=good%20one", "/check?token=bad"]
+    );
+}
+
+#[tokio::test]
+async fn the_jetstream_store_is_shared_by_workers_keeps_apps_apart_and_survives_a_restart() {
+    let store_dir = tempfile::tempdir().expect("temp dir");
+    let nats = NatsServer::start_with_config(&format!(
+        "jetstream {{ store_dir: {:?} }}",
+        store_dir.path().display().to_string()
+    ));
+    let worker = |url: String| async move {
+        let client = async_nats::connect(&url).await.expect("NATS");
+        KvBackend::jetstream(client, "sb.test")
+    };
+    let (one, two) = (
+        worker(nats.url.clone()).await,
+        worker(nats.url.clone()).await,
+    );
+    let (one, two) = (one.store().clone(), two.store().clone());
+    let entry = |v: &str| Entry::new(v.as_bytes().to_vec(), None, now_ms());
+
+    one.set("chat", "greeting", entry("hello"))
+        .await
+        .expect("set");
+    assert_eq!(
+        two.get("chat", "greeting").await,
+        Ok(Some(b"hello".to_vec()))
+    );
+    assert_eq!(two.get("other", "greeting").await, Ok(None));
+
+    // Increments from both workers at once: none is lost.
+    let mut tasks = Vec::new();
+    for store in [one.clone(), two.clone()] {
+        for _ in 0..10 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store.increment("chat", "n", 1).await
+            }));
+        }
+    }
+    for task in tasks {
+        task.await.expect("task").expect("increment");
+    }
+    assert_eq!(one.get("chat", "n").await, Ok(Some(b"20".to_vec())));
+
+    let expired = Entry {
+        expires_at_ms: Some(1),
+        value: b"old".to_vec(),
+    };
+    one.set("chat", "gone", expired).await.expect("set");
+    assert_eq!(two.get("chat", "gone").await, Ok(None));
+    one.set("chat", "room:b", entry("b")).await.expect("set");
+    one.set("chat", "room:a", entry("a")).await.expect("set");
+    assert_eq!(
+        two.list_keys("chat", "room:", None, 10).await,
+        Ok(vec!["room:a".to_owned(), "room:b".to_owned()])
+    );
+    assert_eq!(
+        two.list_keys("chat", "", Some("n"), 1).await,
+        Ok(vec!["room:a".to_owned()])
+    );
+    two.delete("chat", "room:a").await.expect("delete");
+    assert_eq!(one.get("chat", "room:a").await, Ok(None));
+    drop((one, two));
+
+    let nats = nats.restart(std::time::Duration::ZERO);
+    let three = worker(nats.url.clone()).await;
+    assert_eq!(
+        three.store().get("chat", "greeting").await,
+        Ok(Some(b"hello".to_vec()))
     );
 }

@@ -1,7 +1,7 @@
 //! The app's key-value store: shared by every instance of the app (on every worker of a
 //! cluster), invisible to other apps, kept across restarts and hot swaps.
 //!
-//! Keys are non-empty strings of at most 1024 bytes; values are bytes, at most 1 MiB.
+//! Keys are non-empty strings of at most 1024 bytes; values are bytes, at most 1 000 000.
 //!
 //! ```ignore
 //! use switchboard_sdk::kv;
@@ -26,7 +26,7 @@ use crate::bindings::switchboard::plugin::kv as raw;
 pub enum KvError {
     /// A key that is empty or longer than 1024 bytes.
     InvalidKey(String),
-    /// A value above 1 MiB.
+    /// A value above 1 000 000 bytes.
     TooLarge(String),
     /// `increment` of a value that is not a decimal 64-bit integer, or an overflow.
     NotANumber(String),

@@ -1,6 +1,6 @@
 //! The plugins' key-value store: one namespace per app, behind one trait ([`KvStore`]) with
-//! an embedded on-disk database (redb, one file in `[worker] data_dir`) as the backend of
-//! the single process.
+//! two backends: an embedded on-disk database (redb, one file in `[worker] data_dir`) for
+//! the single process, and a NATS JetStream bucket per app for a cluster ([`jetstream`]).
 //!
 //! The checks (key and value sizes, ranges) and the stored form of an entry (its value and
 //! its expiry) are here, the same for every backend; a backend only stores bytes.
@@ -12,11 +12,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
+pub mod jetstream;
+
 /// Longest key, in bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
 
-/// Largest value, in bytes.
-pub const MAX_VALUE_BYTES: usize = 1 << 20;
+/// Largest value, in bytes: 1 MB, so that a value with its 8 bytes of expiry fits NATS's
+/// default message size (1 MiB) in a cluster.
+pub const MAX_VALUE_BYTES: usize = 1_000_000;
 
 /// Longest time to live: a year, in ms.
 pub const MAX_TTL_MS: u64 = 365 * 24 * 3600 * 1000;
@@ -217,6 +220,12 @@ impl KvBackend {
     /// The embedded store: the file `kv.redb` in `data_dir` (created if missing).
     pub fn embedded(data_dir: &Path) -> Result<Self, KvError> {
         Ok(Self(Arc::new(Embedded::open(data_dir)?)))
+    }
+
+    /// The cluster's store: one JetStream key-value bucket per app (`PREFIX_kv_APP`), shared
+    /// by every worker connected to the same NATS. The server needs JetStream (`-js`).
+    pub fn jetstream(client: async_nats::Client, prefix: &str) -> Self {
+        Self(Arc::new(jetstream::JetStreamKv::new(client, prefix)))
     }
 
     /// Any store.
