@@ -34,6 +34,8 @@ pub struct InstanceState {
     pub log_budget: LogBudget,
     /// What the app is granted.
     pub grants: Grants,
+    /// Wall time the running call earned waiting on the network and the store.
+    pub wall: WallBudget,
     http: WasiHttpCtx,
     hooks: OutboundHooks,
 }
@@ -60,7 +62,7 @@ impl InstanceState {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
-        let hooks = OutboundHooks::new(app.clone(), grants.outbound.clone(), wall);
+        let hooks = OutboundHooks::new(app.clone(), grants.outbound.clone(), wall.clone());
         Self {
             wasi,
             table: ResourceTable::new(),
@@ -72,6 +74,7 @@ impl InstanceState {
             ticks_left: 0,
             log_budget,
             grants,
+            wall,
             http: WasiHttpCtx::new(),
             hooks,
         }

@@ -459,6 +459,22 @@ impl Probe {
                 Err(e) => return Err(Failure::Other("wasi", e.to_string())),
             },
             "env" => json!(std::env::vars().collect::<Vec<_>>()),
+            "repeat" => {
+                // Runs `request` (an object with its own `op`) `n` times and times it, to
+                // measure host calls from inside a plugin; the first failure stops it.
+                let n = a.u64("n")?;
+                let Some(Value::Object(request)) = a.get("request") else {
+                    return Err(bad("`request` must be an object"));
+                };
+                let Some(Value::String(op)) = request.get("op") else {
+                    return Err(bad("`request.op` must be a string"));
+                };
+                let started = std::time::Instant::now();
+                for _ in 0..n {
+                    self.run(ctx, op, &Args(request))?;
+                }
+                json!({ "n": n, "elapsed_us": started.elapsed().as_micros() as u64 })
+            }
             "busy" => {
                 // Computes for `ms` of wall time, then answers: an event that takes a while.
                 let until =

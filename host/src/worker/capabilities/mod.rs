@@ -8,6 +8,7 @@ pub mod kv;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::bindings::switchboard::plugin::{kv as wit_kv, variables};
 use super::state::InstanceState;
@@ -47,33 +48,58 @@ impl variables::Host for InstanceState {
 
 type KvResult<T> = Result<T, wit_kv::KvError>;
 
+/// One store operation, its time added to the event's wall-time limit: a plugin that makes
+/// many calls to a slow store is waiting, not stuck.
+struct KvCall {
+    store: Arc<dyn kv::KvStore>,
+    app: AppName,
+    wall: WallBudget,
+    started: Instant,
+}
+
+impl KvCall {
+    /// Ends the call with its outcome.
+    fn done<T>(self, outcome: Result<T, KvError>) -> KvResult<T> {
+        self.wall.grant(self.started.elapsed());
+        Ok(outcome?)
+    }
+}
+
 impl InstanceState {
-    /// The store and the app, owned, so no borrow of the state is held across an await.
-    fn kv(&self) -> (Arc<dyn kv::KvStore>, AppName) {
-        (self.grants.kv.store().clone(), self.app.clone())
+    /// A store call, owning what it needs, so no borrow of the state is held across an await.
+    fn kv(&self) -> KvCall {
+        KvCall {
+            store: self.grants.kv.store().clone(),
+            app: self.app.clone(),
+            wall: self.wall.clone(),
+            started: Instant::now(),
+        }
     }
 }
 
 impl wit_kv::Host for InstanceState {
     async fn get(&mut self, key: String) -> KvResult<Option<Vec<u8>>> {
         kv::check_key(&key)?;
-        let (store, app) = self.kv();
-        Ok(store.get(&app, &key).await?)
+        let call = self.kv();
+        let outcome = call.store.get(&call.app, &key).await;
+        call.done(outcome)
     }
 
     async fn set(&mut self, key: String, value: Vec<u8>, ttl_ms: Option<u64>) -> KvResult<()> {
         kv::check_key(&key)?;
         kv::check_value(&value)?;
         let ttl = kv::check_ttl(ttl_ms)?;
-        let (store, app) = self.kv();
         let entry = kv::Entry::new(value, ttl, kv::now_ms());
-        Ok(store.set(&app, &key, entry).await?)
+        let call = self.kv();
+        let outcome = call.store.set(&call.app, &key, entry).await;
+        call.done(outcome)
     }
 
     async fn delete(&mut self, key: String) -> KvResult<()> {
         kv::check_key(&key)?;
-        let (store, app) = self.kv();
-        Ok(store.delete(&app, &key).await?)
+        let call = self.kv();
+        let outcome = call.store.delete(&call.app, &key).await;
+        call.done(outcome)
     }
 
     async fn list_keys(
@@ -83,15 +109,17 @@ impl wit_kv::Host for InstanceState {
         limit: u32,
     ) -> KvResult<Vec<String>> {
         let limit = kv::check_limit(limit)?;
-        let (store, app) = self.kv();
-        Ok(store
-            .list_keys(&app, &prefix, after.as_deref(), limit)
-            .await?)
+        let call = self.kv();
+        let outcome = (call.store)
+            .list_keys(&call.app, &prefix, after.as_deref(), limit)
+            .await;
+        call.done(outcome)
     }
 
     async fn increment(&mut self, key: String, delta: i64) -> KvResult<i64> {
         kv::check_key(&key)?;
-        let (store, app) = self.kv();
-        Ok(store.increment(&app, &key, delta).await?)
+        let call = self.kv();
+        let outcome = call.store.increment(&call.app, &key, delta).await;
+        call.done(outcome)
     }
 }
