@@ -493,3 +493,52 @@ async fn the_jetstream_store_is_shared_by_workers_keeps_apps_apart_and_survives_
         Ok(Some(b"hello".to_vec()))
     );
 }
+
+/// The capabilities protocol of `plugins/caps-*` (one per language): variables from the file
+/// and the environment, and the key-value store with its errors, apart from another app's.
+async fn language_scenario(app: &str) {
+    let cache = crate::support::plugins_dir().join(".e2e/cache");
+    let setup = Setup::one("websocket", app)
+        .listener(Listener::new("websocket", "probe"))
+        .worker(&format!("cache_dir = {:?}", cache.display().to_string()));
+    let text = config(
+        &setup,
+        &format!(
+            "[apps.{app}.variables]\ngreeting = \"hello\"\ntoken = {{ env = \"CAPS_TOKEN\" }}"
+        ),
+    );
+    let server = Server::start_with_env(&text, &[], &[("CAPS_TOKEN", "s3cret")]);
+    let mut ws = Ws::connect(&server.url()).await;
+    let mut ask = async |line: &str| {
+        ws.send_text(line).await;
+        ws.recv_text().await
+    };
+    assert_eq!(ask("var greeting").await, "hello", "{app}");
+    assert_eq!(ask("var token").await, "s3cret", "{app}");
+    assert_eq!(ask("var missing").await, "(none)", "{app}");
+    assert_eq!(ask("get k").await, "(none)", "{app}");
+    assert_eq!(ask("set k héllo wörld").await, "ok", "{app}");
+    assert_eq!(ask("get k").await, "héllo wörld", "{app}");
+    assert_eq!(ask("incr n").await, "1", "{app}");
+    assert_eq!(ask("incr n 41").await, "42", "{app}");
+    assert_eq!(ask("incr k").await, "error not-a-number", "{app}");
+    assert_eq!(ask("set room:b x").await, "ok", "{app}");
+    assert_eq!(ask("set room:a x").await, "ok", "{app}");
+    assert_eq!(ask("keys room:").await, "room:a,room:b", "{app}");
+    assert_eq!(ask("del room:a").await, "ok", "{app}");
+    assert_eq!(ask("keys room:").await, "room:b", "{app}");
+    assert_eq!(
+        ask("setttl brief 0 x").await,
+        "error invalid-argument",
+        "{app}"
+    );
+    assert_eq!(ask("get ").await, "error invalid-key", "{app}");
+    // Another app's plugin does not see these keys.
+    let mut probe = Probe::connect(&format!("ws://{}/", server.addrs[1])).await;
+    assert_eq!(probe.ok("kv-get", json!({"key": "k"})).await, Value::Null);
+}
+
+#[tokio::test]
+async fn javascript_plugins_read_variables_and_use_the_store() {
+    language_scenario("caps-js").await;
+}
