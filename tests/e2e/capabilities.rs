@@ -542,3 +542,8 @@ async fn language_scenario(app: &str) {
 async fn javascript_plugins_read_variables_and_use_the_store() {
     language_scenario("caps-js").await;
 }
+
+#[tokio::test]
+async fn python_plugins_read_variables_and_use_the_store() {
+    language_scenario("caps-py").await;
+}

@@ -49,7 +49,7 @@ __all__ = [
     "get_uid_list_by_group", "get_group_list", "get_client_info", "close_client", "bind_uid",
     "unbind_uid", "join_group", "leave_group", "ungroup", "set_session", "update_session",
     "delete_session", "get_session", "set_timer", "clear_timer", "log", "trace", "debug", "info",
-    "warn", "error", "INFO_FIELDS", "is_valid_client_id",
+    "warn", "error", "INFO_FIELDS", "is_valid_client_id", "kv", "variables",
 ]
 
 #: One complete message: ``str`` for text (a WebSocket text frame, a text-protocol line),
@@ -654,3 +654,8 @@ def export(plugin_class: Type[Plugin]) -> type:
 
     Events.__name__ = Events.__qualname__ = "Events"
     return Events
+
+
+# The capabilities an app can be granted: submodules, imported last because they build on the
+# errors above. ``switchboard.variables.get(name)``, ``switchboard.kv.get(key)`` …
+from . import kv, variables  # noqa: E402
