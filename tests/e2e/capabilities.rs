@@ -547,3 +547,8 @@ async fn javascript_plugins_read_variables_and_use_the_store() {
 async fn python_plugins_read_variables_and_use_the_store() {
     language_scenario("caps-py").await;
 }
+
+#[tokio::test]
+async fn go_plugins_read_variables_and_use_the_store() {
+    language_scenario("caps-go").await;
+}
