@@ -552,3 +552,41 @@ async fn python_plugins_read_variables_and_use_the_store() {
 async fn go_plugins_read_variables_and_use_the_store() {
     language_scenario("caps-go").await;
 }
+
+#[tokio::test]
+async fn a_reload_applies_changed_variables_and_outbound_hosts() {
+    let web = Web::start(|_| Answer::Now(200, "reached".into())).await;
+    let setup = Setup::one("websocket", "probe");
+    let server = Server::start(&config(
+        &setup,
+        "[apps.probe.variables]\ngreeting = \"hello\"",
+    ));
+    let mut probe = Probe::connect(&server.url()).await;
+    assert_eq!(
+        probe.ok("var", json!({"name": "greeting"})).await,
+        json!("hello")
+    );
+    let url = format!("{}/", web.origin());
+    assert_eq!(probe.err("http", json!({ "url": url })).await, "denied");
+
+    let changed = config(
+        &setup,
+        &format!(
+            "[apps.probe]\nallowed_outbound_hosts = [\"{}\"]\n[apps.probe.variables]\ngreeting = \"bonjour\"",
+            web.origin()
+        ),
+    );
+    let path = server.config_path();
+    std::fs::write(&path, changed).expect("config");
+    let dir = path.parent().expect("a folder").to_owned();
+    let path = path.display().to_string();
+    let (code, stderr) = crate::support::run_to_exit(&["reload", "-c", &path], &dir);
+    assert_eq!(code, Some(0), "{stderr}");
+    // The client stayed connected; the app's new instances have the new grants.
+    assert_eq!(
+        probe.ok("var", json!({"name": "greeting"})).await,
+        json!("bonjour")
+    );
+    let reply = probe.ok("http", json!({ "url": url })).await;
+    assert_eq!(reply["body"], json!("reached"));
+}
