@@ -62,7 +62,12 @@ impl InstanceState {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
-        let hooks = OutboundHooks::new(app.clone(), grants.outbound.clone(), wall.clone());
+        let hooks = OutboundHooks::new(
+            app.clone(),
+            grants.outbound.clone(),
+            wall.clone(),
+            log_budget.clone(),
+        );
         Self {
             wasi,
             table: ResourceTable::new(),

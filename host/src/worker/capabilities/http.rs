@@ -14,6 +14,7 @@ use std::time::Duration;
 use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
+use super::super::log_budget::LogBudget;
 use crate::bus::AppName;
 use crate::config::OutboundPolicy;
 
@@ -74,15 +75,19 @@ pub struct OutboundHooks {
     app: AppName,
     outbound: Arc<Outbound>,
     wall: WallBudget,
+    /// The instance's log budget: a plugin that calls a denied host in a loop must not
+    /// drown the log in denials.
+    log: LogBudget,
 }
 
 impl OutboundHooks {
-    /// Hooks for an instance of `app`; sent requests raise `wall`.
-    pub fn new(app: AppName, outbound: Arc<Outbound>, wall: WallBudget) -> Self {
+    /// Hooks for an instance of `app`; sent requests raise `wall`, lines take from `log`.
+    pub fn new(app: AppName, outbound: Arc<Outbound>, wall: WallBudget, log: LogBudget) -> Self {
         Self {
             app,
             outbound,
             wall,
+            log,
         }
     }
 }
@@ -118,11 +123,14 @@ impl WasiHttpHooks for OutboundHooks {
             .port_u16()
             .unwrap_or(if scheme == "http" { 80 } else { 443 });
         if !self.outbound.policy.allows(&scheme, &host, port) {
-            tracing::warn!(
-                app = &*self.app,
-                "outbound HTTP request to {scheme}://{host}:{port} denied: not in apps.{}.allowed_outbound_hosts",
-                self.app
-            );
+            if let Some(dropped) = self.log.admit() {
+                tracing::warn!(
+                    app = &*self.app,
+                    dropped,
+                    "outbound HTTP request to {scheme}://{host}:{port} denied: not in apps.{}.allowed_outbound_hosts",
+                    self.app
+                );
+            }
             return Box::new(async { Err(Error::HttpRequestDenied) });
         }
         let limit = self.outbound.timeout;
@@ -130,7 +138,7 @@ impl WasiHttpHooks for OutboundHooks {
         // read later, in calls of its own, each bounded by `between_bytes_timeout`.
         self.wall.grant(limit * 2);
         let options = clamp(options, limit);
-        let app = self.app.clone();
+        let (app, log) = (self.app.clone(), self.log.clone());
         Box::new(async move {
             let sent = wasmtime_wasi_http::default_send_request(request, Some(options)).await;
             match sent {
@@ -139,10 +147,13 @@ impl WasiHttpHooks for OutboundHooks {
                     Box::new(io) as Box<dyn Future<Output = _> + Send>,
                 )),
                 Err(e) => {
-                    tracing::info!(
-                        app = &*app,
-                        "outbound HTTP request to {scheme}://{host}:{port} failed: {e}"
-                    );
+                    if let Some(dropped) = log.admit() {
+                        tracing::info!(
+                            app = &*app,
+                            dropped,
+                            "outbound HTTP request to {scheme}://{host}:{port} failed: {e}"
+                        );
+                    }
                     Err(e)
                 }
             }
