@@ -2,7 +2,7 @@
 plugins/caps-js/README.md), so the same end-to-end test runs against every language."""
 
 import switchboard as sb
-from switchboard import kv, variables
+from switchboard import http, kv, variables
 
 
 def run(line: str) -> str:
@@ -28,6 +28,9 @@ def run(line: str) -> str:
         return str(kv.increment(key, int(value) if value else 1))
     if command == "keys":
         return ",".join(kv.keys(key))
+    if command == "http":
+        response = http.get(key)
+        return f"{response.status} {response.text()}"
     return f"unknown command {command}"
 
 

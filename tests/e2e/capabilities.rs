@@ -590,3 +590,25 @@ async fn a_reload_applies_changed_variables_and_outbound_hosts() {
     let reply = probe.ok("http", json!({ "url": url })).await;
     assert_eq!(reply["body"], json!("reached"));
 }
+
+#[tokio::test]
+async fn python_plugins_make_allowed_http_requests_only() {
+    let web = Web::start(|_| Answer::Now(200, "from python".into())).await;
+    let cache = crate::support::plugins_dir().join(".e2e/cache");
+    let setup = Setup::one("websocket", "caps-py")
+        .worker(&format!("cache_dir = {:?}", cache.display().to_string()));
+    let text = config(
+        &setup,
+        &format!(
+            "[apps.caps-py]\nallowed_outbound_hosts = [\"{}\"]",
+            web.origin()
+        ),
+    );
+    let server = Server::start(&text);
+    let mut ws = Ws::connect(&server.url()).await;
+    ws.send_text(&format!("http {}/x?y=1", web.origin())).await;
+    assert_eq!(ws.recv_text().await, "200 from python");
+    ws.send_text("http http://127.0.0.1:9/").await;
+    assert_eq!(ws.recv_text().await, "error denied");
+    assert_eq!(web.requests(), ["/x?y=1"]);
+}
