@@ -1,7 +1,7 @@
 package switchboard
 
 // What an app's [apps.NAME] table grants beyond the API: its variables (Variables) and its
-// own key-value store (KV). Outbound HTTP is not in this SDK yet.
+// own key-value store (KV). Outbound HTTP is in http.go.
 
 import (
 	"bytes"

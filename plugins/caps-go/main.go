@@ -54,6 +54,12 @@ func run(line string) (string, error) {
 	case "keys":
 		keys, err := sb.KV.Keys(key)
 		return strings.Join(keys, ","), err
+	case "http":
+		response, err := sb.Get(key)
+		if err != nil {
+			return "", err
+		}
+		return strconv.Itoa(int(response.Status)) + " " + response.Text(), nil
 	}
 	return "unknown command " + command, nil
 }

@@ -591,24 +591,34 @@ async fn a_reload_applies_changed_variables_and_outbound_hosts() {
     assert_eq!(reply["body"], json!("reached"));
 }
 
-#[tokio::test]
-async fn python_plugins_make_allowed_http_requests_only() {
-    let web = Web::start(|_| Answer::Now(200, "from python".into())).await;
+/// `http URL` of the caps protocol: an allowed request answers, a denied one never leaves.
+async fn http_scenario(app: &str) {
+    let web = Web::start(|_| Answer::Now(200, "from the plugin".into())).await;
     let cache = crate::support::plugins_dir().join(".e2e/cache");
-    let setup = Setup::one("websocket", "caps-py")
+    let setup = Setup::one("websocket", app)
         .worker(&format!("cache_dir = {:?}", cache.display().to_string()));
     let text = config(
         &setup,
         &format!(
-            "[apps.caps-py]\nallowed_outbound_hosts = [\"{}\"]",
+            "[apps.{app}]\nallowed_outbound_hosts = [\"{}\"]",
             web.origin()
         ),
     );
     let server = Server::start(&text);
     let mut ws = Ws::connect(&server.url()).await;
     ws.send_text(&format!("http {}/x?y=1", web.origin())).await;
-    assert_eq!(ws.recv_text().await, "200 from python");
+    assert_eq!(ws.recv_text().await, "200 from the plugin", "{app}");
     ws.send_text("http http://127.0.0.1:9/").await;
-    assert_eq!(ws.recv_text().await, "error denied");
-    assert_eq!(web.requests(), ["/x?y=1"]);
+    assert_eq!(ws.recv_text().await, "error denied", "{app}");
+    assert_eq!(web.requests(), ["/x?y=1"], "{app}");
+}
+
+#[tokio::test]
+async fn python_plugins_make_allowed_http_requests_only() {
+    http_scenario("caps-py").await;
+}
+
+#[tokio::test]
+async fn go_plugins_make_allowed_http_requests_only() {
+    http_scenario("caps-go").await;
 }
