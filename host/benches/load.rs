@@ -2,8 +2,8 @@
 //! in the same run: a bare tokio-tungstenite echo server (this binary, re-run with
 //! `--baseline-server`), or the same operation under another condition.
 //!
-//! `cargo bench --bench load -- [idle] [echo] [swap] [isolation] [fairness] [cluster]` (all
-//! without arguments).
+//! `cargo bench --bench load -- [idle] [echo] [swap] [isolation] [fairness] [cluster] [kv]
+//! [outbound]` (all without arguments).
 
 #[path = "../../tests/e2e/support/mod.rs"]
 mod support;
@@ -59,6 +59,12 @@ fn main() {
         }
         if wants("cluster") {
             cluster().await;
+        }
+        if wants("kv") {
+            kv().await;
+        }
+        if wants("outbound") {
+            outbound().await;
         }
     });
 }
@@ -587,5 +593,119 @@ async fn cluster() {
         us(c_fan_cpu, c_fan),
         c_fan / e_fan,
         us(c_fan_cpu, c_fan) / us(e_fan_cpu, e_fan)
+    );
+}
+
+/// Store operations timed inside one event of the probe plugin, and directly.
+const KV_OPS: u64 = 2000;
+
+/// Operations per second of `n` taking `elapsed_us`.
+fn per_second(n: u64, elapsed_us: u64) -> f64 {
+    n as f64 * 1e6 / elapsed_us.max(1) as f64
+}
+
+/// `n` times `request` inside one probe event; operations per second.
+async fn repeated(probe: &mut support::probe::Probe, n: u64, request: serde_json::Value) -> f64 {
+    let reply = probe
+        .ok("repeat", serde_json::json!({ "n": n, "request": request }))
+        .await;
+    per_second(n, reply["elapsed_us"].as_u64().expect("elapsed_us"))
+}
+
+/// Key-value set, get and increment per second from a plugin (the embedded store, one
+/// instance, one call after the other), against the same store called directly.
+async fn kv() {
+    use serde_json::json;
+    use switchboard::worker::capabilities::kv::{Entry, KvBackend, now_ms};
+    let data = tempfile::tempdir().expect("temp dir");
+    let server = Setup::one("websocket", "probe")
+        .worker(&format!(
+            "data_dir = {:?}",
+            data.path().display().to_string()
+        ))
+        .worker("event_deadline_ms = 600000")
+        .start();
+    let mut probe = support::probe::Probe::connect(&server.url()).await;
+    let value = "0123456789abcdef0123456789abcdef";
+    let set = repeated(
+        &mut probe,
+        KV_OPS,
+        json!({"op": "kv-set", "key": "k", "value": value}),
+    )
+    .await;
+    let get = repeated(&mut probe, KV_OPS * 10, json!({"op": "kv-get", "key": "k"})).await;
+    let incr = repeated(&mut probe, KV_OPS, json!({"op": "kv-incr", "key": "n"})).await;
+    drop(server);
+
+    let direct = tempfile::tempdir().expect("temp dir");
+    let store = KvBackend::embedded(direct.path())
+        .expect("store")
+        .store()
+        .clone();
+    let started = Instant::now();
+    for _ in 0..KV_OPS {
+        let entry = Entry::new(value.as_bytes().to_vec(), None, now_ms());
+        store.set("app", "k", entry).await.expect("set");
+    }
+    let direct_set = per_second(KV_OPS, started.elapsed().as_micros() as u64);
+    let started = Instant::now();
+    for _ in 0..KV_OPS * 10 {
+        store.get("app", "k").await.expect("get");
+    }
+    let direct_get = per_second(KV_OPS * 10, started.elapsed().as_micros() as u64);
+    println!(
+        "kv from a plugin (embedded, 32-byte values): set {set:.0}/s, get {get:.0}/s, \
+         increment {incr:.0}/s; the store called directly: set {direct_set:.0}/s, \
+         get {direct_get:.0}/s (ratios {:.2}, {:.2})",
+        set / direct_set,
+        get / direct_get
+    );
+}
+
+/// Outbound HTTP calls one after the other.
+const OUTBOUND_CALLS: u64 = 500;
+
+/// The cost of an outbound HTTP GET from a plugin to a server on this machine, against the
+/// same request sent from this process on a new connection (as the host does).
+async fn outbound() {
+    use serde_json::json;
+    use support::web::{Answer, Web};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let web = Web::start(|_| Answer::Now(200, "ok".into())).await;
+    let config = format!(
+        "{}\n[apps.probe]\nallowed_outbound_hosts = [\"{}\"]\n",
+        Setup::one("websocket", "probe")
+            .worker("event_deadline_ms = 600000")
+            .toml(),
+        web.origin()
+    );
+    let server = Server::start(&config);
+    let mut probe = support::probe::Probe::connect(&server.url()).await;
+    let url = format!("{}/", web.origin());
+    let ours = repeated(
+        &mut probe,
+        OUTBOUND_CALLS,
+        json!({"op": "http", "url": url}),
+    )
+    .await;
+    drop(server);
+    let started = Instant::now();
+    for _ in 0..OUTBOUND_CALLS {
+        let mut stream = tokio::net::TcpStream::connect(web.addr)
+            .await
+            .expect("connect");
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .expect("request");
+        let mut response = Vec::new();
+        stream.read_to_end(&mut response).await.expect("response");
+    }
+    let direct = per_second(OUTBOUND_CALLS, started.elapsed().as_micros() as u64);
+    println!(
+        "outbound HTTP GET to a local server: from a plugin {:.0} µs per call ({ours:.0}/s), \
+         from this process on a new connection {:.0} µs ({direct:.0}/s)",
+        1e6 / ours,
+        1e6 / direct
     );
 }

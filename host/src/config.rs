@@ -8,7 +8,9 @@ use serde::Deserialize;
 
 use crate::bus::Protocol;
 
+mod apps;
 mod cluster;
+pub use apps::{OutboundHost, OutboundPolicy, VariableSource, resolve_variables};
 pub use cluster::{ClusterConfig, NatsUrls, Role};
 
 /// The whole configuration.
@@ -100,7 +102,7 @@ pub struct LogConfig {
 }
 
 /// An `[apps.<name>]` table: settings of one app.
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AppConfig {
     /// Replace an instance after it has handled this many events (for guests whose memory
@@ -108,6 +110,46 @@ pub struct AppConfig {
     pub recycle_after_events: Option<u64>,
     /// Replace an instance once its linear memory exceeds this many MiB.
     pub recycle_above_memory_mib: Option<u64>,
+    /// Strings the plugin reads with `variables.get`; `{ env = "NAME" }` reads the host's
+    /// environment (`[apps.NAME.variables]`).
+    #[serde(default)]
+    pub variables: BTreeMap<String, VariableSource>,
+    /// Where the plugin may send HTTP requests: `scheme://host[:port]` entries, such as
+    /// `http://127.0.0.1:8000` or `https://*.example.com`. Empty: nowhere.
+    #[serde(default)]
+    pub allowed_outbound_hosts: Vec<String>,
+    /// How long one outbound HTTP request may take (connect, then each wait for data), ms.
+    #[serde(default = "defaults::outbound_timeout_ms")]
+    pub outbound_timeout_ms: u64,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        Self {
+            recycle_after_events: None,
+            recycle_above_memory_mib: None,
+            variables: BTreeMap::new(),
+            allowed_outbound_hosts: Vec::new(),
+            outbound_timeout_ms: defaults::outbound_timeout_ms(),
+        }
+    }
+}
+
+impl AppConfig {
+    /// The variables' values; those from the environment were checked when the file was
+    /// loaded, so one unset since then is left out.
+    pub fn variable_values(&self) -> BTreeMap<String, String> {
+        let env = |name: &str| std::env::var(name).ok();
+        self.variables
+            .iter()
+            .filter_map(|(name, source)| Some((name.clone(), source.resolve(env)?)))
+            .collect()
+    }
+
+    /// The destinations the plugin may call (entries were checked when the file was loaded).
+    pub fn outbound_policy(&self) -> OutboundPolicy {
+        OutboundPolicy::parse(&self.allowed_outbound_hosts).unwrap_or_default()
+    }
 }
 
 /// One `[[listener]]`: an address, a protocol and the app that serves it.
@@ -187,6 +229,9 @@ pub struct WorkerConfig {
     /// Where compiled plugins are cached by content hash; relative to the config file.
     #[serde(default = "defaults::cache_dir")]
     pub cache_dir: PathBuf,
+    /// Where the plugins' key-value store keeps its file; relative to the config file.
+    #[serde(default = "defaults::data_dir")]
+    pub data_dir: PathBuf,
     /// A new plugin version is judged on this many first events...
     #[serde(default = "defaults::rollback_window")]
     pub rollback_window: u32,
@@ -205,6 +250,7 @@ impl Default for WorkerConfig {
             event_deadline_ms: defaults::event_deadline_ms(),
             require_plugins: defaults::require_plugins(),
             cache_dir: defaults::cache_dir(),
+            data_dir: defaults::data_dir(),
             rollback_window: defaults::rollback_window(),
             rollback_failure_ratio: defaults::rollback_failure_ratio(),
         }
@@ -267,6 +313,12 @@ mod defaults {
     }
     pub fn cache_dir() -> PathBuf {
         PathBuf::from("run/cache")
+    }
+    pub fn data_dir() -> PathBuf {
+        PathBuf::from("run/data")
+    }
+    pub fn outbound_timeout_ms() -> u64 {
+        10_000
     }
     pub fn rollback_window() -> u32 {
         100
@@ -334,6 +386,7 @@ impl Config {
         .expect("the built-in demo config parses");
         config.worker.plugins_dir = PathBuf::from("target/demo-plugins");
         config.worker.cache_dir = PathBuf::from("target/plugin-cache");
+        config.worker.data_dir = PathBuf::from("target/demo-data");
         config
     }
 
@@ -348,6 +401,7 @@ impl Config {
         let paths = [
             &mut config.worker.plugins_dir,
             &mut config.worker.cache_dir,
+            &mut config.worker.data_dir,
             &mut config.run.pid_file,
             &mut config.run.log_file,
         ];
@@ -442,6 +496,19 @@ impl Config {
                     key("recycle_above_memory_mib"),
                     "must be at least 1",
                 ));
+            }
+            let env = |var: &str| std::env::var(var).ok();
+            if let Err((var, message)) = resolve_variables(&app.variables, env) {
+                return Err(invalid(key(&format!("variables.{var}")), &message));
+            }
+            if let Err((i, message)) = OutboundPolicy::parse(&app.allowed_outbound_hosts) {
+                return Err(invalid(
+                    key(&format!("allowed_outbound_hosts[{i}]")),
+                    &message,
+                ));
+            }
+            if !(1..=300_000).contains(&app.outbound_timeout_ms) {
+                return Err(invalid(key("outbound_timeout_ms"), "must be 1..=300000"));
             }
         }
         if !(100..=3_600_000).contains(&self.run.stop_timeout_ms) {
@@ -631,6 +698,24 @@ mod tests {
 
         let err = parse(&format!("{MINIMAL}\n[apps.echo]\nrecycle = 1")).expect_err("unknown");
         assert!(err.to_string().contains("recycle"), "{err}");
+
+        for (table, key) in [
+            (
+                "allowed_outbound_hosts = [\"ftp://x\"]",
+                "allowed_outbound_hosts[0]",
+            ),
+            ("outbound_timeout_ms = 0", "outbound_timeout_ms"),
+            (
+                "[apps.echo.variables]\nt = { env = \"SWITCHBOARD_SURELY_UNSET_VAR\" }",
+                "variables.t",
+            ),
+        ] {
+            let err = parse(&format!("{MINIMAL}\n[apps.echo]\n{table}")).expect_err(table);
+            assert!(
+                err.to_string().contains(&format!("apps.echo.{key}")),
+                "{table}: {err}"
+            );
+        }
 
         let err = parse("").expect_err("no listener");
         assert!(err.to_string().contains("listener"), "{err}");

@@ -9,7 +9,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 wit_bindgen="${WIT_BINDGEN:-wit-bindgen}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-"$wit_bindgen" go --world plugin --pkg-name switchboard.dev/sdk/internal/bindings \
+"$wit_bindgen" go --world plugin-http --pkg-name switchboard.dev/sdk/internal/bindings \
     --format=false --quiet --out-dir "$tmp" "$here/../../wit"
 rm -rf "$here/internal/bindings/imports" "$here/internal/bindings/exports/wit_exports"
 mkdir -p "$here/internal/bindings/exports"

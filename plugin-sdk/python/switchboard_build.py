@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     out = args.output or plugin_dir / f"{plugin_dir.name}.wasm"
     wit = args.wit or find_wit()
     cmd = [
-        componentize_py(), "-d", str(wit), "-w", "plugin", "componentize", args.module,
+        componentize_py(), "-d", str(wit), "-w", "plugin-http", "componentize", args.module,
         "-p", str(plugin_dir), "-p", str(SDK_DIR), "-o", str(out),
     ]
     return subprocess.call(cmd)

@@ -164,6 +164,29 @@ async fn an_app_whose_instances_are_behind_never_holds_back_another_app_on_its_w
 }
 
 #[tokio::test]
+async fn the_plugins_key_value_store_is_shared_by_every_worker() {
+    let nats = NatsServer::start();
+    let gateway = member(&nats, "gateway");
+    let mut first = member(&nats, "worker");
+    logged(&gateway, SERVES, 1).await;
+    let url = format!("ws://{}/", gateway.addrs[0]);
+    let mut probe = Probe::connect(&url).await;
+    probe
+        .ok("kv-set", json!({"key": "room:1", "value": "kept"}))
+        .await;
+    // The only worker goes; the next one, another process, reads what the first wrote.
+    let _second = member(&nats, "worker");
+    logged(&gateway, SERVES, 2).await;
+    assert!(first.terminate().success());
+    logged(&gateway, "worker said goodbye", 1).await;
+    let mut probe = Probe::connect(&url).await;
+    assert_eq!(
+        probe.ok("kv-get", json!({"key": "room:1"})).await,
+        json!("kept")
+    );
+}
+
+#[tokio::test]
 async fn cluster_echo_works_through_both_gateways() {
     let cluster = Cluster::start().await;
     for gateway in &cluster.gateways {

@@ -5,6 +5,7 @@ mod support;
 
 mod api;
 mod apps;
+mod capabilities;
 mod cli;
 mod cluster;
 mod connections;

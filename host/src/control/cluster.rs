@@ -15,6 +15,7 @@ use crate::bus::{GatewayId, Gateways, Workers};
 use crate::config::{ClusterConfig, Role};
 use crate::gateway::Gateway;
 use crate::worker::WorkerHost;
+use crate::worker::capabilities::kv::KvBackend;
 
 /// A joined cluster member.
 pub(super) struct Membership {
@@ -52,6 +53,11 @@ impl Membership {
             prefix: cluster.prefix.clone(),
             tasks: Mutex::new(vec![heartbeats]),
         })
+    }
+
+    /// The plugins' key-value store: one JetStream bucket per app, shared by every worker.
+    pub(super) fn kv(&self) -> KvBackend {
+        KvBackend::jetstream(self.node.client().clone(), &self.prefix)
     }
 
     /// The bus end a worker host uses to reach every gateway.

@@ -198,7 +198,12 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), Ser
                 (None, Some(gateway)) => gateway.clone(),
                 (None, None) => unreachable!("without [cluster] a process has every role"),
             };
-            let host = WorkerHost::new(&config, gateways).map_err(|e| start(e.into()))?;
+            // In a cluster the plugins' key-value store is shared by every worker.
+            let host = match &cluster {
+                Some(cluster) => WorkerHost::with_kv(&config, gateways, cluster.kv()),
+                None => WorkerHost::new(&config, gateways),
+            }
+            .map_err(|e| start(e.into()))?;
             if let Some(cluster) = &mut cluster {
                 cluster
                     .serve_worker(id, &host, &apps)

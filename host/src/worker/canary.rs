@@ -1,13 +1,16 @@
 //! The trial a new version passes before it serves: one throwaway instance runs
 //! `on-worker-start` and `on-worker-stop` on the plugin threads, against a stand-in for the
 //! gateways that records what it is asked and discards it, so a refused version never
-//! reached a client, and an accepted one greets them only from its real instances.
+//! reached a client, and an accepted one greets them only from its real instances. Its
+//! key-value store is a scratch one, empty and thrown away with it, for the same reason.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 
+use super::capabilities::kv::Scratch;
+use super::capabilities::{Grants, KvBackend};
 use super::instance::Instance;
 use super::plugin::{PluginError, Version};
 use super::pool::PoolEnv;
@@ -29,7 +32,11 @@ pub async fn rehearse(
         let stage = Arc::new(Stage::new(app.clone()));
         let (fired, _) = tokio::sync::mpsc::unbounded_channel();
         let gateways: Arc<dyn Gateways> = stage.clone();
-        let mut canary = Instance::new(&version, app, &env.limits, gateways, fired, 0)
+        let grants = Grants {
+            kv: KvBackend::custom(Arc::new(Scratch::default())),
+            ..env.grants.clone()
+        };
+        let mut canary = Instance::new(&version, app, &env.limits, gateways, fired, 0, &grants)
             .await
             .map_err(|e| format!("cannot instantiate: {e:#}"))?;
         canary

@@ -1,12 +1,13 @@
 //! One live plugin instance: its store, its exports, and the limits around every call.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc::UnboundedSender;
 use wasmtime::{Store, UpdateDeadline};
 
 use super::bindings::{Plugin, wit};
+use super::capabilities::{Grants, WallBudget};
 use super::engine::deadline_ticks;
 use super::limits::MemoryCap;
 use super::plugin::Version;
@@ -14,7 +15,8 @@ use super::state::InstanceState;
 use super::timers::{Fired, Timers};
 use crate::bus::{AppName, Event, EventKind, Gateways, Handshake, Rejection};
 
-/// Extra wall time beyond the CPU deadline before a call stuck in a host call is abandoned.
+/// Extra wall time beyond the CPU deadline before a call stuck in a host call is abandoned
+/// (outbound HTTP requests add their own timeout to it: see [`WallBudget`]).
 const HOST_CALL_GRACE: Duration = Duration::from_secs(5);
 
 /// What every instance of an app shares.
@@ -42,6 +44,7 @@ pub struct Instance {
     plugin: Plugin,
     deadline_ticks: u64,
     wall_limit: Duration,
+    wall: WallBudget,
 }
 
 impl Instance {
@@ -53,13 +56,17 @@ impl Instance {
         gateways: Arc<dyn Gateways>,
         fired: UnboundedSender<Fired>,
         generation: u64,
+        grants: &Grants,
     ) -> wasmtime::Result<Self> {
+        let wall = WallBudget::default();
         let state = InstanceState::new(
             app,
             version.hash.clone(),
             MemoryCap::new(limits.memory_bytes),
             gateways,
             Timers::new(fired, generation),
+            grants.clone(),
+            wall.clone(),
         );
         let mut store = Store::new(version.pre.engine(), state);
         store.limiter(|s| &mut s.limits);
@@ -87,6 +94,7 @@ impl Instance {
             plugin,
             deadline_ticks,
             wall_limit: limits.deadline + HOST_CALL_GRACE,
+            wall,
         })
     }
 
@@ -107,17 +115,35 @@ fn arm(store: &mut Store<InstanceState>, ticks: u64) {
     store.set_epoch_deadline(1);
 }
 
+/// Awaits `call` for `limit` of wall time, plus whatever the call earns in `wall` while it
+/// runs (each outbound request it sends adds its timeout).
+async fn within<T>(
+    call: impl Future<Output = wasmtime::Result<T>>,
+    limit: Duration,
+    wall: &WallBudget,
+) -> Result<T, CallError> {
+    let started = Instant::now();
+    tokio::pin!(call);
+    loop {
+        let allowed = limit + wall.extra();
+        match tokio::time::timeout_at((started + allowed).into(), &mut call).await {
+            Ok(Ok(value)) => return Ok(value),
+            Ok(Err(trap)) => return Err(CallError::Trap(trap)),
+            // Time earned meanwhile moves the limit; otherwise the call is stuck for good.
+            Err(_) if limit + wall.extra() > allowed => continue,
+            Err(_) => return Err(CallError::Stuck(allowed)),
+        }
+    }
+}
+
 /// Runs one export call with the instance's deadline and wall-time limit.
 macro_rules! guarded {
     ($self:ident, $method:ident ( $($arg:expr),* )) => {{
         arm(&mut $self.store, $self.deadline_ticks);
+        $self.wall.reset();
         let events = $self.plugin.switchboard_plugin_events();
         let call = events.$method(&mut $self.store, $($arg),*);
-        match tokio::time::timeout($self.wall_limit, call).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(trap)) => Err(CallError::Trap(trap)),
-            Err(_) => Err(CallError::Stuck($self.wall_limit)),
-        }
+        within(call, $self.wall_limit, &$self.wall).await
     }};
 }
 
@@ -162,5 +188,32 @@ impl Instance {
     /// Calls `on-timer`.
     pub async fn timer(&mut self, id: u64) -> Result<(), CallError> {
         guarded!(self, call_on_timer(id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn time_earned_waiting_on_the_network_extends_the_wall_limit() {
+        let wall = WallBudget::default();
+        let earning = wall.clone();
+        // Earned after the first limit was computed: the wait notices and goes on.
+        let call = async move {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            earning.grant(Duration::from_secs(10));
+            tokio::time::sleep(Duration::from_secs(8)).await;
+            Ok(())
+        };
+        assert!(within(call, Duration::from_secs(1), &wall).await.is_ok());
+
+        wall.reset();
+        let stuck = async {
+            tokio::time::sleep(Duration::from_secs(8)).await;
+            Ok(())
+        };
+        let outcome = within(stuck, Duration::from_secs(1), &wall).await;
+        assert!(matches!(outcome, Err(CallError::Stuck(_))));
     }
 }

@@ -4,13 +4,16 @@
 //! pool of instances ([`pool`]). The folder is watched ([`watch`]): a new file adds an app, a
 //! changed one is compiled off the event path (or taken from the [`cache`]), checked, tried
 //! in a canary instance and swapped in without dropping or reordering an event. Every import
-//! of the `plugin` world is implemented in [`host_api`]; each instance's store ([`state`])
-//! grants WASI nothing but a clock, randomness and a log.
+//! of the `plugin` world is implemented in [`host_api`] and [`capabilities`]; each instance's
+//! store ([`state`]) grants WASI nothing but a clock, randomness and a log, and reaches only
+//! what its app's `[apps.NAME]` table grants: variables, its own key-value store, outbound
+//! HTTP to allowed hosts.
 
 mod app;
 mod bindings;
 mod cache;
 mod canary;
+pub mod capabilities;
 mod engine;
 mod host_api;
 mod instance;
@@ -42,6 +45,7 @@ use crate::bus::{AppName, Event, Gateways, Handshake, Rejection, Workers};
 use crate::config::Config;
 pub use app::Rejected;
 use app::{App, AppControl, RollbackPolicy};
+use capabilities::{Grants, KvBackend, Outbound};
 use engine::EpochTicker;
 use instance::Limits;
 pub use plugin::PluginError;
@@ -76,6 +80,14 @@ pub enum WorkerError {
     /// A plugin file cannot be used.
     #[error(transparent)]
     Plugin(#[from] PluginError),
+    /// The key-value store cannot be opened.
+    #[error("cannot open the key-value store in worker.data_dir {path}: {reason}")]
+    Store {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// A snapshot of one app for status output.
@@ -147,6 +159,15 @@ struct Settings {
     event_deadline_ms: u64,
     policy: RollbackPolicy,
     recycle: BTreeMap<String, Recycle>,
+    /// Each app's variables and outbound HTTP, from `[apps.NAME]`.
+    granted: BTreeMap<String, Granted>,
+}
+
+/// What an `[apps.NAME]` table grants, as configured (the store is the host's).
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Granted {
+    variables: Arc<BTreeMap<String, String>>,
+    outbound: Arc<Outbound>,
 }
 
 impl Settings {
@@ -171,6 +192,20 @@ impl Settings {
                     (name.clone(), recycle)
                 })
                 .collect(),
+            granted: config
+                .apps
+                .iter()
+                .map(|(name, app)| {
+                    let granted = Granted {
+                        variables: Arc::new(app.variable_values()),
+                        outbound: Arc::new(Outbound {
+                            policy: app.outbound_policy(),
+                            timeout: Duration::from_millis(app.outbound_timeout_ms),
+                        }),
+                    };
+                    (name.clone(), granted)
+                })
+                .collect(),
         }
     }
 
@@ -180,7 +215,9 @@ impl Settings {
         app: &str,
         gateways: &Arc<dyn Gateways>,
         guests: &tokio::runtime::Handle,
+        kv: &KvBackend,
     ) -> Arc<PoolEnv> {
+        let granted = self.granted.get(app).cloned().unwrap_or_default();
         Arc::new(PoolEnv {
             limits: Limits {
                 memory_bytes: (self.memory_limit_mib as usize) << 20,
@@ -189,6 +226,11 @@ impl Settings {
             recycle: self.recycle.get(app).copied().unwrap_or_default(),
             gateways: gateways.clone(),
             guests: guests.clone(),
+            grants: Grants {
+                variables: granted.variables,
+                outbound: granted.outbound,
+                kv: kv.clone(),
+            },
         })
     }
 
@@ -200,6 +242,7 @@ impl Settings {
             self.event_deadline_ms,
         ) != (new.instances, new.memory_limit_mib, new.event_deadline_ms)
             || self.recycle.get(app) != new.recycle.get(app)
+            || self.granted.get(app) != new.granted.get(app)
     }
 }
 
@@ -219,13 +262,29 @@ pub struct WorkerHost {
     /// The threads plugin code runs on; `threads` as configured at start.
     guests: GuestThreads,
     threads: usize,
+    kv: KvBackend,
     _ticker: EpochTicker,
 }
 
 impl WorkerHost {
-    /// Sets up the engine and the plugin threads. No app runs yet ([`WorkerHost::load`]
-    /// loads them), so the listeners can refuse clients at once while plugins compile.
+    /// Sets up the engine and the plugin threads, with the embedded key-value store in
+    /// `[worker] data_dir`. No app runs yet ([`WorkerHost::load`] loads them), so the
+    /// listeners can refuse clients at once while plugins compile.
     pub fn new(config: &Config, gateways: Arc<dyn Gateways>) -> Result<Arc<Self>, WorkerError> {
+        let data_dir = &config.worker.data_dir;
+        let kv = KvBackend::embedded(data_dir).map_err(|e| WorkerError::Store {
+            path: data_dir.clone(),
+            reason: e.to_string(),
+        })?;
+        Self::with_kv(config, gateways, kv)
+    }
+
+    /// [`WorkerHost::new`] with another key-value store (a cluster's).
+    pub fn with_kv(
+        config: &Config,
+        gateways: Arc<dyn Gateways>,
+        kv: KvBackend,
+    ) -> Result<Arc<Self>, WorkerError> {
         let settings = Settings::of(config);
         let config = &config.worker;
         let engine = engine::new_engine().map_err(|e| WorkerError::Engine(format!("{e:#}")))?;
@@ -245,6 +304,7 @@ impl WorkerHost {
             publisher: OnceLock::new(),
             guests,
             threads: config.threads,
+            kv,
             _ticker: ticker,
         }))
     }
@@ -369,7 +429,7 @@ impl WorkerHost {
     ) -> Result<Deployed, PluginError> {
         let existing = self.app(name);
         let settings = self.settings();
-        let env = settings.env(name, &self.gateways, self.guests.handle());
+        let env = settings.env(name, &self.gateways, self.guests.handle(), &self.kv);
         let outcome = match loaded {
             Ok(version) => canary::rehearse(name.into(), version.clone(), env.clone())
                 .await
@@ -499,7 +559,7 @@ impl WorkerHost {
             describe_changes(&old, &new, &mut changes);
             for (name, app) in self.apps() {
                 if old.pool_changes(&new, &name) {
-                    let env = new.env(&name, &self.gateways, self.guests.handle());
+                    let env = new.env(&name, &self.gateways, self.guests.handle(), &self.kv);
                     app.restart_pool(env, new.instances).await;
                 }
             }
@@ -632,6 +692,30 @@ fn describe_changes(old: &Settings, new: &Settings, changes: &mut Vec<String>) {
             show(old.recycle.get(app)),
             show(new.recycle.get(app)),
         );
+        // Values may be secrets: only the names of changed variables are shown.
+        let (before, after) = (old.granted.get(app), new.granted.get(app));
+        let vars = |g: Option<&Granted>| g.map(|g| g.variables.clone()).unwrap_or_default();
+        let (vb, va) = (vars(before), vars(after));
+        let names: std::collections::BTreeSet<&String> = vb.keys().chain(va.keys()).collect();
+        for name in names {
+            let (from, to) = match (vb.get(name), va.get(name)) {
+                (Some(_), None) => ("(set)", "(unset)"),
+                (None, Some(_)) => ("(unset)", "(set)"),
+                (Some(b), Some(a)) if a != b => ("(old value)", "(new value)"),
+                _ => continue,
+            };
+            line(
+                &format!("apps.{app}.variables.{name}"),
+                from.into(),
+                to.into(),
+            );
+        }
+        let outbound = |g: Option<&Granted>| g.map(|g| g.outbound.to_string()).unwrap_or_default();
+        line(
+            &format!("apps.{app}.outbound"),
+            outbound(before),
+            outbound(after),
+        );
     }
 }
 
@@ -672,6 +756,7 @@ fn new_linker(engine: &Engine) -> Result<Linker<InstanceState>, WorkerError> {
     let mut linker = Linker::new(engine);
     let engine_error = |e: wasmtime::Error| WorkerError::Engine(format!("{e:#}"));
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(engine_error)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(engine_error)?;
     bindings::Plugin::add_to_linker::<_, HasSelf<_>>(&mut linker, |state| state)
         .map_err(engine_error)?;
     Ok(linker)

@@ -9,6 +9,7 @@ use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::app::{AppControl, Deployment};
+use super::capabilities::Grants;
 use super::instance::{CallError, Instance, Limits};
 use super::timers::Fired;
 use super::turns::Turns;
@@ -39,6 +40,8 @@ pub struct PoolEnv {
     pub gateways: Arc<dyn Gateways>,
     /// The plugin threads the instance tasks run on.
     pub guests: tokio::runtime::Handle,
+    /// What the app's plugin may reach beyond the API.
+    pub grants: Grants,
 }
 
 /// When a healthy instance is replaced by a fresh one, for guests whose memory only grows.
@@ -335,6 +338,7 @@ impl Slot {
                 self.env.gateways.clone(),
                 self.fired_tx.clone(),
                 self.generation,
+                &self.env.grants,
             )
             .await;
             self.control

@@ -1,10 +1,13 @@
-//! What a plugin instance's store holds: WASI, limits, timers and the way to the gateways.
+//! What a plugin instance's store holds: WASI, limits, timers, the way to the gateways and
+//! what its app is granted (variables, key-value store, outbound HTTP).
 
 use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use super::capabilities::{Grants, OutboundHooks, WallBudget};
 use super::limits::MemoryCap;
 use super::log_budget::LogBudget;
 use super::stdio::{LogStream, Stream};
@@ -29,6 +32,12 @@ pub struct InstanceState {
     pub ticks_left: u64,
     /// How much it may still log.
     pub log_budget: LogBudget,
+    /// What the app is granted.
+    pub grants: Grants,
+    /// Wall time the running call earned waiting on the network and the store.
+    pub wall: WallBudget,
+    http: WasiHttpCtx,
+    hooks: OutboundHooks,
 }
 
 impl InstanceState {
@@ -40,6 +49,8 @@ impl InstanceState {
         limits: MemoryCap,
         gateways: Arc<dyn Gateways>,
         timers: Timers,
+        grants: Grants,
+        wall: WallBudget,
     ) -> Self {
         let log_budget = LogBudget::default();
         let stream = |kind| LogStream::new(app.clone(), version.clone(), kind, log_budget.clone());
@@ -51,6 +62,12 @@ impl InstanceState {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
+        let hooks = OutboundHooks::new(
+            app.clone(),
+            grants.outbound.clone(),
+            wall.clone(),
+            log_budget.clone(),
+        );
         Self {
             wasi,
             table: ResourceTable::new(),
@@ -61,6 +78,21 @@ impl InstanceState {
             timers,
             ticks_left: 0,
             log_budget,
+            grants,
+            wall,
+            http: WasiHttpCtx::new(),
+            hooks,
+        }
+    }
+}
+
+/// `wasi:http`, with the app's allow-list and timeout in the hooks.
+impl WasiHttpView for InstanceState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
         }
     }
 }

@@ -74,19 +74,37 @@ const API_FUNCTIONS = [
   "getSession", "setTimer", "clearTimer", "log",
 ];
 
-// Resolves "@switchboard-internal/raw-api" to the raw bindings as one object: QuickJS exposes an
-// interface as its module's default export; StarlingMonkey wants named imports.
+// The imported interfaces of the world, each with its functions in camelCase.
+const INTERFACES = {
+  api: API_FUNCTIONS,
+  variables: ["get"],
+  kv: ["get", "set", "delete", "listKeys", "increment"],
+};
+
+// The module "@switchboard-internal/raw-NAME": interface NAME's raw bindings as one object.
+// QuickJS exposes an interface as its module's default export; StarlingMonkey wants named
+// imports (aliased, since `delete` is a keyword).
+function rawModule(engine, name) {
+  const from = `"switchboard:plugin/${name}@0.1.0"`;
+  if (engine === "quickjs") return `import raw from ${from};\nexport default raw;\n`;
+  const fns = INTERFACES[name];
+  return (
+    `import { ${fns.map((f, i) => `${f} as f${i}`).join(", ")} } from ${from};\n` +
+    `export default { ${fns.map((f, i) => `${JSON.stringify(f)}: f${i}`).join(", ")} };\n`
+  );
+}
+
+// Resolves the "@switchboard-internal/raw-*" modules the SDK imports.
 function rawApiPlugin(engine) {
-  const source =
-    engine === "quickjs"
-      ? `import api from "switchboard:plugin/api@0.1.0";\nexport default api;\n`
-      : `import { ${API_FUNCTIONS.join(", ")} } from "switchboard:plugin/api@0.1.0";\n` +
-        `export default { ${API_FUNCTIONS.join(", ")} };\n`;
   return {
     name: "switchboard-raw-api",
     setup(b) {
-      b.onResolve({ filter: /^@switchboard-internal\/raw-api$/ }, (args) => ({ path: args.path, namespace: "switchboard" }));
-      b.onLoad({ filter: /.*/, namespace: "switchboard" }, () => ({ contents: source, loader: "js" }));
+      b.onResolve({ filter: /^@switchboard-internal\/raw-/ }, (args) => ({ path: args.path, namespace: "switchboard" }));
+      b.onLoad({ filter: /.*/, namespace: "switchboard" }, (args) => {
+        const name = args.path.replace("@switchboard-internal/raw-", "");
+        if (!INTERFACES[name]) return { errors: [{ text: `no interface ${name}` }] };
+        return { contents: rawModule(engine, name), loader: "js" };
+      });
     },
   };
 }

@@ -224,3 +224,20 @@ export declare function definePlugin<P extends Plugin | (new () => Plugin)>(plug
 
 /** Used by the generated entry module: the component's `events` export. */
 export declare function makeEvents(plugin: Plugin | (new () => Plugin)): Record<string, (...args: unknown[]) => unknown>;
+
+/** The app's variables (`[apps.NAME.variables]`). */
+export declare const variables: {
+  /** The value of variable `name`, or null if the app has no such variable. */
+  get(name: string): string | null;
+};
+
+/** The app's key-value store; errors throw a `SwitchboardError` (`kind`: the WIT `kv-error` case). */
+export declare const kv: {
+  get(key: string): Uint8Array | null;
+  getString(key: string): string | null;
+  set(key: string, value: string | Uint8Array, options?: { ttlMs?: number }): void;
+  delete(key: string): void;
+  increment(key: string, delta?: number): number;
+  listKeys(prefix?: string, after?: string | null, limit?: number): string[];
+  keys(prefix?: string): Generator<string>;
+};

@@ -14,6 +14,8 @@
 // The raw bindings of the `api` interface as one object; `switchboard-build` resolves this
 // module for the engine (QuickJS: the interface's default export, StarlingMonkey: named imports).
 import api from "@switchboard-internal/raw-api";
+import rawVariables from "@switchboard-internal/raw-variables";
+import rawKv from "@switchboard-internal/raw-kv";
 
 /* global __SWITCHBOARD_ENGINE__ */
 /** The engine this bundle was built for: "quickjs" or "starlingmonkey". */
@@ -196,6 +198,86 @@ export function getUidListByGroup(group, unique = true) {
 export function getGroupList(unique = true) {
   return list(call(api.getGroupList, unique));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Variables and the key-value store
+// ---------------------------------------------------------------------------------------------
+
+/** The app's variables (`[apps.NAME.variables]`): `variables.get(name)` is a string or null. */
+export const variables = Object.freeze({
+  get(name) {
+    return none(rawVariables.get(String(name)));
+  },
+});
+
+// UTF-8 by hand: QuickJS has no TextEncoder.
+function utf8Encode(text) {
+  const out = [];
+  for (const ch of String(text)) {
+    let c = ch.codePointAt(0);
+    if (c < 0x80) out.push(c);
+    else if (c < 0x800) out.push(0xc0 | (c >> 6), 0x80 | (c & 63));
+    else if (c < 0x10000) out.push(0xe0 | (c >> 12), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+    else out.push(0xf0 | (c >> 18), 0x80 | ((c >> 12) & 63), 0x80 | ((c >> 6) & 63), 0x80 | (c & 63));
+  }
+  return new Uint8Array(out);
+}
+
+function utf8Decode(bytes) {
+  let out = "";
+  for (let i = 0; i < bytes.length; ) {
+    const b = bytes[i];
+    const n = b < 0x80 ? 1 : b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+    let c = n === 1 ? b : b & (0xff >> (n + 1));
+    for (let k = 1; k < n; k++) c = (c << 6) | ((bytes[i + k] ?? 0) & 63);
+    out += String.fromCodePoint(n === 1 && b >= 0x80 ? 0xfffd : c);
+    i += n;
+  }
+  return out;
+}
+
+const toBytes = (value) =>
+  typeof value === "string" ? utf8Encode(value) : value instanceof Uint8Array ? value : new Uint8Array(value);
+
+const optionU64 = (n) => (n == null ? (ENGINE === "quickjs" ? null : undefined) : toU64(n));
+
+/**
+ * The app's key-value store: shared by every instance of the app, invisible to other apps, kept
+ * across restarts and hot swaps. Errors throw a `SwitchboardError` whose `kind` is the WIT case
+ * (`invalid-key`, `too-large`, `not-a-number`, `invalid-argument`, `unavailable`).
+ */
+export const kv = Object.freeze({
+  /** The value as a Uint8Array, or null. */
+  get(key) {
+    const value = none(call(rawKv.get, key));
+    return value == null ? null : value instanceof Uint8Array ? value : new Uint8Array(value);
+  },
+  /** The value as text, or null. */
+  getString(key) {
+    const value = kv.get(key);
+    return value == null ? null : utf8Decode(value);
+  },
+  /** Sets `key` to a string or bytes; `{ ttlMs }` makes it disappear that much later. */
+  set(key, value, options) {
+    call(rawKv.set, key, toBytes(value), optionU64(options?.ttlMs));
+  },
+  /** Removes `key`; an unset key is no error. */
+  delete(key) {
+    call(rawKv.delete, key);
+  },
+  /** Adds `delta` (default 1) atomically; a missing key counts as 0; returns the new value. */
+  increment(key, delta = 1) {
+    return Number(call(rawKv.increment, key, ENGINE === "quickjs" ? Number(delta) : BigInt(delta)));
+  },
+  /** One page of keys with `prefix`, sorted, after `after`, at most `limit` (1..=1000). */
+  listKeys(prefix = "", after = null, limit = 500) {
+    return list(call(rawKv.listKeys, prefix, cursor(after), limit));
+  },
+  /** Every key with `prefix`, sorted, fetched a page at a time. */
+  *keys(prefix = "") {
+    yield* pages((a, n) => kv.listKeys(prefix, a, n), { pageSize: 500 });
+  },
+});
 
 /** The names of the fields `getClientInfo` can fill. */
 export const INFO_FIELDS = Object.freeze(["remoteIp", "remotePort", "uid", "session", "groups", "system"]);

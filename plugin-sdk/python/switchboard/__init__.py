@@ -24,6 +24,9 @@ never runs two handlers of one instance at once. Several instances of one plugin
 side: state that must be shared belongs in sessions, uids and groups (on the gateways).
 A handler that raises traps: only that event is lost and the host replaces the instance.
 
+Beyond the API: :mod:`switchboard.variables`, :mod:`switchboard.kv` and
+:mod:`switchboard.http`, as the app's ``[apps.NAME]`` table grants them.
+
 Errors the host returns are raised as :class:`SwitchboardError` subclasses
 (:class:`InvalidClientId`, :class:`InvalidName`, :class:`TooLarge`, :class:`InvalidArgument`,
 :class:`Timeout`).
@@ -37,7 +40,7 @@ from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Typ
 from componentize_py_types import Err as _Err
 from wit_world.exports import Events as _EventsProtocol
 from wit_world.imports import api as _api
-from wit_world.imports import types as _t
+from wit_world.imports import switchboard_plugin_types as _t
 
 __all__ = [
     "Message", "Session", "SwitchboardError", "InvalidClientId", "InvalidName", "TooLarge",
@@ -49,7 +52,7 @@ __all__ = [
     "get_uid_list_by_group", "get_group_list", "get_client_info", "close_client", "bind_uid",
     "unbind_uid", "join_group", "leave_group", "ungroup", "set_session", "update_session",
     "delete_session", "get_session", "set_timer", "clear_timer", "log", "trace", "debug", "info",
-    "warn", "error", "INFO_FIELDS", "is_valid_client_id",
+    "warn", "error", "INFO_FIELDS", "is_valid_client_id", "http", "kv", "variables",
 ]
 
 #: One complete message: ``str`` for text (a WebSocket text frame, a text-protocol line),
@@ -654,3 +657,8 @@ def export(plugin_class: Type[Plugin]) -> type:
 
     Events.__name__ = Events.__qualname__ = "Events"
     return Events
+
+
+# The capabilities an app can be granted: submodules, imported last because they build on the
+# errors above. ``switchboard.variables.get(name)``, ``switchboard.kv.get(key)`` …
+from . import http, kv, variables  # noqa: E402

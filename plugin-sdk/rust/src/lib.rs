@@ -3,7 +3,9 @@
 //! A plugin is a WebAssembly component of the WIT world `switchboard:plugin/plugin`: the host
 //! calls its event handlers (a message arrived, a client left, a timer fired …) and the plugin
 //! calls the host API (send to a client, a uid, a group or everyone; bind uids; manage groups
-//! and sessions; list and count clients; set timers; log). This crate wraps the generated
+//! and sessions; list and count clients; set timers; log). Beyond the API, a plugin reads its
+//! app's settings ([`variables`]), keeps data in its app's key-value store ([`kv`]) and makes
+//! HTTP requests to the hosts its app allows ([`http`]). This crate wraps the generated
 //! bindings in plain Rust types, so a plugin crate depends on `switchboard-sdk` only.
 //!
 //! ```ignore
@@ -61,6 +63,10 @@ pub mod bindings {
         runtime_path: "::switchboard_sdk::__private::wit_bindgen::rt",
     });
 }
+
+pub mod http;
+pub mod kv;
+pub mod variables;
 
 use bindings::exports::switchboard::plugin::events as raw_events;
 use bindings::switchboard::plugin::api as raw;

@@ -1,8 +1,11 @@
 //! Chat: rooms, nicknames and private messages over Switchboard (the protocol is in README.md).
 //!
-//! All state lives on the gateways, so any instance (or a hot-swapped version) can serve any
-//! client: the nick is the session key `nick` and the client's uid, the current room is the
-//! session key `room` and a group membership.
+//! All state lives on the gateways and in the app's key-value store, so any instance (or a
+//! hot-swapped version) can serve any client: the nick is the session key `nick` and the
+//! client's uid, the current room is the session key `room` and a group membership, and each
+//! room's last messages are in the store ([`history`]).
+
+mod history;
 
 use switchboard_sdk::{
     self as sb, Bound, ClientId, Context, LogLevel, Message, Plugin, Session, export,
@@ -17,7 +20,8 @@ const MAX_NICK: usize = 32;
 /// The longest room name, in characters.
 const MAX_ROOM: usize = 64;
 /// The list of commands, as `/help` prints it.
-const HELP: &str = "commands: /nick NAME, /join ROOM, /leave [ROOM], /who, /msg NICK TEXT, /help";
+const HELP: &str =
+    "commands: /nick NAME, /join ROOM, /leave [ROOM], /who, /msg NICK TEXT, /history, /help";
 
 /// The chat plugin; it keeps no state of its own.
 #[derive(Default)]
@@ -115,6 +119,29 @@ impl Client<'_> {
             format!("* {} joined {room}", self.name()),
             &[],
         ));
+        self.replay(room, false);
+    }
+
+    /// Sends the room's last messages to this client; `always`: even when there are none.
+    fn replay(&self, room: &str, always: bool) {
+        let lines = match history::recent(room) {
+            Ok(lines) => lines,
+            Err(e) => return self.reply(format!("error: history unavailable: {e}")),
+        };
+        if lines.is_empty() && !always {
+            return;
+        }
+        self.reply(format!("* last {} messages in {room}:", lines.len()));
+        for line in lines {
+            self.reply(format!("[history] {line}"));
+        }
+    }
+
+    fn history(&self) {
+        match self.room() {
+            Some(room) => self.replay(room, true),
+            None => self.reply("error: you are not in a room"),
+        }
     }
 
     fn leave(&mut self, room: Option<&str>) {
@@ -188,11 +215,13 @@ impl Client<'_> {
 
     fn say(&self, text: &str) {
         match self.room() {
-            Some(room) => check(sb::send_to_group(
-                room,
-                format!("{}: {text}", self.name()),
-                &[],
-            )),
+            Some(room) => {
+                let line = format!("{}: {text}", self.name());
+                if let Err(e) = history::record(room, &line) {
+                    sb::log(LogLevel::Warn, &format!("chat: history not kept: {e}"));
+                }
+                check(sb::send_to_group(room, line, &[]));
+            }
             None => self.reply("error: you are not in a room; /join ROOM first"),
         }
     }
@@ -217,6 +246,7 @@ impl Client<'_> {
             ("leave", "") => self.leave(None),
             ("leave", room) => self.leave(Some(room)),
             ("who", _) => self.who(),
+            ("history", _) => self.history(),
             ("msg", args) => self.msg(args),
             ("help", _) => self.reply(format!("* {HELP}")),
             _ => self.reply(format!("error: unknown command /{name}; {HELP}")),

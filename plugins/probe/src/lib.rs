@@ -27,6 +27,16 @@ enum Failure {
     BadRequest(String),
     /// The host API returned an error.
     Api(sb::Error),
+    /// The key-value store returned an error.
+    Kv(sb::kv::KvError),
+    /// An outbound HTTP request failed (kind `http`), or WASI refused something (`wasi`).
+    Other(&'static str, String),
+}
+
+impl From<sb::kv::KvError> for Failure {
+    fn from(e: sb::kv::KvError) -> Failure {
+        Failure::Kv(e)
+    }
 }
 
 impl From<sb::Error> for Failure {
@@ -383,6 +393,88 @@ impl Probe {
                 Value::Null
             }
             "worker" => json!(self.worker),
+            "var" => json!(sb::variables::get(a.str("name")?)),
+            "kv-get" => json!(sb::kv::get_string(a.str("key")?)?),
+            "kv-set" => {
+                let (key, value) = (a.str("key")?, a.str("value")?);
+                match a.get("ttl_ms") {
+                    Some(_) => sb::kv::set_with_ttl(
+                        key,
+                        value,
+                        std::time::Duration::from_millis(a.u64("ttl_ms")?),
+                    )?,
+                    None => sb::kv::set(key, value)?,
+                }
+                Value::Null
+            }
+            "kv-set-bytes" => {
+                // A value of `len` bytes, to try the size limit.
+                let len = usize::try_from(a.u64("len")?).map_err(|_| bad("`len` too big"))?;
+                sb::kv::set(a.str("key")?, vec![b'x'; len])?;
+                Value::Null
+            }
+            "kv-delete" => {
+                sb::kv::delete(a.str("key")?)?;
+                Value::Null
+            }
+            "kv-incr" => json!(sb::kv::increment(
+                a.str("key")?,
+                a.get("delta").and_then(Value::as_i64).unwrap_or(1)
+            )?),
+            "kv-keys" => {
+                let keys: Result<Vec<String>, _> = sb::kv::keys(a.str("prefix")?).collect();
+                json!(keys?)
+            }
+            "http" => {
+                let mut request = sb::http::Request::new(
+                    a.get("method").and_then(Value::as_str).unwrap_or("GET"),
+                    a.str("url")?,
+                );
+                if let Some(body) = a.get("body").and_then(Value::as_str) {
+                    request = request.body(body);
+                }
+                match request.send() {
+                    Ok(response) => json!({
+                        "status": response.status(),
+                        "body": response.text(),
+                    }),
+                    Err(e) => {
+                        let kind = if e.is_denied() {
+                            "denied"
+                        } else if e.is_timeout() {
+                            "timeout"
+                        } else {
+                            "http"
+                        };
+                        return Err(Failure::Other(kind, e.to_string()));
+                    }
+                }
+            }
+            "read-file" => match std::fs::read(a.str("path")?) {
+                Ok(bytes) => json!(bytes.len()),
+                Err(e) => return Err(Failure::Other("wasi", e.to_string())),
+            },
+            "connect" => match std::net::TcpStream::connect(a.str("addr")?) {
+                Ok(_) => json!("connected"),
+                Err(e) => return Err(Failure::Other("wasi", e.to_string())),
+            },
+            "env" => json!(std::env::vars().collect::<Vec<_>>()),
+            "repeat" => {
+                // Runs `request` (an object with its own `op`) `n` times and times it, to
+                // measure host calls from inside a plugin; the first failure stops it.
+                let n = a.u64("n")?;
+                let Some(Value::Object(request)) = a.get("request") else {
+                    return Err(bad("`request` must be an object"));
+                };
+                let Some(Value::String(op)) = request.get("op") else {
+                    return Err(bad("`request.op` must be a string"));
+                };
+                let started = std::time::Instant::now();
+                for _ in 0..n {
+                    self.run(ctx, op, &Args(request))?;
+                }
+                json!({ "n": n, "elapsed_us": started.elapsed().as_micros() as u64 })
+            }
             "busy" => {
                 // Computes for `ms` of wall time, then answers: an event that takes a while.
                 let until =
@@ -439,6 +531,8 @@ fn failure_json(id: Value, failure: Failure) -> Value {
     let (kind, detail) = match failure {
         Failure::BadRequest(d) => ("bad-request", d),
         Failure::Api(e) => (e.kind(), e.detail().to_owned()),
+        Failure::Kv(e) => (e.kind(), e.detail().to_owned()),
+        Failure::Other(kind, d) => (kind, d),
     };
     json!({ "id": id, "err": { "kind": kind, "detail": detail } })
 }

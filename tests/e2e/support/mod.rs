@@ -7,6 +7,7 @@ pub mod clients;
 pub mod load;
 pub mod nats;
 pub mod probe;
+pub mod web;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -264,6 +265,11 @@ impl Server {
 
     /// Starts `switchboard start -c FILE ARGS…` and waits for "switchboard ready".
     pub fn start_with_args(config: &str, args: &[&str]) -> Self {
+        Self::start_with_env(config, args, &[])
+    }
+
+    /// Like [`Server::start_with_args`], with these variables added to its environment.
+    pub fn start_with_env(config: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("switchboard.toml");
         std::fs::write(&path, config).expect("config written");
@@ -271,6 +277,7 @@ impl Server {
             .args(["start", "-c"])
             .arg(&path)
             .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
