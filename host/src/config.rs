@@ -9,7 +9,9 @@ use serde::Deserialize;
 use crate::bus::Protocol;
 
 mod cluster;
+mod web;
 pub use cluster::{ClusterConfig, NatsUrls, Role};
+pub use web::{ApiConfig, MIN_TOKEN_BYTES, TlsFiles, parse_token_file};
 
 /// The whole configuration.
 #[derive(Clone, Debug, Deserialize)]
@@ -30,6 +32,9 @@ pub struct Config {
     /// The admin HTTP listener (metrics, health); off unless `addr` is set.
     #[serde(default)]
     pub admin: AdminConfig,
+    /// The HTTP server API for other backends; off unless the table is present.
+    #[serde(default)]
+    pub api: Option<ApiConfig>,
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
@@ -76,6 +81,17 @@ impl RunConfig {
 pub struct AdminConfig {
     /// Address of the HTTP listener serving `/metrics` and `/health`.
     pub addr: Option<SocketAddr>,
+    /// TLS for the admin listener: the certificate chain (PEM).
+    pub tls_cert: Option<PathBuf>,
+    /// TLS for the admin listener: the private key (PEM).
+    pub tls_key: Option<PathBuf>,
+}
+
+impl AdminConfig {
+    /// Its TLS files.
+    pub fn tls(&self) -> TlsFiles {
+        TlsFiles::of(&self.tls_cert, &self.tls_key)
+    }
 }
 
 /// The `[log]` table.
@@ -130,9 +146,20 @@ pub struct ListenerConfig {
     /// than the heartbeat's silence limit (see [`ListenerConfig::write_timeout`]).
     #[serde(default = "defaults::write_timeout_ms")]
     pub write_timeout_ms: u64,
+    /// TLS (`wss://` for WebSocket): the certificate chain (PEM).
+    pub tls_cert: Option<PathBuf>,
+    /// TLS: the private key (PEM).
+    pub tls_key: Option<PathBuf>,
+    /// WebSocket only: a folder whose files plain HTTP GETs (no Upgrade) are answered with.
+    pub static_dir: Option<PathBuf>,
 }
 
 impl ListenerConfig {
+    /// Its TLS files.
+    pub fn tls(&self) -> TlsFiles {
+        TlsFiles::of(&self.tls_cert, &self.tls_key)
+    }
+
     /// The write deadline in force: `write_timeout_ms`, clamped to the heartbeat's silence
     /// limit (`ping_interval_ms` × `ping_not_responding_limit`) when that is set, since a
     /// client that takes no bytes for that long is as dead as a silent one.
@@ -340,6 +367,18 @@ impl Config {
         if let Some(cluster) = &mut config.cluster {
             cluster.resolve_paths(base);
         }
+        let web_paths = config
+            .listeners
+            .iter_mut()
+            .flat_map(|l| [&mut l.tls_cert, &mut l.tls_key, &mut l.static_dir])
+            .chain([&mut config.admin.tls_cert, &mut config.admin.tls_key])
+            .flatten()
+            .chain(config.api.iter_mut().flat_map(ApiConfig::paths_mut));
+        for path in web_paths {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
+        }
         Ok(config)
     }
 
@@ -397,6 +436,15 @@ impl Config {
             }
             if !(1..=3_600_000).contains(&l.write_timeout_ms) {
                 return Err(invalid(key("write_timeout_ms"), "must be 1..=3600000"));
+            }
+            if let Some((name, message)) = l.tls().problem() {
+                return Err(invalid(key(name), message));
+            }
+            if l.static_dir.is_some() && l.protocol != Protocol::WebSocket {
+                return Err(invalid(
+                    key("static_dir"),
+                    "only a websocket listener serves files",
+                ));
             }
             // Port 0 asks the system for a free port, so only fixed ports can clash.
             let same = |o: &ListenerConfig| o.addr == l.addr && l.addr.port() != 0;
@@ -469,6 +517,12 @@ impl Config {
                 "worker.rollback_failure_ratio".into(),
                 "must be at least 0 and below 1 (0 turns rollback off)",
             ));
+        }
+        if let Some((name, message)) = self.admin.tls().problem() {
+            return Err(invalid(format!("admin.{name}"), message));
+        }
+        if let Some((name, message)) = self.api.as_ref().and_then(ApiConfig::problem) {
+            return Err(invalid(format!("api.{name}"), &message));
         }
         if let Some((key, message)) = self.cluster.as_ref().and_then(ClusterConfig::problem) {
             return Err(invalid(key.into(), &message));
@@ -606,6 +660,41 @@ mod tests {
 
         let err = parse("").expect_err("no listener");
         assert!(err.to_string().contains("listener"), "{err}");
+    }
+
+    #[test]
+    fn bad_web_keys_name_the_key() {
+        let api = "[api]\naddr = \"127.0.0.1:0\"";
+        let cases = [
+            (api.to_string(), "api.tokens"),
+            (format!("{api}\ntokens = [\"short\"]"), "api.tokens"),
+            (
+                format!("{api}\ntokens = [\"0123456789abcdef\"]\ntoken_file = \"t\""),
+                "api.token_file",
+            ),
+            (
+                format!("{api}\ntokens = [\"0123456789abcdef\"]\ntls_cert = \"c.pem\""),
+                "api.tls_key",
+            ),
+            (
+                format!("{api}\ntokens = [\"0123456789abcdef\"]\ncolour = 1"),
+                "colour",
+            ),
+            ("[admin]\ntls_key = \"k.pem\"".into(), "admin.tls_cert"),
+        ];
+        for (table, key) in cases {
+            let err = parse(&format!("{MINIMAL}\n{table}")).expect_err(&table);
+            assert!(err.to_string().contains(key), "{table}: {err}");
+        }
+        let err = parse(&format!("{MINIMAL}\nstatic_dir = \"web\"")).expect_err("text");
+        assert!(err.to_string().contains("listener[0].static_dir"), "{err}");
+        let err = parse(&format!("{MINIMAL}\ntls_cert = \"c.pem\"")).expect_err("no key");
+        assert!(err.to_string().contains("listener[0].tls_key"), "{err}");
+        let c = parse(&format!(
+            "{api}\ntokens = [\"0123456789abcdef\"]\n{MINIMAL}"
+        ))
+        .expect("valid");
+        assert!(c.api.is_some());
     }
 
     #[test]

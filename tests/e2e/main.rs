@@ -9,6 +9,7 @@ mod cli;
 mod cluster;
 mod connections;
 mod hot_swap;
+mod http_api;
 mod isolation;
 mod languages;
 mod limits;

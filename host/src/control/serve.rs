@@ -46,6 +46,9 @@ pub enum StartError {
     /// The cluster transport could not start (NATS options, credentials, subscriptions).
     #[error(transparent)]
     Cluster(#[from] crate::bus::nats::ClusterError),
+    /// The HTTP API's tokens could not be read.
+    #[error("{0}")]
+    ApiTokens(String),
     /// The control socket or the admin listener could not be bound.
     #[error("cannot listen on {what}: {source}")]
     Listen {
@@ -181,6 +184,23 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), Ser
         })?),
         None => None,
     };
+    let api = match &config.api {
+        Some(api) => {
+            let tokens = api
+                .load_tokens()
+                .map_err(|e| start(StartError::ApiTokens(e)))?;
+            let listener = tokio::net::TcpListener::bind(api.addr)
+                .await
+                .map_err(|source| {
+                    start(StartError::Listen {
+                        what: format!("api address {}", api.addr),
+                        source,
+                    })
+                })?;
+            Some((listener, tokens))
+        }
+        None => None,
+    };
     let mut cluster = match &config.cluster {
         Some(cluster) => Some(
             Membership::join(cluster, gateway.as_ref().map(|g| g.id()), worker_id)
@@ -247,6 +267,19 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), Ser
         }
         tokio::spawn(metrics::serve(listener, running.clone()))
     });
+    // The API calls the gateways the way a worker does: through the cluster if there is one.
+    let api_task = api.map(|(listener, tokens)| {
+        let gateways: Arc<dyn Gateways> = match (&running.cluster, &gateway) {
+            (Some(cluster), _) => cluster.gateways(),
+            (None, Some(gateway)) => gateway.clone(),
+            (None, None) => unreachable!("without [cluster] a process has every role"),
+        };
+        if let Ok(addr) = listener.local_addr() {
+            tracing::info!("HTTP API on http://{addr}/api/v1/");
+        }
+        let api = crate::api::Api::new(gateways, apps.clone(), &tokens);
+        tokio::spawn(crate::api::serve(listener, Arc::new(api)))
+    });
     if let Some(workers) = &workers {
         let required: Vec<&str> = apps.iter().map(String::as_str).collect();
         workers.load(&required).await.map_err(|e| start(e.into()))?;
@@ -281,7 +314,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), Ser
         workers.shutdown().await;
     }
     control_task.abort();
-    if let Some(task) = admin_task {
+    for task in [admin_task, api_task].into_iter().flatten() {
         task.abort();
     }
     drop(pid_file);

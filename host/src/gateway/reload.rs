@@ -141,6 +141,9 @@ mod tests {
             max_connections: 1000,
             send_queue: 64,
             write_timeout_ms: 30_000,
+            tls_cert: None,
+            tls_key: None,
+            static_dir: None,
         }
     }
 
