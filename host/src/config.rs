@@ -328,8 +328,8 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// The demo served when there is no config file: the chat app on 127.0.0.1:8080, from the
-    /// folder `cargo xtask demo` fills.
+    /// The demo served when there is no config file: the chat app and its page on
+    /// 127.0.0.1:8080, from the folders `cargo xtask demo` fills (run from the repository root).
     pub fn demo() -> Self {
         let mut config: Config = toml::from_str(
             r#"
@@ -341,6 +341,8 @@ impl Config {
         )
         .expect("the built-in demo config parses");
         config.worker.plugins_dir = PathBuf::from("target/demo-plugins");
+        // The chat page, served from the listener's own origin.
+        config.listeners[0].static_dir = Some(PathBuf::from("plugins/chat/web"));
         config.worker.cache_dir = PathBuf::from("target/plugin-cache");
         config
     }

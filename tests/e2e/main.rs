@@ -17,3 +17,4 @@ mod ops;
 mod protocols;
 mod sandbox;
 mod startup;
+mod static_files;

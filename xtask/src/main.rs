@@ -109,12 +109,8 @@ fn run() -> Result<ExitCode> {
         Some("demo") => {
             demo_plugins(&root)?;
             println!();
-            println!("Starting the host: the chat demo will listen on ws://127.0.0.1:8080");
-            println!(
-                "Connect by opening {} in a browser,",
-                root.join("plugins/chat/web/index.html").display()
-            );
-            println!("or with any WebSocket client (e.g. `websocat ws://127.0.0.1:8080`),");
+            // The host serves the page and the WebSocket on one origin: one URL to open.
+            println!("Starting the host. Open http://127.0.0.1:8080/ in two browser tabs,");
             println!("then type `/nick NAME`, `/join lobby` and chat. Ctrl-C stops the host.");
             println!();
             let mut cmd = cargo();

@@ -14,10 +14,11 @@ use tokio_tungstenite::tungstenite::protocol::Role;
 use tracing::debug;
 
 use super::codec::{FrameCodec, LineCodec};
-use super::handshake::{self, HeadError};
+use super::handshake::{self, BadRequest, HeadError};
 use super::heartbeat::{Beat, Heartbeat};
 use super::listener::{Slot, add};
 use super::registry::Entry;
+use super::static_files;
 use super::transport::{
     Ending, Failure, Guarded, Incoming, LINGER, Outgoing, ReadHalf, TcpTransport, Transport,
     WriteHalf, WsStream, WsTransport,
@@ -76,7 +77,7 @@ async fn open_websocket(
 ) -> Option<(Client, WsStream)> {
     let upgrade = tokio::select! {
         () = slot.gw.shutdown.cancelled() => None,
-        upgrade = read_head(id, remote, &mut stream) => upgrade,
+        upgrade = read_head(slot, id, remote, &mut stream) => upgrade,
     }?;
     // As in GatewayWorker, the client is online before the app's verdict: what on-connect
     // and on-websocket-connect do to it takes effect.
@@ -91,14 +92,25 @@ async fn open_websocket(
     }
 }
 
-/// Reads the upgrade request; `None` (after answering a bad one) if there is none.
+/// Reads the upgrade request; `None` (after answering a bad one, or a plain GET with a file
+/// of `static_dir`) if there is none.
 async fn read_head(
+    slot: &Slot,
     id: ClientId,
     remote: SocketAddr,
     stream: &mut TcpStream,
 ) -> Option<handshake::Upgrade> {
     match tokio::time::timeout(handshake::HEAD_TIMEOUT, handshake::read_upgrade(stream)).await {
         Ok(Ok(upgrade)) => Some(upgrade),
+        Ok(Err(HeadError::Bad(BadRequest::NotUpgrade { path, reason }))) => {
+            let dir = slot.lst.config.load().static_dir.clone();
+            let response = match dir {
+                Some(dir) => static_files::respond(&dir, &path).await,
+                None => BadRequest::NotUpgrade { path, reason }.response(),
+            };
+            handshake::refuse(stream, &response).await;
+            None
+        }
         Ok(Err(HeadError::Bad(bad))) => {
             debug!(client = %id, %remote, error = %bad, "bad WebSocket handshake");
             handshake::refuse(stream, &bad.response()).await;

@@ -44,9 +44,17 @@ pub enum BadRequest {
     /// The head is longer than [`MAX_HEAD`].
     #[error("request head above {MAX_HEAD} bytes")]
     TooLarge,
-    /// Malformed HTTP, or not a WebSocket upgrade.
+    /// Malformed HTTP, or a broken WebSocket upgrade.
     #[error("{0}")]
     Invalid(String),
+    /// A well-formed GET without `Upgrade`: a listener with `static_dir` answers it with a file.
+    #[error("{reason}")]
+    NotUpgrade {
+        /// The request path, without the query.
+        path: String,
+        /// Why it is no upgrade, for the 400 answer of a listener without files.
+        reason: String,
+    },
 }
 
 impl BadRequest {
@@ -54,7 +62,7 @@ impl BadRequest {
     pub fn response(&self) -> Vec<u8> {
         match self {
             Self::TooLarge => http_response(431, "request head too large"),
-            Self::Invalid(reason) => http_response(400, reason),
+            Self::Invalid(reason) | Self::NotUpgrade { reason, .. } => http_response(400, reason),
         }
     }
 }
@@ -71,7 +79,17 @@ pub fn parse(buf: &[u8]) -> Result<Option<Upgrade>, BadRequest> {
     if size > MAX_HEAD {
         return Err(BadRequest::TooLarge);
     }
-    let response = create_response(&request).map_err(|e| invalid(&e))?;
+    let upgrading = request.headers().get_all("upgrade").iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|v| v.to_ascii_lowercase().contains("websocket"))
+    });
+    let response = create_response(&request).map_err(|e| match upgrading {
+        true => invalid(&e),
+        false => BadRequest::NotUpgrade {
+            path: request.uri().path().to_owned(),
+            reason: e.to_string(),
+        },
+    })?;
     let mut response_bytes = Vec::with_capacity(160);
     write_response(&mut response_bytes, &response).map_err(|e| invalid(&e))?;
     Ok(Some(Upgrade {
@@ -240,6 +258,20 @@ mod tests {
                 "{head}: {response}"
             );
         }
+    }
+
+    #[test]
+    fn a_plain_get_is_told_apart_from_a_broken_upgrade() {
+        let plain = "GET /app.js?v=2 HTTP/1.1\r\nHost: x\r\n\r\n";
+        match parse(plain.as_bytes()) {
+            Err(BadRequest::NotUpgrade { path, .. }) => assert_eq!(path, "/app.js"),
+            other => panic!("{other:?}"),
+        }
+        let broken = GOOD.replace("Version: 13", "Version: 8");
+        assert!(matches!(
+            parse(broken.as_bytes()),
+            Err(BadRequest::Invalid(_))
+        ));
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod heartbeat;
 mod listener;
 pub mod registry;
 mod reload;
+mod static_files;
 mod transport;
 mod utf8_scan;
 
