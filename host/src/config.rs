@@ -442,6 +442,12 @@ impl Config {
             if let Some((name, message)) = l.tls().problem() {
                 return Err(invalid(key(name), message));
             }
+            if l.tls_cert.is_some() && l.protocol != Protocol::WebSocket {
+                return Err(invalid(
+                    key("tls_cert"),
+                    "TLS is served on websocket listeners only (text and frame: not yet)",
+                ));
+            }
             if l.static_dir.is_some() && l.protocol != Protocol::WebSocket {
                 return Err(invalid(
                     key("static_dir"),

@@ -18,3 +18,4 @@ mod protocols;
 mod sandbox;
 mod startup;
 mod static_files;
+mod tls;

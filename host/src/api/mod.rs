@@ -178,7 +178,7 @@ async fn call(
 }
 
 /// Serves the API on a bound listener until the task is aborted.
-pub async fn serve(listener: tokio::net::TcpListener, api: Arc<Api>) {
+pub async fn serve(listener: crate::gateway::tls::WebListener, api: Arc<Api>) {
     if let Err(e) = axum::serve(listener, router(api)).await {
         tracing::error!(error = %e, "the HTTP API stopped");
     }

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::net::TcpStream;
+
+use super::tls::Stream;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role;
@@ -44,6 +46,17 @@ pub(super) async fn serve(slot: Slot, stream: TcpStream, remote: SocketAddr) {
     };
     match slot.lst.protocol {
         Protocol::WebSocket => {
+            let stream = match &slot.lst.tls {
+                None => Stream::Plain(stream),
+                Some(tls) => match tls.accept(stream).await {
+                    Ok(stream) => stream,
+                    // A plain client on a TLS port, or a broken one: it only loses its socket.
+                    Err(e) => {
+                        debug!(client = %id, %remote, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                },
+            };
             // Boxed: the handshake's state lives on the heap only while it runs, instead of
             // enlarging every connection task for its whole life.
             let opening = Box::pin(open_websocket(&slot, id, remote, stream, write_timeout));
@@ -72,7 +85,7 @@ async fn open_websocket(
     slot: &Slot,
     id: ClientId,
     remote: SocketAddr,
-    mut stream: TcpStream,
+    mut stream: Stream,
     write_timeout: Duration,
 ) -> Option<(Client, WsStream)> {
     let upgrade = tokio::select! {
@@ -98,7 +111,7 @@ async fn read_head(
     slot: &Slot,
     id: ClientId,
     remote: SocketAddr,
-    stream: &mut TcpStream,
+    stream: &mut Stream,
 ) -> Option<handshake::Upgrade> {
     match tokio::time::timeout(handshake::HEAD_TIMEOUT, handshake::read_upgrade(stream)).await {
         Ok(Ok(upgrade)) => Some(upgrade),
@@ -143,7 +156,7 @@ enum Opened {
 async fn accept(
     slot: &Slot,
     client: &Client,
-    mut stream: TcpStream,
+    mut stream: Stream,
     upgrade: handshake::Upgrade,
     write_timeout: Duration,
 ) -> Opened {
@@ -172,7 +185,12 @@ async fn accept(
         handshake::refuse(&mut stream, &response).await;
         return Opened::Refused;
     }
-    let answer = tokio::io::AsyncWriteExt::write_all(&mut stream, &upgrade.response);
+    // Flushed too: TLS may hold written bytes in its session until then.
+    let answer = async {
+        use tokio::io::AsyncWriteExt;
+        stream.write_all(&upgrade.response).await?;
+        stream.flush().await
+    };
     match tokio::time::timeout(write_timeout, answer).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {

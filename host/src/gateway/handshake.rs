@@ -10,8 +10,7 @@ use std::io;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::handshake::machine::TryParse;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, create_response, write_response};
 use tokio_tungstenite::tungstenite::http::StatusCode;
@@ -156,7 +155,7 @@ pub enum HeadError {
 }
 
 /// Reads and parses the request head (the caller bounds the time).
-pub async fn read_upgrade(stream: &mut TcpStream) -> Result<Upgrade, HeadError> {
+pub async fn read_upgrade(stream: &mut (impl AsyncRead + Unpin)) -> Result<Upgrade, HeadError> {
     let mut buf = BytesMut::with_capacity(1024);
     loop {
         buf.reserve(1024);
@@ -170,7 +169,7 @@ pub async fn read_upgrade(stream: &mut TcpStream) -> Result<Upgrade, HeadError> 
 }
 
 /// Sends a final response and closes, giving the client a moment to read it.
-pub async fn refuse(stream: &mut TcpStream, response: &[u8]) {
+pub async fn refuse(stream: &mut (impl AsyncRead + AsyncWrite + Unpin), response: &[u8]) {
     let goodbye = async {
         stream.write_all(response).await?;
         stream.shutdown().await?;

@@ -4,7 +4,42 @@
 //! `i` are the same one if their configured `addr`, `protocol` and `app` agree. Only then
 //! can its other settings be applied; anything else takes a restart.
 
+use std::sync::Arc;
+
+use super::listener::ListenerState;
 use crate::config::ListenerConfig;
+
+/// Reads the certificate files of every TLS listener again (renewed files at the same
+/// paths, or the paths of the reloaded config): new handshakes get the new certificate,
+/// connected clients keep their sessions. A file that cannot be used leaves the old
+/// certificate in place, and says so.
+pub(super) fn renew_certificates(
+    states: &[Arc<ListenerState>],
+    reloaded: &[ListenerConfig],
+) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (i, state) in states.iter().enumerate() {
+        let (Some(tls), Some(new)) = (&state.tls, reloaded.get(i)) else {
+            continue;
+        };
+        let addr = state.local_addr;
+        if new.addr != state.config.load().addr {
+            continue; // another listener now: the plan already says it needs a restart
+        }
+        match new.tls().paths() {
+            Some((cert, key)) => match tls.reload(cert, key, &[]) {
+                Ok(()) => lines.push(format!("listener[{i}] {addr}: certificate reloaded")),
+                Err(e) => lines.push(format!(
+                    "listener[{i}] {addr}: certificate NOT reloaded, the old one stays: {e}"
+                )),
+            },
+            None => lines.push(format!(
+                "listener[{i}] {addr}: turning TLS off needs a restart (still serving TLS)"
+            )),
+        }
+    }
+    lines
+}
 
 /// What a reload means for the listeners.
 #[derive(Debug, Default, PartialEq)]

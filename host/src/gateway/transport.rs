@@ -26,6 +26,7 @@ use tokio_tungstenite::tungstenite::{self, Message as WsMessage, Utf8Bytes};
 use tokio_util::codec::{Decoder, Encoder};
 
 use super::codec::{CodecError, FrameCodec, LineCodec};
+use super::tls::Stream;
 use super::utf8_scan::{InvalidUtf8, Utf8Scan};
 use crate::bus::{Message, MessageKind};
 
@@ -285,7 +286,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
 }
 
 /// The WebSocket stream of a connection.
-pub type WsStream = WebSocketStream<Guarded<TcpStream>>;
+pub type WsStream = WebSocketStream<Guarded<Stream>>;
 
 /// A WebSocket connection after its handshake, split so reads and writes interleave.
 pub struct WsTransport {
