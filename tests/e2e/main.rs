@@ -5,6 +5,7 @@ mod support;
 
 mod api;
 mod apps;
+mod browser;
 mod cli;
 mod cluster;
 mod connections;

@@ -241,6 +241,7 @@ async fn the_api_and_the_admin_listener_serve_https() {
     let auth = format!("Bearer {TOKEN}");
     let response = request_over(
         tls_connect(&api, &cert.der).await,
+        "localhost",
         "POST",
         "/api/v1/apps/echo/get-client-count",
         &[("Authorization", &auth)],
@@ -251,6 +252,7 @@ async fn the_api_and_the_admin_listener_serve_https() {
     assert_eq!(response.json(), json!({"ok": 0}));
     let health = request_over(
         tls_connect(&admin, &cert.der).await,
+        "localhost",
         "GET",
         "/health",
         &[],

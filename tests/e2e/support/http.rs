@@ -44,19 +44,21 @@ pub async fn request(
     let stream = tokio::net::TcpStream::connect(addr)
         .await
         .expect("HTTP server");
-    request_over(stream, method, path, headers, body).await
+    request_over(stream, addr, method, path, headers, body).await
 }
 
-/// Sends one request over an established stream (plain or TLS) and reads the response.
+/// Sends one request for `host` over an established stream (plain or TLS) and reads the
+/// response.
 pub async fn request_over(
     mut stream: impl AsyncRead + AsyncWrite + Unpin,
+    host: &str,
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> Response {
     let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
     for (name, value) in headers {
@@ -69,10 +71,26 @@ pub async fn request_over(
             .await
             .expect("request head");
         stream.write_all(body).await.expect("request body");
+        // Up to the end of the head, then Content-Length bytes if given, else to the end
+        // (a TLS peer may end without close_notify: what was read is the response).
         let mut response = Vec::new();
-        // A TLS peer may end without close_notify; what was read is the response.
-        let _ = stream.read_to_end(&mut response).await;
-        response
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            if let Some(end) = response.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = String::from_utf8_lossy(&response[..end]).to_ascii_lowercase();
+                let length = head
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("content-length:"))
+                    .find_map(|v| v.trim().parse::<usize>().ok());
+                if length.is_some_and(|n| response.len() >= end + 4 + n) {
+                    return response;
+                }
+            }
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return response,
+                Ok(n) => response.extend_from_slice(&chunk[..n]),
+            }
+        }
     };
     let response = tokio::time::timeout(TIMEOUT, exchange)
         .await

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // Each topic file uses a different part of the harness.
 
+pub mod cdp;
 pub mod clients;
 pub mod http;
 pub mod nats;
