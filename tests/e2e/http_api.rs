@@ -396,3 +396,47 @@ async fn tokens_can_come_from_a_token_file() {
     let addr = api_addr(&server);
     assert_eq!(ok(&addr, "get-client-count", json!({})).await, json!(0));
 }
+
+#[tokio::test]
+async fn in_a_cluster_the_api_of_a_worker_reaches_the_clients_of_every_gateway() {
+    use crate::support::nats::NatsServer;
+    let nats = NatsServer::start();
+    let member = |role: &str, extra: &str| {
+        let base = Setup::one("websocket", "probe").toml();
+        Server::start(&format!(
+            "{base}\n[cluster]\nnats_url = \"{}\"\nrole = \"{role}\"\n{extra}",
+            nats.url
+        ))
+    };
+    let gateways = [member("gateway", ""), member("gateway", "")];
+    let marks = [gateways[0].mark(), gateways[1].mark()];
+    let worker = member("worker", &api_table());
+    let addr = api_addr(&worker);
+    for (gateway, mark) in gateways.iter().zip(marks) {
+        gateway.wait_for_log_since(mark, "serves probe").await;
+    }
+    let mut a = Probe::connect(&format!("ws://{}/", gateways[0].addr())).await;
+    let mut b = Probe::connect(&format!("ws://{}/", gateways[1].addr())).await;
+    assert_ne!(a.id[..8], b.id[..8], "two gateways");
+
+    assert_eq!(ok(&addr, "get-client-count", json!({})).await, json!(2));
+    let mut both = [a.id.clone(), b.id.clone()];
+    both.sort();
+    assert_eq!(ok(&addr, "get-client-list", json!({})).await, json!(both));
+    ok(&addr, "bind-uid", json!({"client": b.id, "uid": "bob"})).await;
+    ok(
+        &addr,
+        "send-to-uid",
+        json!({"uid": "bob", "message": {"text": "to bob"}}),
+    )
+    .await;
+    assert_eq!(b.other().await, Received::Text("to bob".into()));
+    ok(
+        &addr,
+        "send-to-all",
+        json!({"message": {"text": "everyone"}}),
+    )
+    .await;
+    assert_eq!(a.other().await, Received::Text("everyone".into()));
+    assert_eq!(b.other().await, Received::Text("everyone".into()));
+}
