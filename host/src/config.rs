@@ -146,7 +146,7 @@ pub struct ListenerConfig {
     /// than the heartbeat's silence limit (see [`ListenerConfig::write_timeout`]).
     #[serde(default = "defaults::write_timeout_ms")]
     pub write_timeout_ms: u64,
-    /// TLS (`wss://` for WebSocket): the certificate chain (PEM).
+    /// TLS (`wss://` for WebSocket, TLS under text and frame): the certificate chain (PEM).
     pub tls_cert: Option<PathBuf>,
     /// TLS: the private key (PEM).
     pub tls_key: Option<PathBuf>,
@@ -441,12 +441,6 @@ impl Config {
             }
             if let Some((name, message)) = l.tls().problem() {
                 return Err(invalid(key(name), message));
-            }
-            if l.tls_cert.is_some() && l.protocol != Protocol::WebSocket {
-                return Err(invalid(
-                    key("tls_cert"),
-                    "TLS is served on websocket listeners only (text and frame: not yet)",
-                ));
             }
             if l.static_dir.is_some() && l.protocol != Protocol::WebSocket {
                 return Err(invalid(

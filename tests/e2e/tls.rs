@@ -174,6 +174,37 @@ async fn a_renewed_certificate_is_served_after_reload_while_old_clients_stay_con
     echo(&mut kept, "after").await;
 }
 
+#[tokio::test]
+async fn text_and_frame_listeners_serve_tls_too() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().expect("dir");
+    let cert = TestCert::write(dir.path());
+    let server = Setup::default()
+        .listener(Listener::new("text", "echo").with(cert.keys().trim_end()))
+        .listener(Listener::new("frame", "echo").with(cert.keys().trim_end()))
+        .start();
+    let frame = |payload: &[u8]| {
+        let mut bytes = (payload.len() as u32).to_be_bytes().to_vec();
+        bytes.extend_from_slice(payload);
+        bytes
+    };
+    let cases = [
+        (server.addrs[0], b"a line over TLS\n".to_vec()),
+        (server.addrs[1], frame(b"a frame over TLS")),
+    ];
+    for (addr, sent) in cases {
+        let mut tls = tls_connect(&addr.to_string(), &cert.der).await;
+        tls.write_all(&sent).await.expect("send");
+        tls.flush().await.expect("flush");
+        let mut back = vec![0u8; sent.len()];
+        tokio::time::timeout(TIMEOUT, tls.read_exact(&mut back))
+            .await
+            .expect("an echo in time")
+            .expect("the echo");
+        assert_eq!(back, sent);
+    }
+}
+
 #[test]
 fn missing_or_unreadable_tls_files_are_a_start_error() {
     let dir = tempfile::tempdir().expect("dir");

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use tokio::net::TcpStream;
 
-use super::tls::Stream;
+use super::tls::{Stream, Tls};
+use super::tls_transport::TlsTcpTransport;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role;
@@ -44,17 +45,13 @@ pub(super) async fn serve(slot: Slot, stream: TcpStream, remote: SocketAddr) {
         let config = slot.lst.config.load();
         (config.max_message_bytes, config.write_timeout())
     };
-    match slot.lst.protocol {
-        Protocol::WebSocket => {
-            let stream = match &slot.lst.tls {
+    match (slot.lst.protocol, slot.lst.tls.clone()) {
+        (Protocol::WebSocket, tls) => {
+            let stream = match tls {
                 None => Stream::Plain(stream),
-                Some(tls) => match tls.accept(stream).await {
-                    Ok(stream) => stream,
-                    // A plain client on a TLS port, or a broken one: it only loses its socket.
-                    Err(e) => {
-                        debug!(client = %id, %remote, error = %e, "TLS handshake failed");
-                        return;
-                    }
+                Some(tls) => match tls_handshake(&tls, stream, id, remote).await {
+                    Some(stream) => stream,
+                    None => return,
                 },
             };
             // Boxed: the handshake's state lives on the heap only while it runs, instead of
@@ -66,15 +63,46 @@ pub(super) async fn serve(slot: Slot, stream: TcpStream, remote: SocketAddr) {
                 Box::pin(client.run(&slot, WsTransport::new(ws))).await;
             }
         }
-        Protocol::Text => {
+        (Protocol::Text, None) => {
             let client = Client::register(&slot, id, remote).await;
             let t = TcpTransport::new(stream, LineCodec::new(max), write_timeout);
             Box::pin(client.run(&slot, t)).await;
         }
-        Protocol::Frame => {
+        (Protocol::Frame, None) => {
             let client = Client::register(&slot, id, remote).await;
             let t = TcpTransport::new(stream, FrameCodec::new(max), write_timeout);
             Box::pin(client.run(&slot, t)).await;
+        }
+        (protocol, Some(tls)) => {
+            // The client exists (on-connect) only once its TLS session does.
+            let Some(stream) = tls_handshake(&tls, stream, id, remote).await else {
+                return;
+            };
+            let client = Client::register(&slot, id, remote).await;
+            if protocol == Protocol::Text {
+                let t = TlsTcpTransport::new(stream, LineCodec::new(max), write_timeout);
+                Box::pin(client.run(&slot, t)).await;
+            } else {
+                let t = TlsTcpTransport::new(stream, FrameCodec::new(max), write_timeout);
+                Box::pin(client.run(&slot, t)).await;
+            }
+        }
+    }
+}
+
+/// The server side of a TLS handshake; `None` if it failed (a plain client on a TLS port, a
+/// broken or slow one): such a client only loses its socket.
+async fn tls_handshake(
+    tls: &Tls,
+    stream: TcpStream,
+    id: ClientId,
+    remote: SocketAddr,
+) -> Option<Stream> {
+    match tls.accept(stream).await {
+        Ok(stream) => Some(stream),
+        Err(e) => {
+            debug!(client = %id, %remote, error = %e, "TLS handshake failed");
+            None
         }
     }
 }

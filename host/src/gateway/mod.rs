@@ -17,6 +17,7 @@ pub mod registry;
 mod reload;
 mod static_files;
 pub mod tls;
+mod tls_transport;
 mod transport;
 mod utf8_scan;
 

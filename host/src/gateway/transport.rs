@@ -34,7 +34,7 @@ use crate::bus::{Message, MessageKind};
 pub(super) const LINGER: Duration = Duration::from_secs(1);
 
 /// Bytes read from a TCP socket at a time.
-const READ_CHUNK: usize = 4096;
+pub(super) const READ_CHUNK: usize = 4096;
 
 /// One entry of a client's send queue. Kept small (a `Bytes` and a tag): every idle
 /// connection's queue holds a block of these.
@@ -461,14 +461,22 @@ pub struct TcpWriter<'a, C> {
     timeout: Duration,
 }
 
+/// The next complete message in `buf`, if there is one.
+pub(super) fn decode<C: TcpFraming>(
+    codec: &mut C,
+    buf: &mut BytesMut,
+) -> Result<Option<Message>, Failure> {
+    match codec.decode(buf) {
+        Ok(frame) => Ok(frame.map(C::deliver)),
+        Err(CodecError::TooLarge { .. }) => Err(Failure::TooLarge),
+        Err(CodecError::Io(e)) => Err(Failure::Io(e)),
+        Err(e @ CodecError::Unframable(_)) => Err(Failure::Protocol(e.to_string())),
+    }
+}
+
 impl<C: TcpFraming> TcpReader<'_, C> {
     fn decode(&mut self) -> Result<Option<Message>, Failure> {
-        match self.codec.decode(self.buf) {
-            Ok(frame) => Ok(frame.map(C::deliver)),
-            Err(CodecError::TooLarge { .. }) => Err(Failure::TooLarge),
-            Err(CodecError::Io(e)) => Err(Failure::Io(e)),
-            Err(e @ CodecError::Unframable(_)) => Err(Failure::Protocol(e.to_string())),
-        }
+        decode(self.codec, self.buf)
     }
 }
 
