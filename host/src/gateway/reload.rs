@@ -149,6 +149,18 @@ fn changes(i: usize, old: &ListenerConfig, new: &ListenerConfig, lines: &mut Vec
             " (new connections only)",
         );
     }
+    if old.static_dir != new.static_dir {
+        let show = |dir: &Option<std::path::PathBuf>| match dir {
+            Some(dir) => dir.display().to_string(),
+            None => "(none)".to_owned(),
+        };
+        line(
+            "static_dir",
+            &show(&old.static_dir),
+            &show(&new.static_dir),
+            "",
+        );
+    }
     if old.write_timeout_ms != new.write_timeout_ms {
         line(
             "write_timeout_ms",
@@ -203,6 +215,7 @@ mod tests {
         new[0].max_message_bytes = 1024;
         new[0].max_connections = 10;
         new[0].send_queue = 128;
+        new[0].static_dir = Some("web".into());
         let p = plan(&two(), &new);
         assert_eq!(
             p.lines,
@@ -213,6 +226,7 @@ mod tests {
                 "listener[0] 127.0.0.1:8080: max_message_bytes 65536 -> 1024 (new connections only)",
                 "listener[0] 127.0.0.1:8080: max_connections 1000 -> 10 (connected clients are kept)",
                 "listener[0] 127.0.0.1:8080: send_queue 64 -> 128 (new connections only)",
+                "listener[0] 127.0.0.1:8080: static_dir (none) -> web",
             ]
         );
         assert_eq!(p.apply, [0]);
