@@ -5,6 +5,7 @@
 //! ([`Calls`]), so it reaches every gateway of a cluster unchanged. This module is the one
 //! place that maps call outcomes to HTTP statuses.
 
+pub mod args;
 pub mod functions;
 pub mod openapi;
 

@@ -1,6 +1,6 @@
 use std::sync::{Arc, Mutex};
 
-use serde_json::json;
+use serde_json::{Map, json};
 
 use super::*;
 use crate::bus::{BusError, Command, Gateways, Query, Reply};
