@@ -44,7 +44,7 @@ commands:
                       instantiate, memory after 100k events, events/s through the gateway);
                       ARGS go to benches/plugins (e.g. --events 1000000 --no-gateway echo-go)
   go-bindings         regenerate plugin-sdk/go's WIT bindings with wit-bindgen-cli
-  demo                build the plugins, then run the host serving the chat demo on 127.0.0.1:8080
+  demo                build the plugins, then run the host serving the chat demo at http://127.0.0.1:8080/
   cluster-demo        the chat demo on a cluster: nats-server on 127.0.0.1:4222, gateways on
                       127.0.0.1:8080 and :8081, two workers (logs in target/cluster-demo)
   test [--repeat N] [ARGS...]
