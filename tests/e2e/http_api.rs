@@ -1,6 +1,8 @@
 //! The HTTP server API (`[api]`, docs/http-api.md): every function called over HTTP against
 //! the real binary with real WebSocket clients connected, its tokens, and its errors.
 
+use std::collections::BTreeSet;
+
 use serde_json::{Value, json};
 
 use crate::support::clients::Received;
@@ -55,9 +57,33 @@ async fn err(addr: &str, function: &str, args: Value) -> (u16, String) {
     (response.status, kind)
 }
 
+/// Calls functions of the probe app and remembers which.
+struct Recorder {
+    addr: String,
+    called: std::sync::Mutex<BTreeSet<String>>,
+}
+
+impl Recorder {
+    fn new(addr: &str) -> Self {
+        Self {
+            addr: addr.to_owned(),
+            called: Default::default(),
+        }
+    }
+
+    async fn ok(&self, function: &str, args: Value) -> Value {
+        self.called
+            .lock()
+            .expect("lock")
+            .insert(function.to_owned());
+        ok(&self.addr, function, args).await
+    }
+}
+
 #[tokio::test]
 async fn every_api_function_works_over_http_with_clients_connected() {
     let (_server, addr) = server();
+    let c = Recorder::new(&addr);
     let mut a = Probe::connect(&_server.url()).await;
     let mut b = Probe::connect(&_server.url()).await;
     let (ida, idb) = (a.id.clone(), b.id.clone());
@@ -65,50 +91,49 @@ async fn every_api_function_works_over_http_with_clients_connected() {
     sorted.sort();
 
     // Presence and counts.
+    assert_eq!(c.ok("is-online", json!({"client": ida})).await, json!(true));
+    assert_eq!(c.ok("get-client-count", json!({})).await, json!(2));
     assert_eq!(
-        ok(&addr, "is-online", json!({"client": ida})).await,
-        json!(true)
-    );
-    assert_eq!(ok(&addr, "get-client-count", json!({})).await, json!(2));
-    assert_eq!(
-        ok(&addr, "get-client-list", json!({"limit": 1})).await,
+        c.ok("get-client-list", json!({"limit": 1})).await,
         json!([sorted[0]])
     );
     assert_eq!(
-        ok(&addr, "get-client-list", json!({"after": sorted[0]})).await,
+        c.ok("get-client-list", json!({"after": sorted[0]})).await,
         json!([sorted[1]])
     );
 
     // Uids and groups.
-    ok(&addr, "bind-uid", json!({"client": ida, "uid": "u1"})).await;
+    c.ok("bind-uid", json!({"client": ida, "uid": "u1"})).await;
     assert_eq!(
-        ok(&addr, "is-uid-online", json!({"uid": "u1"})).await,
+        c.ok("is-uid-online", json!({"uid": "u1"})).await,
         json!(true)
     );
-    assert_eq!(ok(&addr, "get-uid-count", json!({})).await, json!(1));
+    assert_eq!(c.ok("get-uid-count", json!({})).await, json!(1));
     assert_eq!(
-        ok(&addr, "get-uid-count", json!({"unique_percent": 2.0})).await,
+        c.ok("get-uid-count", json!({"unique_percent": 2.0})).await,
         json!(2)
     );
-    assert_eq!(ok(&addr, "get-uid-list", json!({})).await, json!(["u1"]));
+    assert_eq!(c.ok("get-uid-list", json!({})).await, json!(["u1"]));
     assert_eq!(
-        ok(&addr, "get-client-list-by-uid", json!({"uid": "u1"})).await,
+        c.ok("get-client-list-by-uid", json!({"uid": "u1"})).await,
         json!([ida])
     );
     for id in [&ida, &idb] {
-        ok(&addr, "join-group", json!({"client": id, "group": "room"})).await;
+        c.ok("join-group", json!({"client": id, "group": "room"}))
+            .await;
     }
     assert_eq!(
-        ok(&addr, "get-client-count-by-group", json!({"group": "room"})).await,
+        c.ok("get-client-count-by-group", json!({"group": "room"}))
+            .await,
         json!(2)
     );
     assert_eq!(
-        ok(&addr, "get-uid-count-by-group", json!({"group": "room"})).await,
+        c.ok("get-uid-count-by-group", json!({"group": "room"}))
+            .await,
         json!(1)
     );
     assert_eq!(
-        ok(
-            &addr,
+        c.ok(
             "get-client-list-by-group",
             json!({"group": "room", "limit": 10})
         )
@@ -116,8 +141,7 @@ async fn every_api_function_works_over_http_with_clients_connected() {
         json!(sorted)
     );
     assert_eq!(
-        ok(
-            &addr,
+        c.ok(
             "get-uid-list-by-group",
             json!({"group": "room", "unique": false})
         )
@@ -125,118 +149,110 @@ async fn every_api_function_works_over_http_with_clients_connected() {
         json!(["u1"])
     );
     assert_eq!(
-        ok(&addr, "get-group-list", json!({"unique": true})).await,
+        c.ok("get-group-list", json!({"unique": true})).await,
         json!(["room"])
     );
 
     // Sends reach the clients, text as text, binary (base64) as binary.
-    ok(
-        &addr,
+    c.ok(
         "send-to-client",
         json!({"client": ida, "message": {"text": "one"}}),
     )
     .await;
     assert_eq!(a.other().await, Received::Text("one".into()));
-    ok(
-        &addr,
+    c.ok(
         "send-to-uid",
         json!({"uid": "u1", "message": {"binary": "AAEC"}}),
     )
     .await;
     assert_eq!(a.other().await, Received::Binary(vec![0, 1, 2]));
-    ok(
-        &addr,
+    c.ok(
         "send-to-group",
         json!({"group": "room", "message": {"text": "to the room"}, "without": [ida]}),
     )
     .await;
     assert_eq!(b.other().await, Received::Text("to the room".into()));
-    ok(&addr, "send-to-all", json!({"message": {"text": "all"}})).await;
+    c.ok("send-to-all", json!({"message": {"text": "all"}}))
+        .await;
     assert_eq!(b.other().await, Received::Text("all".into()));
     // The group send skipped a: its next message is the send to all.
     assert_eq!(a.other().await, Received::Text("all".into()));
 
     // Sessions and client facts.
-    ok(
-        &addr,
-        "set-session",
-        json!({"client": ida, "session": {"k": "v"}}),
-    )
-    .await;
-    ok(
-        &addr,
+    c.ok("set-session", json!({"client": ida, "session": {"k": "v"}}))
+        .await;
+    c.ok(
         "update-session",
         json!({"client": ida, "session": {"x": "y"}}),
     )
     .await;
     assert_eq!(
-        ok(&addr, "get-session", json!({"client": ida})).await,
+        c.ok("get-session", json!({"client": ida})).await,
         json!({"k": "v", "x": "y"})
     );
-    let info = ok(
-        &addr,
-        "get-client-info",
-        json!({"client": ida, "fields": ["uid", "groups", "session"]}),
-    )
-    .await;
+    let info = c
+        .ok(
+            "get-client-info",
+            json!({"client": ida, "fields": ["uid", "groups", "session"]}),
+        )
+        .await;
     assert_eq!(info["client"], json!(ida));
     assert_eq!(info["uid"], json!("u1"));
     assert_eq!(info["groups"], json!(["room"]));
     assert_eq!(info["session"], json!({"k": "v", "x": "y"}));
     assert_eq!(info["remote_ip"], Value::Null, "not asked");
-    let all = ok(&addr, "get-client-info", json!({"client": ida})).await;
+    let all = c.ok("get-client-info", json!({"client": ida})).await;
     assert_eq!(all["remote_ip"], json!("127.0.0.1"));
     assert_eq!(all["system"]["protocol"], json!("websocket"));
     assert_eq!(
-        ok(
-            &addr,
-            "get-client-info",
-            json!({"client": "ffffffff000000000001"})
-        )
-        .await,
+        c.ok("get-client-info", json!({"client": "ffffffff000000000001"}))
+            .await,
         Value::Null
     );
-    ok(&addr, "delete-session", json!({"client": ida})).await;
-    assert_eq!(
-        ok(&addr, "get-session", json!({"client": ida})).await,
-        json!({})
-    );
+    c.ok("delete-session", json!({"client": ida})).await;
+    assert_eq!(c.ok("get-session", json!({"client": ida})).await, json!({}));
 
     // Undoing memberships.
-    ok(
-        &addr,
-        "leave-group",
-        json!({"client": idb, "group": "room"}),
-    )
-    .await;
+    c.ok("leave-group", json!({"client": idb, "group": "room"}))
+        .await;
     assert_eq!(
-        ok(&addr, "get-client-list-by-group", json!({"group": "room"})).await,
+        c.ok("get-client-list-by-group", json!({"group": "room"}))
+            .await,
         json!([ida])
     );
-    ok(&addr, "ungroup", json!({"group": "room"})).await;
-    assert_eq!(ok(&addr, "get-group-list", json!({})).await, json!([]));
-    ok(&addr, "unbind-uid", json!({"client": ida})).await;
+    c.ok("ungroup", json!({"group": "room"})).await;
+    assert_eq!(c.ok("get-group-list", json!({})).await, json!([]));
+    c.ok("unbind-uid", json!({"client": ida})).await;
     assert_eq!(
-        ok(&addr, "is-uid-online", json!({"uid": "u1"})).await,
+        c.ok("is-uid-online", json!({"uid": "u1"})).await,
         json!(false)
     );
 
     // Closing: what was queued first arrives, then a clean close.
-    ok(
-        &addr,
+    c.ok(
         "send-to-client",
         json!({"client": idb, "message": {"text": "bye"}}),
     )
     .await;
-    ok(&addr, "close-client", json!({"client": idb})).await;
+    c.ok("close-client", json!({"client": idb})).await;
     assert_eq!(b.other().await, Received::Text("bye".into()));
     assert_eq!(b.closed().await.map(|(code, _)| code), Some(1000));
     assert_eq!(
-        ok(&addr, "is-online", json!({"client": idb})).await,
+        c.ok("is-online", json!({"client": idb})).await,
         json!(false)
     );
     // a is still served by its app.
     assert_eq!(a.ok("get-client-count", json!({})).await, json!(1));
+
+    // Every function the API exposes was called above.
+    let doc = http::request(&addr, "GET", "/api/v1/openapi.json", &[], b"").await;
+    let exposed: BTreeSet<String> = doc.json()["paths"]
+        .as_object()
+        .expect("paths")
+        .keys()
+        .map(|path| path.rsplit('/').next().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(*c.called.lock().expect("lock"), exposed);
 }
 
 #[tokio::test]
