@@ -224,6 +224,54 @@ mod tests {
         headers
     }
 
+    #[tokio::test]
+    async fn each_outcome_maps_to_its_status_and_kind() {
+        let cases = [
+            (Failure::Unauthorized, 401, "unauthorized"),
+            (Failure::NotFound("x".into()), 404, "not-found"),
+            (Failure::BodyTooLarge, 413, "too-large"),
+            (
+                Failure::Call(CallError::InvalidClientId("x".into())),
+                400,
+                "invalid-client-id",
+            ),
+            (
+                Failure::Call(CallError::InvalidName("x".into())),
+                400,
+                "invalid-name",
+            ),
+            (
+                Failure::Call(CallError::InvalidArgument("x".into())),
+                400,
+                "invalid-argument",
+            ),
+            (
+                Failure::Call(CallError::TooLarge("x".into())),
+                413,
+                "too-large",
+            ),
+            (
+                Failure::Call(CallError::Timeout("x".into())),
+                504,
+                "timeout",
+            ),
+        ];
+        for (failure, status, kind) in cases {
+            let response = failure.into_response();
+            assert_eq!(response.status().as_u16(), status, "{kind}");
+            assert_eq!(
+                response.headers().contains_key(header::WWW_AUTHENTICATE),
+                status == 401
+            );
+            let body = axum::body::to_bytes(response.into_body(), 4096)
+                .await
+                .expect("body");
+            let body: Value = serde_json::from_slice(&body).expect("JSON");
+            assert_eq!(body["err"]["kind"], json!(kind));
+            assert!(body["err"]["detail"].is_string());
+        }
+    }
+
     #[test]
     fn only_a_known_bearer_token_is_authorized() {
         let api = api();
