@@ -10,8 +10,10 @@ use crate::bus::Protocol;
 
 mod apps;
 mod cluster;
+mod web;
 pub use apps::{OutboundHost, OutboundPolicy, VariableSource, resolve_variables};
 pub use cluster::{ClusterConfig, NatsUrls, Role};
+pub use web::{ApiConfig, MIN_TOKEN_BYTES, TlsFiles, parse_token_file};
 
 /// The whole configuration.
 #[derive(Clone, Debug, Deserialize)]
@@ -32,6 +34,9 @@ pub struct Config {
     /// The admin HTTP listener (metrics, health); off unless `addr` is set.
     #[serde(default)]
     pub admin: AdminConfig,
+    /// The HTTP server API for other backends; off unless the table is present.
+    #[serde(default)]
+    pub api: Option<ApiConfig>,
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
@@ -91,6 +96,17 @@ impl RunConfig {
 pub struct AdminConfig {
     /// Address of the HTTP listener serving `/metrics` and `/health`.
     pub addr: Option<SocketAddr>,
+    /// TLS for the admin listener: the certificate chain (PEM).
+    pub tls_cert: Option<PathBuf>,
+    /// TLS for the admin listener: the private key (PEM).
+    pub tls_key: Option<PathBuf>,
+}
+
+impl AdminConfig {
+    /// Its TLS files.
+    pub fn tls(&self) -> TlsFiles {
+        TlsFiles::of(&self.tls_cert, &self.tls_key)
+    }
 }
 
 /// The `[log]` table.
@@ -185,9 +201,20 @@ pub struct ListenerConfig {
     /// than the heartbeat's silence limit (see [`ListenerConfig::write_timeout`]).
     #[serde(default = "defaults::write_timeout_ms")]
     pub write_timeout_ms: u64,
+    /// TLS (`wss://` for WebSocket, TLS under text and frame): the certificate chain (PEM).
+    pub tls_cert: Option<PathBuf>,
+    /// TLS: the private key (PEM).
+    pub tls_key: Option<PathBuf>,
+    /// WebSocket only: a folder whose files plain HTTP GETs (no Upgrade) are answered with.
+    pub static_dir: Option<PathBuf>,
 }
 
 impl ListenerConfig {
+    /// Its TLS files.
+    pub fn tls(&self) -> TlsFiles {
+        TlsFiles::of(&self.tls_cert, &self.tls_key)
+    }
+
     /// The write deadline in force: `write_timeout_ms`, clamped to the heartbeat's silence
     /// limit (`ping_interval_ms` × `ping_not_responding_limit`) when that is set, since a
     /// client that takes no bytes for that long is as dead as a silent one.
@@ -372,8 +399,8 @@ pub enum ConfigError {
 }
 
 impl Config {
-    /// The demo served when there is no config file: the chat app on 127.0.0.1:8080, from the
-    /// folder `cargo xtask demo` fills.
+    /// The demo served when there is no config file: the chat app and its page on
+    /// 127.0.0.1:8080, from the folders `cargo xtask demo` fills (run from the repository root).
     pub fn demo() -> Self {
         let mut config: Config = toml::from_str(
             r#"
@@ -385,6 +412,8 @@ impl Config {
         )
         .expect("the built-in demo config parses");
         config.worker.plugins_dir = PathBuf::from("target/demo-plugins");
+        // The chat page, served from the listener's own origin.
+        config.listeners[0].static_dir = Some(PathBuf::from("plugins/chat/web"));
         config.worker.cache_dir = PathBuf::from("target/plugin-cache");
         config.worker.data_dir = PathBuf::from("target/demo-data");
         config
@@ -412,6 +441,18 @@ impl Config {
         }
         if let Some(cluster) = &mut config.cluster {
             cluster.resolve_paths(base);
+        }
+        let web_paths = config
+            .listeners
+            .iter_mut()
+            .flat_map(|l| [&mut l.tls_cert, &mut l.tls_key, &mut l.static_dir])
+            .chain([&mut config.admin.tls_cert, &mut config.admin.tls_key])
+            .flatten()
+            .chain(config.api.iter_mut().flat_map(ApiConfig::paths_mut));
+        for path in web_paths {
+            if path.is_relative() {
+                *path = base.join(&*path);
+            }
         }
         Ok(config)
     }
@@ -470,6 +511,15 @@ impl Config {
             }
             if !(1..=3_600_000).contains(&l.write_timeout_ms) {
                 return Err(invalid(key("write_timeout_ms"), "must be 1..=3600000"));
+            }
+            if let Some((name, message)) = l.tls().problem() {
+                return Err(invalid(key(name), message));
+            }
+            if l.static_dir.is_some() && l.protocol != Protocol::WebSocket {
+                return Err(invalid(
+                    key("static_dir"),
+                    "only a websocket listener serves files",
+                ));
             }
             // Port 0 asks the system for a free port, so only fixed ports can clash.
             let same = |o: &ListenerConfig| o.addr == l.addr && l.addr.port() != 0;
@@ -564,6 +614,12 @@ impl Config {
                 "worker.rollback_failure_ratio".into(),
                 "must be at least 0 and below 1 (0 turns rollback off)",
             ));
+        }
+        if let Some((name, message)) = self.admin.tls().problem() {
+            return Err(invalid(format!("admin.{name}"), message));
+        }
+        if let Some((name, message)) = self.api.as_ref().and_then(ApiConfig::problem) {
+            return Err(invalid(format!("api.{name}"), &message));
         }
         if let Some((key, message)) = self.cluster.as_ref().and_then(ClusterConfig::problem) {
             return Err(invalid(key.into(), &message));
@@ -719,6 +775,41 @@ mod tests {
 
         let err = parse("").expect_err("no listener");
         assert!(err.to_string().contains("listener"), "{err}");
+    }
+
+    #[test]
+    fn bad_web_keys_name_the_key() {
+        let api = "[api]\naddr = \"127.0.0.1:0\"";
+        let cases = [
+            (api.to_string(), "api.tokens"),
+            (format!("{api}\ntokens = [\"short\"]"), "api.tokens"),
+            (
+                format!("{api}\ntokens = [\"0123456789abcdef\"]\ntoken_file = \"t\""),
+                "api.token_file",
+            ),
+            (
+                format!("{api}\ntokens = [\"0123456789abcdef\"]\ntls_cert = \"c.pem\""),
+                "api.tls_key",
+            ),
+            (
+                format!("{api}\ntokens = [\"0123456789abcdef\"]\ncolour = 1"),
+                "colour",
+            ),
+            ("[admin]\ntls_key = \"k.pem\"".into(), "admin.tls_cert"),
+        ];
+        for (table, key) in cases {
+            let err = parse(&format!("{MINIMAL}\n{table}")).expect_err(&table);
+            assert!(err.to_string().contains(key), "{table}: {err}");
+        }
+        let err = parse(&format!("{MINIMAL}\nstatic_dir = \"web\"")).expect_err("text");
+        assert!(err.to_string().contains("listener[0].static_dir"), "{err}");
+        let err = parse(&format!("{MINIMAL}\ntls_cert = \"c.pem\"")).expect_err("no key");
+        assert!(err.to_string().contains("listener[0].tls_key"), "{err}");
+        let c = parse(&format!(
+            "{api}\ntokens = [\"0123456789abcdef\"]\n{MINIMAL}"
+        ))
+        .expect("valid");
+        assert!(c.api.is_some());
     }
 
     #[test]

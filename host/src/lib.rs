@@ -4,6 +4,7 @@
 //! the [`bus`] is the only place they meet; [`control`] is the command line and process
 //! management around them.
 
+pub mod api;
 pub mod bus;
 pub mod config;
 #[cfg(feature = "runtime")]

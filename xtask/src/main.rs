@@ -44,7 +44,7 @@ commands:
                       instantiate, memory after 100k events, events/s through the gateway);
                       ARGS go to benches/plugins (e.g. --events 1000000 --no-gateway echo-go)
   go-bindings         regenerate plugin-sdk/go's WIT bindings with wit-bindgen-cli
-  demo                build the plugins, then run the host serving the chat demo on 127.0.0.1:8080
+  demo                build the plugins, then run the host serving the chat demo at http://127.0.0.1:8080/
   cluster-demo        the chat demo on a cluster: nats-server on 127.0.0.1:4222, gateways on
                       127.0.0.1:8080 and :8081, two workers (logs in target/cluster-demo)
   test [--repeat N] [ARGS...]
@@ -109,12 +109,8 @@ fn run() -> Result<ExitCode> {
         Some("demo") => {
             demo_plugins(&root)?;
             println!();
-            println!("Starting the host: the chat demo will listen on ws://127.0.0.1:8080");
-            println!(
-                "Connect by opening {} in a browser,",
-                root.join("plugins/chat/web/index.html").display()
-            );
-            println!("or with any WebSocket client (e.g. `websocat ws://127.0.0.1:8080`),");
+            // The host serves the page and the WebSocket on one origin: one URL to open.
+            println!("Starting the host. Open http://127.0.0.1:8080/ in two browser tabs,");
             println!("then type `/nick NAME`, `/join lobby` and chat. Ctrl-C stops the host.");
             println!();
             let mut cmd = cargo();

@@ -7,6 +7,7 @@
 //! [`codec`]) and feeds what arrives into the same two implementations, so neither side
 //! changes.
 
+pub mod calls;
 pub mod codec;
 pub mod data;
 pub mod ids;

@@ -1,20 +1,23 @@
-//! The admin HTTP listener: `/metrics` in Prometheus text format and `/health`.
+//! The admin HTTP listener (axum): `/metrics` in the Prometheus text format (encoded by
+//! prometheus-client) and `/health`.
 
-use std::fmt::Write as _;
-use std::net::SocketAddr;
+use std::fmt;
 use std::sync::Arc;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::prometheus_text::{self, CONTENT_TYPE};
+use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
 
-use crate::gateway::GatewayStats;
+use crate::gateway::tls::WebListener;
+use crate::gateway::{GatewayStats, ListenerStats};
 use crate::worker::AppStatus;
-
-/// Longest request head read.
-const MAX_HEAD: usize = 8 * 1024;
-
-/// How long a client may take to send its request head.
-const HEAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Where the admin listener gets its figures.
 #[async_trait::async_trait]
@@ -26,250 +29,250 @@ pub trait Source: Send + Sync + 'static {
     fn ready(&self) -> bool;
 }
 
-/// Serves the admin endpoints on a bound listener.
-pub async fn serve(listener: TcpListener, source: Arc<dyn Source>) {
-    loop {
-        let mut stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
-            Err(e) => {
-                // Usually out of file descriptors: retrying at once would spin.
-                tracing::warn!(error = %e, "admin listener: accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let source = source.clone();
-        tokio::spawn(async move {
-            let mut head = vec![0u8; MAX_HEAD];
-            let mut len = 0;
-            let read_head = async {
-                while !head[..len].windows(4).any(|w| w == b"\r\n\r\n") && len < MAX_HEAD {
-                    match stream.read(&mut head[len..]).await {
-                        Ok(0) | Err(_) => return false,
-                        Ok(n) => len += n,
-                    }
-                }
-                true
-            };
-            // A client that sends nothing does not keep a task forever.
-            if !matches!(
-                tokio::time::timeout(HEAD_TIMEOUT, read_head).await,
-                Ok(true)
-            ) {
-                return;
-            }
-            let head = String::from_utf8_lossy(&head[..len]);
-            let path = head.split_whitespace().nth(1).unwrap_or("");
-            let (status, kind, body) = match path {
-                "/metrics" => {
-                    let (gateway, apps) = source.figures().await;
-                    (
-                        "200 OK",
-                        "text/plain; version=0.0.4",
-                        render(&gateway, &apps),
-                    )
-                }
-                "/health" if source.ready() => ("200 OK", "text/plain", "ok\n".to_owned()),
-                "/health" => (
-                    "503 Service Unavailable",
-                    "text/plain",
-                    "starting\n".to_owned(),
-                ),
-                _ => ("404 Not Found", "text/plain", "not found\n".to_owned()),
-            };
-            let response = format!(
-                "HTTP/1.1 {status}\r\ncontent-type: {kind}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(response.as_bytes()).await;
-        });
+/// The admin routes.
+pub fn router(source: Arc<dyn Source>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/health", get(health))
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found\n") })
+        .with_state(source)
+}
+
+async fn metrics(State(source): State<Arc<dyn Source>>) -> Response {
+    let (gateway, apps) = source.figures().await;
+    match render(&gateway, &apps) {
+        Ok(text) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
+        Err(fmt::Error) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
 
-/// Binds the admin address.
-pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await
+/// `ok` (200) once every listener serves, `starting` (503) before.
+async fn health(State(source): State<Arc<dyn Source>>) -> Response {
+    match source.ready() {
+        true => (StatusCode::OK, "ok\n").into_response(),
+        false => (StatusCode::SERVICE_UNAVAILABLE, "starting\n").into_response(),
+    }
+}
+
+/// Serves the admin endpoints until the task is aborted.
+pub async fn serve(listener: WebListener, source: Arc<dyn Source>) {
+    if let Err(e) = axum::serve(listener, router(source)).await {
+        tracing::error!(error = %e, "the admin listener stopped");
+    }
+}
+
+/// The figures of one scrape, as a prometheus-client collector: they are snapshots taken
+/// elsewhere, so each is encoded as a constant of this scrape.
+#[derive(Debug)]
+struct Snapshot {
+    gateway: GatewayStats,
+    apps: Vec<AppStatus>,
+    resident_bytes: u64,
+}
+
+/// One value, as a counter or a gauge.
+fn value(metric: MetricEncoder<'_>, ty: MetricType, v: u64) -> fmt::Result {
+    let mut metric = metric;
+    match ty {
+        MetricType::Counter => metric.encode_counter::<NoLabelSet, _, u64>(&v, None),
+        _ => metric.encode_gauge(&v),
+    }
+}
+
+type PerListener = (
+    &'static str,
+    MetricType,
+    &'static str,
+    fn(&ListenerStats) -> u64,
+);
+type PerApp = (
+    &'static str,
+    MetricType,
+    &'static str,
+    fn(&AppStatus) -> u64,
+);
+
+impl Snapshot {
+    fn encode_all(&self, encoder: &mut DescriptorEncoder<'_>) -> fmt::Result {
+        use MetricType::{Counter, Gauge};
+        // Counter names get their `_total` from the encoder.
+        let per_listener: [PerListener; 7] = [
+            ("switchboard_connections", Gauge, "Connected clients", |l| {
+                l.clients
+            }),
+            (
+                "switchboard_messages_in",
+                Counter,
+                "Messages received from clients",
+                |l| l.messages_in,
+            ),
+            (
+                "switchboard_messages_out",
+                Counter,
+                "Messages sent to clients",
+                |l| l.messages_out,
+            ),
+            (
+                "switchboard_bytes_in",
+                Counter,
+                "Message bytes received",
+                |l| l.bytes_in,
+            ),
+            (
+                "switchboard_bytes_out",
+                Counter,
+                "Message bytes sent",
+                |l| l.bytes_out,
+            ),
+            (
+                "switchboard_refused",
+                Counter,
+                "Connections refused by max_connections",
+                |l| l.refused,
+            ),
+            (
+                "switchboard_send_queue_drops",
+                Counter,
+                "Clients closed because their send queue was full",
+                |l| l.send_queue_drops,
+            ),
+        ];
+        for (name, ty, help, get) in per_listener {
+            let mut family = encoder.encode_descriptor(name, help, None, ty)?;
+            for l in &self.gateway.listeners {
+                let labels = [
+                    ("listener", l.addr.to_string()),
+                    ("protocol", l.protocol.name().to_owned()),
+                    ("app", l.app.clone()),
+                ];
+                value(family.encode_family(&labels)?, ty, get(l))?;
+            }
+        }
+        let totals = [
+            ("switchboard_uids", "Distinct bound uids", self.gateway.uids),
+            (
+                "switchboard_groups",
+                "Groups with members",
+                self.gateway.groups,
+            ),
+        ];
+        for (name, help, v) in totals {
+            value(
+                encoder.encode_descriptor(name, help, None, Gauge)?,
+                Gauge,
+                v,
+            )?;
+        }
+        let mut events = encoder.encode_descriptor(
+            "switchboard_events",
+            "Plugin events by outcome",
+            None,
+            Counter,
+        )?;
+        for a in &self.apps {
+            for (outcome, v) in [("ok", a.events), ("trap", a.failures)] {
+                let labels = [("app", a.name.as_str()), ("outcome", outcome)];
+                value(events.encode_family(&labels)?, Counter, v)?;
+            }
+        }
+        let per_app: [PerApp; 5] = [
+            (
+                "switchboard_traps",
+                Counter,
+                "Events lost to traps, deadlines or the memory cap",
+                |a| a.failures,
+            ),
+            (
+                "switchboard_swaps",
+                Counter,
+                "Plugin versions swapped in",
+                |a| a.swaps,
+            ),
+            (
+                "switchboard_rollbacks",
+                Counter,
+                "Automatic rollbacks",
+                |a| a.rollbacks,
+            ),
+            (
+                "switchboard_plugin_memory_bytes",
+                Gauge,
+                "Most linear memory one instance used",
+                |a| a.peak_memory_bytes,
+            ),
+            ("switchboard_instances", Gauge, "Instances per app", |a| {
+                a.instances as u64
+            }),
+        ];
+        for (name, ty, help, get) in per_app {
+            let mut family = encoder.encode_descriptor(name, help, None, ty)?;
+            for a in &self.apps {
+                value(
+                    family.encode_family(&[("app", a.name.as_str())])?,
+                    ty,
+                    get(a),
+                )?;
+            }
+        }
+        let mut latency = encoder.encode_descriptor(
+            "switchboard_event_duration_seconds",
+            "Time events took in the plugin",
+            None,
+            MetricType::Histogram,
+        )?;
+        for a in &self.apps {
+            // The snapshot's buckets are cumulative; the encoder sums them itself.
+            let mut below = 0;
+            let mut buckets: Vec<(f64, u64)> = a
+                .latency
+                .buckets
+                .iter()
+                .map(|&(bound, cumulative)| {
+                    let n = cumulative.saturating_sub(below);
+                    below = cumulative;
+                    (bound, n)
+                })
+                .collect();
+            buckets.push((f64::INFINITY, a.latency.count.saturating_sub(below)));
+            latency
+                .encode_family(&[("app", a.name.as_str())])?
+                .encode_histogram::<NoLabelSet>(
+                    a.latency.sum_seconds,
+                    a.latency.count,
+                    &buckets,
+                    None,
+                )?;
+        }
+        value(
+            encoder.encode_descriptor(
+                "switchboard_resident_memory_bytes",
+                "Resident memory of the process",
+                None,
+                Gauge,
+            )?,
+            Gauge,
+            self.resident_bytes,
+        )
+    }
+}
+
+impl Collector for Snapshot {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        self.encode_all(&mut encoder)
+    }
 }
 
 /// The Prometheus text exposition of the figures.
-pub fn render(gateway: &GatewayStats, apps: &[AppStatus]) -> String {
-    let mut out = String::new();
-    let mut family = |name: &str, kind: &str, help: &str, samples: Vec<(String, String)>| {
-        let _ = writeln!(out, "# HELP switchboard_{name} {help}");
-        let _ = writeln!(out, "# TYPE switchboard_{name} {kind}");
-        for (labels, value) in samples {
-            let _ = writeln!(out, "switchboard_{name}{labels} {value}");
-        }
-    };
-    let per_listener = |f: &dyn Fn(&crate::gateway::ListenerStats) -> u64| {
-        gateway
-            .listeners
-            .iter()
-            .map(|l| {
-                let labels = format!(
-                    "{{listener=\"{}\",protocol=\"{}\",app=\"{}\"}}",
-                    l.addr,
-                    l.protocol.name(),
-                    escape(&l.app)
-                );
-                (labels, f(l).to_string())
-            })
-            .collect::<Vec<_>>()
-    };
-    family(
-        "connections",
-        "gauge",
-        "Connected clients.",
-        per_listener(&|l| l.clients),
-    );
-    family(
-        "messages_in_total",
-        "counter",
-        "Messages received from clients.",
-        per_listener(&|l| l.messages_in),
-    );
-    family(
-        "messages_out_total",
-        "counter",
-        "Messages sent to clients.",
-        per_listener(&|l| l.messages_out),
-    );
-    family(
-        "bytes_in_total",
-        "counter",
-        "Message bytes received.",
-        per_listener(&|l| l.bytes_in),
-    );
-    family(
-        "bytes_out_total",
-        "counter",
-        "Message bytes sent.",
-        per_listener(&|l| l.bytes_out),
-    );
-    family(
-        "refused_total",
-        "counter",
-        "Connections refused by max_connections.",
-        per_listener(&|l| l.refused),
-    );
-    family(
-        "send_queue_drops_total",
-        "counter",
-        "Clients closed because their send queue was full.",
-        per_listener(&|l| l.send_queue_drops),
-    );
-    family(
-        "uids",
-        "gauge",
-        "Distinct bound uids.",
-        vec![(String::new(), gateway.uids.to_string())],
-    );
-    family(
-        "groups",
-        "gauge",
-        "Groups with members.",
-        vec![(String::new(), gateway.groups.to_string())],
-    );
-    let per_app = |f: &dyn Fn(&AppStatus) -> String| {
-        apps.iter()
-            .map(|a| (format!("{{app=\"{}\"}}", escape(&a.name)), f(a)))
-            .collect::<Vec<_>>()
-    };
-    let events = apps
-        .iter()
-        .flat_map(|a| {
-            let app = escape(&a.name);
-            [
-                (
-                    format!("{{app=\"{app}\",outcome=\"ok\"}}"),
-                    a.events.to_string(),
-                ),
-                (
-                    format!("{{app=\"{app}\",outcome=\"trap\"}}"),
-                    a.failures.to_string(),
-                ),
-            ]
-        })
-        .collect();
-    family(
-        "events_total",
-        "counter",
-        "Plugin events by outcome.",
-        events,
-    );
-    family(
-        "traps_total",
-        "counter",
-        "Events lost to traps, deadlines or the memory cap.",
-        per_app(&|a| a.failures.to_string()),
-    );
-    family(
-        "swaps_total",
-        "counter",
-        "Plugin versions swapped in.",
-        per_app(&|a| a.swaps.to_string()),
-    );
-    family(
-        "rollbacks_total",
-        "counter",
-        "Automatic rollbacks.",
-        per_app(&|a| a.rollbacks.to_string()),
-    );
-    family(
-        "plugin_memory_bytes",
-        "gauge",
-        "Most linear memory one instance used.",
-        per_app(&|a| a.peak_memory_bytes.to_string()),
-    );
-    family(
-        "instances",
-        "gauge",
-        "Instances per app.",
-        per_app(&|a| a.instances.to_string()),
-    );
-    let mut latency = Vec::new();
-    for a in apps {
-        let app = escape(&a.name);
-        for (le, count) in &a.latency.buckets {
-            latency.push((
-                format!("_bucket{{app=\"{app}\",le=\"{le}\"}}"),
-                count.to_string(),
-            ));
-        }
-        latency.push((
-            format!("_bucket{{app=\"{app}\",le=\"+Inf\"}}"),
-            a.latency.count.to_string(),
-        ));
-        latency.push((
-            format!("_sum{{app=\"{app}\"}}"),
-            a.latency.sum_seconds.to_string(),
-        ));
-        latency.push((
-            format!("_count{{app=\"{app}\"}}"),
-            a.latency.count.to_string(),
-        ));
-    }
-    family(
-        "event_duration_seconds",
-        "histogram",
-        "Time events took in the plugin.",
-        latency,
-    );
-    family(
-        "resident_memory_bytes",
-        "gauge",
-        "Resident memory of the process.",
-        vec![(String::new(), super::status::rss_bytes().to_string())],
-    );
-    out
-}
-
-/// A label value with Prometheus's escapes.
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+pub fn render(gateway: &GatewayStats, apps: &[AppStatus]) -> Result<String, fmt::Error> {
+    let mut registry = Registry::default();
+    registry.register_collector(Box::new(Snapshot {
+        gateway: gateway.clone(),
+        apps: apps.to_vec(),
+        resident_bytes: super::status::rss_bytes(),
+    }));
+    let mut text = String::new();
+    prometheus_text::encode(&mut text, &registry)?;
+    Ok(text)
 }
 
 #[cfg(test)]
@@ -299,10 +302,23 @@ mod tests {
             uids: 1,
             groups: 2,
         };
-        let text = render(&gateway, &[]);
+        let text = render(&gateway, &[]).expect("encodes");
         assert!(text.contains(
             "switchboard_connections{listener=\"127.0.0.1:1\",protocol=\"websocket\",app=\"chat\"} 3"
         ));
+        // The names and types the README and dashboards rely on, as before prometheus-client.
+        for line in [
+            "# TYPE switchboard_messages_in_total counter",
+            "switchboard_messages_in_total{listener=\"127.0.0.1:1\",protocol=\"websocket\",app=\"chat\"} 1",
+            "# TYPE switchboard_send_queue_drops_total counter",
+            "# TYPE switchboard_uids gauge",
+            "switchboard_uids 1",
+            "switchboard_groups 2",
+            "# TYPE switchboard_event_duration_seconds histogram",
+            "# TYPE switchboard_resident_memory_bytes gauge",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+        }
         let declared: Vec<&str> = text
             .lines()
             .filter_map(|l| l.strip_prefix("# TYPE "))

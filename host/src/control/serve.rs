@@ -17,6 +17,7 @@ use super::{load_config, metrics};
 use crate::bus::nats::Node;
 use crate::bus::{GatewayId, Gateways, Workers};
 use crate::config::{Config, Role};
+use crate::gateway::tls::{self, Tls, bind_web};
 use crate::gateway::{Gateway, GatewayError, GatewayStats};
 use crate::worker::{AppStatus, WorkerError, WorkerHost};
 
@@ -46,7 +47,18 @@ pub enum StartError {
     /// The cluster transport could not start (NATS options, credentials, subscriptions).
     #[error(transparent)]
     Cluster(#[from] crate::bus::nats::ClusterError),
-    /// The control socket or the admin listener could not be bound.
+    /// The HTTP API's tokens could not be read.
+    #[error("{0}")]
+    ApiTokens(String),
+    /// The admin listener or the HTTP API could not be set up.
+    #[error("{what}: {source}")]
+    Web {
+        /// Which, and its address.
+        what: String,
+        /// Why.
+        source: crate::gateway::tls::BindError,
+    },
+    /// The control socket could not be bound.
     #[error("cannot listen on {what}: {source}")]
     Listen {
         /// Which.
@@ -68,6 +80,8 @@ struct Running {
     /// The apps the listeners name.
     apps: Vec<String>,
     admin_addr: Option<std::net::SocketAddr>,
+    /// The certificates of the admin listener and the HTTP API, renewed by a reload.
+    web_tls: [Option<Arc<Tls>>; 2],
     started: Instant,
     stop: Notify,
 }
@@ -111,6 +125,13 @@ impl socket::Handler for Running {
                     }
                     if let Some(workers) = &self.workers {
                         changes.extend(workers.reload(&config).await);
+                    }
+                    let api_files = config.api.as_ref().map(|a| a.tls()).unwrap_or_default();
+                    let files = [("admin", config.admin.tls()), ("api", api_files)];
+                    for (tls, (what, files)) in self.web_tls.iter().zip(files) {
+                        if let Some(tls) = tls {
+                            changes.push(tls::renew(what, tls, &files, tls::HTTP1));
+                        }
                     }
                     Response::Reloaded { changes }
                 }
@@ -173,12 +194,31 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), Ser
         })
     })?;
     let admin = match config.admin.addr {
-        Some(addr) => Some(metrics::bind(addr).await.map_err(|source| {
-            start(StartError::Listen {
-                what: format!("admin address {addr}"),
-                source,
-            })
-        })?),
+        Some(addr) => Some(
+            bind_web(addr, &config.admin.tls())
+                .await
+                .map_err(|source| {
+                    start(StartError::Web {
+                        what: format!("admin address {addr}"),
+                        source,
+                    })
+                })?,
+        ),
+        None => None,
+    };
+    let api = match &config.api {
+        Some(api) => {
+            let tokens = api
+                .load_tokens()
+                .map_err(|e| start(StartError::ApiTokens(e)))?;
+            let listener = bind_web(api.addr, &api.tls()).await.map_err(|source| {
+                start(StartError::Web {
+                    what: format!("api address {}", api.addr),
+                    source,
+                })
+            })?;
+            Some((listener, tokens))
+        }
         None => None,
     };
     let mut cluster = match &config.cluster {
@@ -242,15 +282,29 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), Ser
         cluster,
         config_path,
         apps: apps.clone(),
-        admin_addr: admin.as_ref().and_then(|l| l.local_addr().ok()),
+        admin_addr: admin.as_ref().map(|l| l.addr()),
+        web_tls: [
+            admin.as_ref().and_then(|l| l.tls()),
+            api.as_ref().and_then(|(l, _)| l.tls()),
+        ],
         started: Instant::now(),
         stop: Notify::new(),
     });
     let admin_task = admin.map(|listener| {
-        if let Some(addr) = running.admin_addr {
-            tracing::info!("admin endpoints on http://{addr}/metrics and /health");
-        }
+        let url = listener.base_url();
+        tracing::info!("admin endpoints on {url}/metrics and /health");
         tokio::spawn(metrics::serve(listener, running.clone()))
+    });
+    // The API calls the gateways the way a worker does: through the cluster if there is one.
+    let api_task = api.map(|(listener, tokens)| {
+        let gateways: Arc<dyn Gateways> = match (&running.cluster, &gateway) {
+            (Some(cluster), _) => cluster.gateways(),
+            (None, Some(gateway)) => gateway.clone(),
+            (None, None) => unreachable!("without [cluster] a process has every role"),
+        };
+        tracing::info!("HTTP API on {}/api/v1/", listener.base_url());
+        let api = crate::api::Api::new(gateways, apps.clone(), &tokens);
+        tokio::spawn(crate::api::serve(listener, Arc::new(api)))
     });
     if let Some(workers) = &workers {
         let required: Vec<&str> = apps.iter().map(String::as_str).collect();
@@ -288,7 +342,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), Ser
         workers.shutdown().await;
     }
     control_task.abort();
-    if let Some(task) = admin_task {
+    for task in [admin_task, api_task].into_iter().flatten() {
         task.abort();
     }
     drop(pid_file);

@@ -8,16 +8,20 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::net::TcpStream;
+
+use super::tls::{Stream, Tls};
+use super::tls_transport::TlsTcpTransport;
 use tokio::sync::{Notify, mpsc, watch};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tracing::debug;
 
 use super::codec::{FrameCodec, LineCodec};
-use super::handshake::{self, HeadError};
+use super::handshake::{self, BadRequest, HeadError};
 use super::heartbeat::{Beat, Heartbeat};
 use super::listener::{Slot, add};
 use super::registry::Entry;
+use super::static_files;
 use super::transport::{
     Ending, Failure, Guarded, Incoming, LINGER, Outgoing, ReadHalf, TcpTransport, Transport,
     WriteHalf, WsStream, WsTransport,
@@ -41,8 +45,15 @@ pub(super) async fn serve(slot: Slot, stream: TcpStream, remote: SocketAddr) {
         let config = slot.lst.config.load();
         (config.max_message_bytes, config.write_timeout())
     };
-    match slot.lst.protocol {
-        Protocol::WebSocket => {
+    match (slot.lst.protocol, slot.lst.tls.clone()) {
+        (Protocol::WebSocket, tls) => {
+            let stream = match tls {
+                None => Stream::Plain(stream),
+                Some(tls) => match tls_handshake(&tls, stream, id, remote).await {
+                    Some(stream) => stream,
+                    None => return,
+                },
+            };
             // Boxed: the handshake's state lives on the heap only while it runs, instead of
             // enlarging every connection task for its whole life.
             let opening = Box::pin(open_websocket(&slot, id, remote, stream, write_timeout));
@@ -52,15 +63,46 @@ pub(super) async fn serve(slot: Slot, stream: TcpStream, remote: SocketAddr) {
                 Box::pin(client.run(&slot, WsTransport::new(ws))).await;
             }
         }
-        Protocol::Text => {
+        (Protocol::Text, None) => {
             let client = Client::register(&slot, id, remote).await;
             let t = TcpTransport::new(stream, LineCodec::new(max), write_timeout);
             Box::pin(client.run(&slot, t)).await;
         }
-        Protocol::Frame => {
+        (Protocol::Frame, None) => {
             let client = Client::register(&slot, id, remote).await;
             let t = TcpTransport::new(stream, FrameCodec::new(max), write_timeout);
             Box::pin(client.run(&slot, t)).await;
+        }
+        (protocol, Some(tls)) => {
+            // The client exists (on-connect) only once its TLS session does.
+            let Some(stream) = tls_handshake(&tls, stream, id, remote).await else {
+                return;
+            };
+            let client = Client::register(&slot, id, remote).await;
+            if protocol == Protocol::Text {
+                let t = TlsTcpTransport::new(stream, LineCodec::new(max), write_timeout);
+                Box::pin(client.run(&slot, t)).await;
+            } else {
+                let t = TlsTcpTransport::new(stream, FrameCodec::new(max), write_timeout);
+                Box::pin(client.run(&slot, t)).await;
+            }
+        }
+    }
+}
+
+/// The server side of a TLS handshake; `None` if it failed (a plain client on a TLS port, a
+/// broken or slow one): such a client only loses its socket.
+async fn tls_handshake(
+    tls: &Tls,
+    stream: TcpStream,
+    id: ClientId,
+    remote: SocketAddr,
+) -> Option<Stream> {
+    match tls.accept(stream).await {
+        Ok(stream) => Some(stream),
+        Err(e) => {
+            debug!(client = %id, %remote, error = %e, "TLS handshake failed");
+            None
         }
     }
 }
@@ -71,12 +113,12 @@ async fn open_websocket(
     slot: &Slot,
     id: ClientId,
     remote: SocketAddr,
-    mut stream: TcpStream,
+    mut stream: Stream,
     write_timeout: Duration,
 ) -> Option<(Client, WsStream)> {
     let upgrade = tokio::select! {
         () = slot.gw.shutdown.cancelled() => None,
-        upgrade = read_head(id, remote, &mut stream) => upgrade,
+        upgrade = read_head(slot, id, remote, &mut stream) => upgrade,
     }?;
     // As in GatewayWorker, the client is online before the app's verdict: what on-connect
     // and on-websocket-connect do to it takes effect.
@@ -91,14 +133,25 @@ async fn open_websocket(
     }
 }
 
-/// Reads the upgrade request; `None` (after answering a bad one) if there is none.
+/// Reads the upgrade request; `None` (after answering a bad one, or a plain GET with a file
+/// of `static_dir`) if there is none.
 async fn read_head(
+    slot: &Slot,
     id: ClientId,
     remote: SocketAddr,
-    stream: &mut TcpStream,
+    stream: &mut Stream,
 ) -> Option<handshake::Upgrade> {
     match tokio::time::timeout(handshake::HEAD_TIMEOUT, handshake::read_upgrade(stream)).await {
         Ok(Ok(upgrade)) => Some(upgrade),
+        Ok(Err(HeadError::Bad(BadRequest::NotUpgrade { path, reason }))) => {
+            let dir = slot.lst.config.load().static_dir.clone();
+            let response = match dir {
+                Some(dir) => static_files::respond(&dir, &path).await,
+                None => BadRequest::NotUpgrade { path, reason }.response(),
+            };
+            handshake::refuse(stream, &response).await;
+            None
+        }
         Ok(Err(HeadError::Bad(bad))) => {
             debug!(client = %id, %remote, error = %bad, "bad WebSocket handshake");
             handshake::refuse(stream, &bad.response()).await;
@@ -131,7 +184,7 @@ enum Opened {
 async fn accept(
     slot: &Slot,
     client: &Client,
-    mut stream: TcpStream,
+    mut stream: Stream,
     upgrade: handshake::Upgrade,
     write_timeout: Duration,
 ) -> Opened {
@@ -160,7 +213,12 @@ async fn accept(
         handshake::refuse(&mut stream, &response).await;
         return Opened::Refused;
     }
-    let answer = tokio::io::AsyncWriteExt::write_all(&mut stream, &upgrade.response);
+    // Flushed too: TLS may hold written bytes in its session until then.
+    let answer = async {
+        use tokio::io::AsyncWriteExt;
+        stream.write_all(&upgrade.response).await?;
+        stream.flush().await
+    };
     match tokio::time::timeout(write_timeout, answer).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {

@@ -10,8 +10,7 @@ use std::io;
 use std::time::Duration;
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_tungstenite::tungstenite::handshake::machine::TryParse;
 use tokio_tungstenite::tungstenite::handshake::server::{Request, create_response, write_response};
 use tokio_tungstenite::tungstenite::http::StatusCode;
@@ -44,9 +43,17 @@ pub enum BadRequest {
     /// The head is longer than [`MAX_HEAD`].
     #[error("request head above {MAX_HEAD} bytes")]
     TooLarge,
-    /// Malformed HTTP, or not a WebSocket upgrade.
+    /// Malformed HTTP, or a broken WebSocket upgrade.
     #[error("{0}")]
     Invalid(String),
+    /// A well-formed GET without `Upgrade`: a listener with `static_dir` answers it with a file.
+    #[error("{reason}")]
+    NotUpgrade {
+        /// The request path, without the query.
+        path: String,
+        /// Why it is no upgrade, for the 400 answer of a listener without files.
+        reason: String,
+    },
 }
 
 impl BadRequest {
@@ -54,7 +61,7 @@ impl BadRequest {
     pub fn response(&self) -> Vec<u8> {
         match self {
             Self::TooLarge => http_response(431, "request head too large"),
-            Self::Invalid(reason) => http_response(400, reason),
+            Self::Invalid(reason) | Self::NotUpgrade { reason, .. } => http_response(400, reason),
         }
     }
 }
@@ -71,7 +78,17 @@ pub fn parse(buf: &[u8]) -> Result<Option<Upgrade>, BadRequest> {
     if size > MAX_HEAD {
         return Err(BadRequest::TooLarge);
     }
-    let response = create_response(&request).map_err(|e| invalid(&e))?;
+    let upgrading = request.headers().get_all("upgrade").iter().any(|v| {
+        v.to_str()
+            .is_ok_and(|v| v.to_ascii_lowercase().contains("websocket"))
+    });
+    let response = create_response(&request).map_err(|e| match upgrading {
+        true => invalid(&e),
+        false => BadRequest::NotUpgrade {
+            path: request.uri().path().to_owned(),
+            reason: e.to_string(),
+        },
+    })?;
     let mut response_bytes = Vec::with_capacity(160);
     write_response(&mut response_bytes, &response).map_err(|e| invalid(&e))?;
     Ok(Some(Upgrade {
@@ -138,7 +155,7 @@ pub enum HeadError {
 }
 
 /// Reads and parses the request head (the caller bounds the time).
-pub async fn read_upgrade(stream: &mut TcpStream) -> Result<Upgrade, HeadError> {
+pub async fn read_upgrade(stream: &mut (impl AsyncRead + Unpin)) -> Result<Upgrade, HeadError> {
     let mut buf = BytesMut::with_capacity(1024);
     loop {
         buf.reserve(1024);
@@ -152,7 +169,7 @@ pub async fn read_upgrade(stream: &mut TcpStream) -> Result<Upgrade, HeadError> 
 }
 
 /// Sends a final response and closes, giving the client a moment to read it.
-pub async fn refuse(stream: &mut TcpStream, response: &[u8]) {
+pub async fn refuse(stream: &mut (impl AsyncRead + AsyncWrite + Unpin), response: &[u8]) {
     let goodbye = async {
         stream.write_all(response).await?;
         stream.shutdown().await?;
@@ -240,6 +257,20 @@ mod tests {
                 "{head}: {response}"
             );
         }
+    }
+
+    #[test]
+    fn a_plain_get_is_told_apart_from_a_broken_upgrade() {
+        let plain = "GET /app.js?v=2 HTTP/1.1\r\nHost: x\r\n\r\n";
+        match parse(plain.as_bytes()) {
+            Err(BadRequest::NotUpgrade { path, .. }) => assert_eq!(path, "/app.js"),
+            other => panic!("{other:?}"),
+        }
+        let broken = GOOD.replace("Version: 13", "Version: 8");
+        assert!(matches!(
+            parse(broken.as_bytes()),
+            Err(BadRequest::Invalid(_))
+        ));
     }
 
     #[test]

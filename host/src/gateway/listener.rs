@@ -13,6 +13,7 @@ use tracing::{debug, warn};
 
 use super::handshake;
 use super::registry::Registry;
+use super::tls::Tls;
 use super::transport::Outgoing;
 use super::{ClientHandle, Gateway, ListenerStats, World, connection, lock, now_ms};
 use crate::bus::{AppName, Message, Protocol, Workers};
@@ -33,15 +34,22 @@ pub struct Listener {
     pub(super) tcp: TcpListener,
     pub(super) config: ListenerConfig,
     pub(super) local_addr: SocketAddr,
+    pub(super) tls: Option<Arc<Tls>>,
 }
 
 impl Listener {
-    /// Wraps a bound socket.
-    pub(super) fn new(tcp: TcpListener, config: ListenerConfig, local_addr: SocketAddr) -> Self {
+    /// Wraps a bound socket, with its certificate if it serves TLS.
+    pub(super) fn new(
+        tcp: TcpListener,
+        config: ListenerConfig,
+        local_addr: SocketAddr,
+        tls: Option<Arc<Tls>>,
+    ) -> Self {
         Self {
             tcp,
             config,
             local_addr,
+            tls,
         }
     }
 
@@ -113,6 +121,8 @@ pub(super) struct ListenerState {
     pub ticks: watch::Sender<u64>,
     /// Its figures.
     pub counters: Counters,
+    /// Its certificate, if it serves TLS; renewed in place by a reload.
+    pub tls: Option<Arc<Tls>>,
 }
 
 /// The heartbeat message of a listener with this configuration.
@@ -132,6 +142,7 @@ impl ListenerState {
         local_addr: SocketAddr,
         world: Arc<World>,
         workers: Arc<dyn Workers>,
+        tls: Option<Arc<Tls>>,
     ) -> Self {
         Self {
             index,
@@ -145,6 +156,7 @@ impl ListenerState {
             local_addr,
             workers,
             counters: Counters::default(),
+            tls,
         }
     }
 
@@ -306,7 +318,8 @@ pub(super) async fn accept_loop(gw: Arc<Gateway>, lst: Arc<ListenerState>, tcp: 
 
 /// Closes a connection the listener cannot serve (WebSocket clients get a 503 saying why).
 fn refuse(lst: &ListenerState, mut stream: TcpStream, why: &str) {
-    if lst.protocol == Protocol::WebSocket {
+    // A TLS client would not understand a plain answer: it is only closed.
+    if lst.protocol == Protocol::WebSocket && lst.tls.is_none() {
         let response = handshake::http_response(503, why);
         tokio::spawn(async move { handshake::refuse(&mut stream, &response).await });
     }

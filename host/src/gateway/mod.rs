@@ -15,6 +15,9 @@ pub mod heartbeat;
 mod listener;
 pub mod registry;
 mod reload;
+mod static_files;
+pub mod tls;
+mod tls_transport;
 mod transport;
 mod utf8_scan;
 
@@ -52,6 +55,14 @@ pub enum GatewayError {
         addr: SocketAddr,
         /// Why.
         source: std::io::Error,
+    },
+    /// A listener's certificate or key cannot be used.
+    #[error("listener {addr}: {source}")]
+    Tls {
+        /// The configured address.
+        addr: SocketAddr,
+        /// Why.
+        source: tls::TlsError,
     },
 }
 
@@ -160,7 +171,18 @@ impl Gateway {
             };
             let tcp = TcpListener::bind(config.addr).await.map_err(bind_error)?;
             let local_addr = tcp.local_addr().map_err(bind_error)?;
-            bound.push(Listener::new(tcp, config.clone(), local_addr));
+            let tls = match config.tls().paths() {
+                Some((cert, key)) => {
+                    Some(
+                        tls::Tls::load(cert, key, &[]).map_err(|source| GatewayError::Tls {
+                            addr: config.addr,
+                            source,
+                        })?,
+                    )
+                }
+                None => None,
+            };
+            bound.push(Listener::new(tcp, config.clone(), local_addr, tls));
         }
         Ok(bound)
     }
@@ -173,6 +195,7 @@ impl Gateway {
                 tcp,
                 config,
                 local_addr,
+                tls,
             } = listener;
             let world = self.world_or_new(&config.app);
             let state = Arc::new(ListenerState::new(
@@ -181,6 +204,7 @@ impl Gateway {
                 local_addr,
                 world,
                 workers.clone(),
+                tls,
             ));
             states.push(state.clone());
             debug!(listener = %local_addr, protocol = state.protocol.name(), app = %state.app, "accepting");
@@ -229,11 +253,13 @@ impl Gateway {
         for &i in &plan.apply {
             states[i].set_config(listeners[i].clone());
         }
+        let mut lines = plan.lines;
+        lines.extend(reload::renew_certificates(&states, listeners));
         drop(states);
-        for line in &plan.lines {
+        for line in &lines {
             debug!("reload: {line}");
         }
-        plan.lines
+        lines
     }
 
     /// The addresses the listeners are bound to, in the order served.

@@ -4,7 +4,42 @@
 //! `i` are the same one if their configured `addr`, `protocol` and `app` agree. Only then
 //! can its other settings be applied; anything else takes a restart.
 
+use std::sync::Arc;
+
+use super::listener::ListenerState;
 use crate::config::ListenerConfig;
+
+/// Reads the certificate files of every TLS listener again (renewed files at the same
+/// paths, or the paths of the reloaded config): new handshakes get the new certificate,
+/// connected clients keep their sessions. A file that cannot be used leaves the old
+/// certificate in place, and says so.
+pub(super) fn renew_certificates(
+    states: &[Arc<ListenerState>],
+    reloaded: &[ListenerConfig],
+) -> Vec<String> {
+    let mut lines = Vec::new();
+    for (i, state) in states.iter().enumerate() {
+        let (Some(tls), Some(new)) = (&state.tls, reloaded.get(i)) else {
+            continue;
+        };
+        let addr = state.local_addr;
+        if new.addr != state.config.load().addr {
+            continue; // another listener now: the plan already says it needs a restart
+        }
+        match new.tls().paths() {
+            Some((cert, key)) => match tls.reload(cert, key, &[]) {
+                Ok(()) => lines.push(format!("listener[{i}] {addr}: certificate reloaded")),
+                Err(e) => lines.push(format!(
+                    "listener[{i}] {addr}: certificate NOT reloaded, the old one stays: {e}"
+                )),
+            },
+            None => lines.push(format!(
+                "listener[{i}] {addr}: turning TLS off needs a restart (still serving TLS)"
+            )),
+        }
+    }
+    lines
+}
 
 /// What a reload means for the listeners.
 #[derive(Debug, Default, PartialEq)]
@@ -114,6 +149,18 @@ fn changes(i: usize, old: &ListenerConfig, new: &ListenerConfig, lines: &mut Vec
             " (new connections only)",
         );
     }
+    if old.static_dir != new.static_dir {
+        let show = |dir: &Option<std::path::PathBuf>| match dir {
+            Some(dir) => dir.display().to_string(),
+            None => "(none)".to_owned(),
+        };
+        line(
+            "static_dir",
+            &show(&old.static_dir),
+            &show(&new.static_dir),
+            "",
+        );
+    }
     if old.write_timeout_ms != new.write_timeout_ms {
         line(
             "write_timeout_ms",
@@ -141,6 +188,9 @@ mod tests {
             max_connections: 1000,
             send_queue: 64,
             write_timeout_ms: 30_000,
+            tls_cert: None,
+            tls_key: None,
+            static_dir: None,
         }
     }
 
@@ -165,6 +215,7 @@ mod tests {
         new[0].max_message_bytes = 1024;
         new[0].max_connections = 10;
         new[0].send_queue = 128;
+        new[0].static_dir = Some("web".into());
         let p = plan(&two(), &new);
         assert_eq!(
             p.lines,
@@ -175,6 +226,7 @@ mod tests {
                 "listener[0] 127.0.0.1:8080: max_message_bytes 65536 -> 1024 (new connections only)",
                 "listener[0] 127.0.0.1:8080: max_connections 1000 -> 10 (connected clients are kept)",
                 "listener[0] 127.0.0.1:8080: send_queue 64 -> 128 (new connections only)",
+                "listener[0] 127.0.0.1:8080: static_dir (none) -> web",
             ]
         );
         assert_eq!(p.apply, [0]);

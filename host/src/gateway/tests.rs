@@ -118,6 +118,9 @@ fn config(protocol: Protocol) -> ListenerConfig {
         max_connections: 100,
         send_queue: 16,
         write_timeout_ms: 30_000,
+        tls_cert: None,
+        tls_key: None,
+        static_dir: None,
     }
 }
 

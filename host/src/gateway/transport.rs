@@ -26,6 +26,7 @@ use tokio_tungstenite::tungstenite::{self, Message as WsMessage, Utf8Bytes};
 use tokio_util::codec::{Decoder, Encoder};
 
 use super::codec::{CodecError, FrameCodec, LineCodec};
+use super::tls::Stream;
 use super::utf8_scan::{InvalidUtf8, Utf8Scan};
 use crate::bus::{Message, MessageKind};
 
@@ -33,7 +34,7 @@ use crate::bus::{Message, MessageKind};
 pub(super) const LINGER: Duration = Duration::from_secs(1);
 
 /// Bytes read from a TCP socket at a time.
-const READ_CHUNK: usize = 4096;
+pub(super) const READ_CHUNK: usize = 4096;
 
 /// One entry of a client's send queue. Kept small (a `Bytes` and a tag): every idle
 /// connection's queue holds a block of these.
@@ -285,7 +286,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Guarded<S> {
 }
 
 /// The WebSocket stream of a connection.
-pub type WsStream = WebSocketStream<Guarded<TcpStream>>;
+pub type WsStream = WebSocketStream<Guarded<Stream>>;
 
 /// A WebSocket connection after its handshake, split so reads and writes interleave.
 pub struct WsTransport {
@@ -462,14 +463,22 @@ pub struct TcpWriter<'a, C> {
     unframable: u64,
 }
 
+/// The next complete message in `buf`, if there is one.
+pub(super) fn decode<C: TcpFraming>(
+    codec: &mut C,
+    buf: &mut BytesMut,
+) -> Result<Option<Message>, Failure> {
+    match codec.decode(buf) {
+        Ok(frame) => Ok(frame.map(C::deliver)),
+        Err(CodecError::TooLarge { .. }) => Err(Failure::TooLarge),
+        Err(CodecError::Io(e)) => Err(Failure::Io(e)),
+        Err(e @ CodecError::Unframable(_)) => Err(Failure::Protocol(e.to_string())),
+    }
+}
+
 impl<C: TcpFraming> TcpReader<'_, C> {
     fn decode(&mut self) -> Result<Option<Message>, Failure> {
-        match self.codec.decode(self.buf) {
-            Ok(frame) => Ok(frame.map(C::deliver)),
-            Err(CodecError::TooLarge { .. }) => Err(Failure::TooLarge),
-            Err(CodecError::Io(e)) => Err(Failure::Io(e)),
-            Err(e @ CodecError::Unframable(_)) => Err(Failure::Protocol(e.to_string())),
-        }
+        decode(self.codec, self.buf)
     }
 }
 

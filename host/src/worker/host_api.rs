@@ -1,164 +1,43 @@
 //! The `api` imports: what a plugin can ask of the host, with API.md's checks and semantics.
 //!
-//! Arguments are checked here (client ids, names, limits) and become typed bus messages;
-//! the gateways do the rest. Errors a plugin can act on come back as WIT `error` values.
-
-use std::sync::Arc;
+//! The mapping to bus commands and queries, with its argument checks, is `bus::calls`, shared
+//! with the HTTP server API; here WIT types are converted to it, and errors a plugin can act
+//! on come back as WIT `error` values. Timers and logs are the instance's own.
 
 use super::bindings::switchboard::plugin::{api, types};
 use super::bindings::{wit, wit_session};
 use super::state::InstanceState;
 use super::timers::TimerError;
-use crate::bus::{
-    self, AppName, BusError, ClientFilter, ClientId, Command, Gateways, Group, Query, Reply,
-    Target, Uid,
-};
-
-/// Largest message a plugin may send.
-pub const MAX_SEND_BYTES: usize = 16 * 1024 * 1024;
-
-/// Longest page of a list call.
-const MAX_PAGE: u32 = 1000;
+use crate::bus::calls::{CallError, Calls};
 
 type ApiResult<T> = Result<T, wit::Error>;
 
-fn client_id(id: &str) -> ApiResult<ClientId> {
-    id.parse()
-        .map_err(|e: bus::InvalidClientId| wit::Error::InvalidClientId(e.to_string()))
-}
-
-fn client_ids(ids: &[String]) -> ApiResult<Vec<ClientId>> {
-    ids.iter().map(|id| client_id(id)).collect()
-}
-
-fn uid(name: String) -> ApiResult<Uid> {
-    Uid::new(name).map_err(|e| wit::Error::InvalidName(e.to_string()))
-}
-
-fn group(name: String) -> ApiResult<Group> {
-    Group::new(name).map_err(|e| wit::Error::InvalidName(e.to_string()))
-}
-
-fn message(m: wit::Message) -> ApiResult<bus::Message> {
-    let m = bus::Message::from(m);
-    if m.len() > MAX_SEND_BYTES {
-        return Err(wit::Error::TooLarge(format!(
-            "message of {} bytes is above the limit of {MAX_SEND_BYTES} bytes",
-            m.len()
-        )));
-    }
-    Ok(m)
-}
-
-fn session(pairs: wit::Session) -> ApiResult<bus::Session> {
-    bus::Session::new(pairs).map_err(|e| wit::Error::TooLarge(e.to_string()))
-}
-
-fn page_limit(limit: u32) -> ApiResult<u32> {
-    if (1..=MAX_PAGE).contains(&limit) {
-        Ok(limit)
-    } else {
-        Err(wit::Error::InvalidArgument(format!(
-            "limit must be 1..={MAX_PAGE}, got {limit}"
-        )))
-    }
-}
-
-impl From<BusError> for wit::Error {
-    fn from(e: BusError) -> Self {
+impl From<CallError> for wit::Error {
+    fn from(e: CallError) -> Self {
         match e {
-            BusError::Timeout(what) => wit::Error::Timeout(what),
-            BusError::SessionTooLarge(e) => wit::Error::TooLarge(e.to_string()),
-            // A malformed reply is the host's fault, but the plugin can only retry or give up.
-            e @ BusError::UnexpectedReply { .. } => wit::Error::Timeout(e.to_string()),
+            CallError::InvalidClientId(d) => wit::Error::InvalidClientId(d),
+            CallError::InvalidName(d) => wit::Error::InvalidName(d),
+            CallError::TooLarge(d) => wit::Error::TooLarge(d),
+            CallError::InvalidArgument(d) => wit::Error::InvalidArgument(d),
+            CallError::Timeout(d) => wit::Error::Timeout(d),
         }
     }
 }
 
-fn unexpected(query: &Query, reply: Reply) -> wit::Error {
-    BusError::UnexpectedReply {
-        query: format!("{query:?}"),
-        reply: format!("{reply:?}"),
-    }
-    .into()
+/// Names as the WIT strings they are.
+fn strings<T: Into<String>>(names: Vec<T>) -> Vec<String> {
+    names.into_iter().map(Into::into).collect()
 }
 
-/// The typed calls of one app on top of the bus, each expecting one shape of reply. It owns
-/// its handles so no borrow of the (non-`Sync`) instance state is held across an await.
-struct Ask {
-    gateways: Arc<dyn Gateways>,
-    app: AppName,
-}
-
-impl Ask {
-    async fn command(&self, command: Command) -> ApiResult<()> {
-        Ok(self.gateways.command(&self.app, command).await?)
-    }
-
-    async fn reply(&self, query: Query) -> ApiResult<(Query, Reply)> {
-        let reply = self.gateways.query(&self.app, query.clone()).await?;
-        Ok((query, reply))
-    }
-
-    async fn bool(&self, query: Query) -> ApiResult<bool> {
-        match self.reply(query).await? {
-            (_, Reply::Bool(b)) => Ok(b),
-            (query, other) => Err(unexpected(&query, other)),
-        }
-    }
-
-    async fn count(&self, query: Query) -> ApiResult<u64> {
-        match self.reply(query).await? {
-            (_, Reply::Count(n)) => Ok(n),
-            (query, other) => Err(unexpected(&query, other)),
-        }
-    }
-
-    async fn clients(&self, query: Query) -> ApiResult<Vec<String>> {
-        match self.reply(query).await? {
-            (_, Reply::Clients(ids)) => Ok(ids.iter().map(ClientId::to_string).collect()),
-            (query, other) => Err(unexpected(&query, other)),
-        }
-    }
-
-    async fn names(&self, query: Query) -> ApiResult<Vec<String>> {
-        match self.reply(query).await? {
-            (_, Reply::Uids(uids)) => Ok(uids.into_iter().map(String::from).collect()),
-            (_, Reply::Groups(groups)) => Ok(groups.into_iter().map(String::from).collect()),
-            (query, other) => Err(unexpected(&query, other)),
-        }
-    }
-
-    async fn send(&self, to: Target, m: wit::Message, without: Vec<String>) -> ApiResult<()> {
-        let command = Command::Send {
-            to,
-            message: message(m)?,
-            without: client_ids(&without)?,
-        };
-        self.command(command).await
-    }
-
-    async fn client_page(
-        &self,
-        filter: ClientFilter,
-        after: Option<String>,
-        limit: u32,
-    ) -> ApiResult<Vec<String>> {
-        let query = Query::ClientList {
-            filter,
-            after: after.as_deref().map(client_id).transpose()?,
-            limit: page_limit(limit)?,
-        };
-        self.clients(query).await
-    }
+fn client_strings(ids: Vec<crate::bus::ClientId>) -> Vec<String> {
+    ids.iter().map(ToString::to_string).collect()
 }
 
 impl InstanceState {
-    fn ask(&self) -> Ask {
-        Ask {
-            gateways: self.gateways.clone(),
-            app: self.app.clone(),
-        }
+    /// The API of this instance's app; owns its handles, so no borrow of the (non-`Sync`)
+    /// instance state is held across an await.
+    fn calls(&self) -> Calls {
+        Calls::new(self.gateways.clone(), self.app.clone())
     }
 }
 
@@ -166,9 +45,7 @@ impl types::Host for InstanceState {}
 
 impl api::Host for InstanceState {
     async fn send_to_client(&mut self, client: String, m: wit::Message) -> ApiResult<()> {
-        self.ask()
-            .send(Target::Client(client_id(&client)?), m, Vec::new())
-            .await
+        Ok(self.calls().send_to_client(&client, m.into()).await?)
     }
 
     async fn send_to_uid(
@@ -177,7 +54,7 @@ impl api::Host for InstanceState {
         m: wit::Message,
         without: Vec<String>,
     ) -> ApiResult<()> {
-        self.ask().send(Target::Uid(uid(u)?), m, without).await
+        Ok(self.calls().send_to_uid(u, m.into(), &without).await?)
     }
 
     async fn send_to_group(
@@ -186,59 +63,35 @@ impl api::Host for InstanceState {
         m: wit::Message,
         without: Vec<String>,
     ) -> ApiResult<()> {
-        self.ask().send(Target::Group(group(g)?), m, without).await
+        Ok(self.calls().send_to_group(g, m.into(), &without).await?)
     }
 
     async fn send_to_all(&mut self, m: wit::Message, without: Vec<String>) -> ApiResult<()> {
-        self.ask().send(Target::All, m, without).await
+        Ok(self.calls().send_to_all(m.into(), &without).await?)
     }
 
     async fn is_online(&mut self, client: String) -> ApiResult<bool> {
-        self.ask().bool(Query::IsOnline(client_id(&client)?)).await
+        Ok(self.calls().is_online(&client).await?)
     }
 
     async fn is_uid_online(&mut self, u: String) -> ApiResult<bool> {
-        self.ask().bool(Query::IsUidOnline(uid(u)?)).await
+        Ok(self.calls().is_uid_online(u).await?)
     }
 
     async fn get_client_count(&mut self) -> ApiResult<u64> {
-        self.ask()
-            .count(Query::ClientCount(ClientFilter::All))
-            .await
+        Ok(self.calls().get_client_count().await?)
     }
 
     async fn get_client_count_by_group(&mut self, g: String) -> ApiResult<u64> {
-        let query = Query::ClientCount(ClientFilter::Group(group(g)?));
-        self.ask().count(query).await
+        Ok(self.calls().get_client_count_by_group(g).await?)
     }
 
     async fn get_uid_count_by_group(&mut self, g: String) -> ApiResult<u64> {
-        let query = Query::UidCount {
-            group: Some(group(g)?),
-            exact: true,
-        };
-        self.ask().count(query).await
+        Ok(self.calls().get_uid_count_by_group(g).await?)
     }
 
     async fn get_uid_count(&mut self, unique_percent: Option<f32>) -> ApiResult<u64> {
-        let Some(percent) = unique_percent else {
-            let query = Query::UidCount {
-                group: None,
-                exact: true,
-            };
-            return self.ask().count(query).await;
-        };
-        if !percent.is_finite() || percent < 0.0 {
-            return Err(wit::Error::InvalidArgument(format!(
-                "unique-percent must be a finite number >= 0, got {percent}"
-            )));
-        }
-        let query = Query::UidCount {
-            group: None,
-            exact: false,
-        };
-        let sum = self.ask().count(query).await?;
-        Ok((sum as f64 * f64::from(percent)).round() as u64)
+        Ok(self.calls().get_uid_count(unique_percent).await?)
     }
 
     async fn get_client_list(
@@ -246,9 +99,8 @@ impl api::Host for InstanceState {
         after: Option<String>,
         limit: u32,
     ) -> ApiResult<Vec<String>> {
-        self.ask()
-            .client_page(ClientFilter::All, after, limit)
-            .await
+        let page = self.calls().get_client_list(after.as_deref(), limit).await;
+        Ok(client_strings(page?))
     }
 
     async fn get_client_list_by_group(
@@ -257,9 +109,11 @@ impl api::Host for InstanceState {
         after: Option<String>,
         limit: u32,
     ) -> ApiResult<Vec<String>> {
-        self.ask()
-            .client_page(ClientFilter::Group(group(g)?), after, limit)
-            .await
+        let page = self
+            .calls()
+            .get_client_list_by_group(g, after.as_deref(), limit)
+            .await;
+        Ok(client_strings(page?))
     }
 
     async fn get_client_list_by_uid(
@@ -268,29 +122,25 @@ impl api::Host for InstanceState {
         after: Option<String>,
         limit: u32,
     ) -> ApiResult<Vec<String>> {
-        self.ask()
-            .client_page(ClientFilter::Uid(uid(u)?), after, limit)
-            .await
+        let page = self
+            .calls()
+            .get_client_list_by_uid(u, after.as_deref(), limit)
+            .await;
+        Ok(client_strings(page?))
     }
 
     async fn get_uid_list(&mut self, unique: bool) -> ApiResult<Vec<String>> {
-        let query = Query::UidList {
-            group: None,
-            unique,
-        };
-        self.ask().names(query).await
+        Ok(strings(self.calls().get_uid_list(unique).await?))
     }
 
     async fn get_uid_list_by_group(&mut self, g: String, unique: bool) -> ApiResult<Vec<String>> {
-        let query = Query::UidList {
-            group: Some(group(g)?),
-            unique,
-        };
-        self.ask().names(query).await
+        Ok(strings(
+            self.calls().get_uid_list_by_group(g, unique).await?,
+        ))
     }
 
     async fn get_group_list(&mut self, unique: bool) -> ApiResult<Vec<String>> {
-        self.ask().names(Query::GroupList { unique }).await
+        Ok(strings(self.calls().get_group_list(unique).await?))
     }
 
     async fn get_client_info(
@@ -298,85 +148,49 @@ impl api::Host for InstanceState {
         client: String,
         fields: wit::ClientInfoFields,
     ) -> ApiResult<Option<wit::ClientInfo>> {
-        let query = Query::ClientInfo {
-            client: client_id(&client)?,
-            fields: fields.into(),
-        };
-        match self.ask().reply(query).await? {
-            (_, Reply::Info(info)) => Ok(info.map(|info| (*info).into())),
-            (query, other) => Err(unexpected(&query, other)),
-        }
+        let info = self.calls().get_client_info(&client, fields.into()).await?;
+        Ok(info.map(Into::into))
     }
 
     async fn close_client(&mut self, client: String, force: bool) -> ApiResult<()> {
-        let client = client_id(&client)?;
-        self.ask().command(Command::Close { client, force }).await
+        Ok(self.calls().close_client(&client, force).await?)
     }
 
     async fn bind_uid(&mut self, client: String, u: String) -> ApiResult<()> {
-        let command = Command::BindUid {
-            client: client_id(&client)?,
-            uid: uid(u)?,
-        };
-        self.ask().command(command).await
+        Ok(self.calls().bind_uid(&client, u).await?)
     }
 
     async fn unbind_uid(&mut self, client: String) -> ApiResult<()> {
-        let client = client_id(&client)?;
-        self.ask().command(Command::UnbindUid { client }).await
+        Ok(self.calls().unbind_uid(&client).await?)
     }
 
     async fn join_group(&mut self, client: String, g: String) -> ApiResult<()> {
-        let command = Command::JoinGroup {
-            client: client_id(&client)?,
-            group: group(g)?,
-        };
-        self.ask().command(command).await
+        Ok(self.calls().join_group(&client, g).await?)
     }
 
     async fn leave_group(&mut self, client: String, g: String) -> ApiResult<()> {
-        let command = Command::LeaveGroup {
-            client: client_id(&client)?,
-            group: group(g)?,
-        };
-        self.ask().command(command).await
+        Ok(self.calls().leave_group(&client, g).await?)
     }
 
     async fn ungroup(&mut self, g: String) -> ApiResult<()> {
-        let command = Command::Ungroup { group: group(g)? };
-        self.ask().command(command).await
+        Ok(self.calls().ungroup(g).await?)
     }
 
     async fn set_session(&mut self, client: String, s: wit::Session) -> ApiResult<()> {
-        let command = Command::SetSession {
-            client: client_id(&client)?,
-            session: session(s)?,
-        };
-        self.ask().command(command).await
+        Ok(self.calls().set_session(&client, s).await?)
     }
 
     async fn update_session(&mut self, client: String, s: wit::Session) -> ApiResult<()> {
-        let command = Command::UpdateSession {
-            client: client_id(&client)?,
-            session: session(s)?,
-        };
-        self.ask().command(command).await
+        Ok(self.calls().update_session(&client, s).await?)
     }
 
     async fn delete_session(&mut self, client: String) -> ApiResult<()> {
-        let command = Command::SetSession {
-            client: client_id(&client)?,
-            session: bus::Session::default(),
-        };
-        self.ask().command(command).await
+        Ok(self.calls().delete_session(&client).await?)
     }
 
     async fn get_session(&mut self, client: String) -> ApiResult<Option<wit::Session>> {
-        let query = Query::Session(client_id(&client)?);
-        match self.ask().reply(query).await? {
-            (_, Reply::Session(session)) => Ok(session.as_ref().map(wit_session)),
-            (query, other) => Err(unexpected(&query, other)),
-        }
+        let session = self.calls().get_session(&client).await?;
+        Ok(session.as_ref().map(wit_session))
     }
 
     async fn set_timer(&mut self, after_ms: u64, repeat: bool) -> ApiResult<wit::TimerId> {

@@ -3,8 +3,10 @@
 
 #![allow(dead_code)] // Each topic file uses a different part of the harness.
 
+pub mod cdp;
 pub mod clients;
 pub mod load;
+pub mod http;
 pub mod nats;
 pub mod probe;
 pub mod web;
@@ -534,22 +536,6 @@ pub fn deploy_by_rename(dir: &Path, name: &str, bytes: &[u8]) {
 
 /// `GET path` from an HTTP server at `addr` (the admin listener): (status code, body).
 pub async fn http_get(addr: &str, path: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("HTTP server");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.expect("request");
-    let mut response = String::new();
-    stream
-        .read_to_string(&mut response)
-        .await
-        .expect("response");
-    let (head, body) = response.split_once("\r\n\r\n").expect("a response");
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .expect("a status line");
-    (status, body.to_owned())
+    let response = http::request(addr, "GET", path, &[], b"").await;
+    (response.status, response.body)
 }
