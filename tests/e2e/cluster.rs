@@ -187,6 +187,40 @@ async fn the_plugins_key_value_store_is_shared_by_every_worker() {
 }
 
 #[tokio::test]
+async fn a_gateways_metrics_show_the_cluster() {
+    let nats = NatsServer::start();
+    let gateway = Server::start(&format!(
+        "{}\n[admin]\naddr = \"127.0.0.1:0\"\n",
+        config(&nats.url, "gateway")
+    ));
+    let _worker = member(&nats, "worker");
+    logged(&gateway, SERVES, 1).await;
+    let mut client = Lines::connect(gateway.addrs[1]).await;
+    client.send(b"bound").await;
+    assert_eq!(client.recv_text().await, "bound");
+    let admin = status_json(&gateway)["admin_addr"]
+        .as_str()
+        .expect("admin on")
+        .to_owned();
+    let (code, text) = crate::support::http_get(&admin, "/metrics").await;
+    assert_eq!(code, 200);
+    for line in [
+        "switchboard_cluster_members{side=\"worker\"} 1",
+        "switchboard_cluster_members{side=\"gateway\"} 1",
+        "switchboard_nats_connected 1",
+        "switchboard_cluster_events_dropped_total 0",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
+    }
+    assert!(
+        text.lines().any(
+            |l| l.starts_with("switchboard_cluster_worker_clients{worker=") && l.ends_with(" 1")
+        ),
+        "{text}"
+    );
+}
+
+#[tokio::test]
 async fn cluster_echo_works_through_both_gateways() {
     let cluster = Cluster::start().await;
     for gateway in &cluster.gateways {

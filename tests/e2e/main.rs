@@ -5,8 +5,8 @@ mod support;
 
 mod api;
 mod apps;
-mod capabilities;
 mod browser;
+mod capabilities;
 mod cli;
 mod cluster;
 mod connections;

@@ -15,6 +15,7 @@ use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
+use super::status::ClusterView;
 use crate::gateway::tls::WebListener;
 use crate::gateway::{GatewayStats, ListenerStats};
 use crate::worker::AppStatus;
@@ -27,6 +28,11 @@ pub trait Source: Send + Sync + 'static {
 
     /// Whether every listener serves (the apps they name are loaded).
     fn ready(&self) -> bool;
+
+    /// The cluster as this process sees it, if it is a cluster member.
+    fn cluster(&self) -> Option<ClusterView> {
+        None
+    }
 }
 
 /// The admin routes.
@@ -40,7 +46,7 @@ pub fn router(source: Arc<dyn Source>) -> Router {
 
 async fn metrics(State(source): State<Arc<dyn Source>>) -> Response {
     let (gateway, apps) = source.figures().await;
-    match render(&gateway, &apps) {
+    match render(&gateway, &apps, source.cluster().as_ref()) {
         Ok(text) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
         Err(fmt::Error) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
@@ -67,6 +73,7 @@ pub async fn serve(listener: WebListener, source: Arc<dyn Source>) {
 struct Snapshot {
     gateway: GatewayStats,
     apps: Vec<AppStatus>,
+    cluster: Option<ClusterView>,
     resident_bytes: u64,
 }
 
@@ -243,6 +250,9 @@ impl Snapshot {
                     None,
                 )?;
         }
+        if let Some(cluster) = &self.cluster {
+            encode_cluster(cluster, encoder)?;
+        }
         value(
             encoder.encode_descriptor(
                 "switchboard_resident_memory_bytes",
@@ -256,6 +266,82 @@ impl Snapshot {
     }
 }
 
+/// A cluster member's view: its peers, its NATS connection, and its events in doubt.
+fn encode_cluster(cluster: &ClusterView, encoder: &mut DescriptorEncoder<'_>) -> fmt::Result {
+    use MetricType::{Counter, Gauge};
+    let mut members = encoder.encode_descriptor(
+        "switchboard_cluster_members",
+        "Live cluster members as this process hears them",
+        None,
+        Gauge,
+    )?;
+    for (side, list) in [("gateway", &cluster.gateways), ("worker", &cluster.workers)] {
+        value(
+            members.encode_family(&[("side", side)])?,
+            Gauge,
+            list.len() as u64,
+        )?;
+    }
+    let mut bound = encoder.encode_descriptor(
+        "switchboard_cluster_worker_clients",
+        "This gateway's clients bound to each worker",
+        None,
+        Gauge,
+    )?;
+    for worker in &cluster.workers {
+        if let Some(clients) = worker.clients {
+            value(
+                bound.encode_family(&[("worker", worker.id.as_str())])?,
+                Gauge,
+                clients,
+            )?;
+        }
+    }
+    let connected = u64::from(cluster.nats == "connected");
+    let figures = [
+        (
+            "switchboard_nats_connected",
+            Gauge,
+            "1 while the NATS connection is up",
+            connected,
+        ),
+        (
+            "switchboard_nats_disconnects",
+            Counter,
+            "Times the NATS connection was lost",
+            cluster.nats_disconnects,
+        ),
+        (
+            "switchboard_nats_slow_consumers",
+            Counter,
+            "Times a subscription could not keep up and NATS messages were dropped",
+            cluster.nats_slow_consumer,
+        ),
+        (
+            "switchboard_cluster_events_waiting",
+            Gauge,
+            "Events waiting for a live worker (or for NATS)",
+            cluster.events_waiting,
+        ),
+        (
+            "switchboard_cluster_events_dropped",
+            Counter,
+            "Events dropped: waited too long, could not be published, or found a full app queue",
+            cluster.events_dropped,
+        ),
+        (
+            "switchboard_cluster_events_unconfirmed",
+            Counter,
+            "Events sent to workers that died before a heartbeat confirmed them",
+            cluster.events_unconfirmed,
+        ),
+    ];
+    for (name, ty, help, v) in figures {
+        value(encoder.encode_descriptor(name, help, None, ty)?, ty, v)?;
+    }
+    Ok(())
+}
+
 impl Collector for Snapshot {
     fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
         self.encode_all(&mut encoder)
@@ -263,11 +349,16 @@ impl Collector for Snapshot {
 }
 
 /// The Prometheus text exposition of the figures.
-pub fn render(gateway: &GatewayStats, apps: &[AppStatus]) -> Result<String, fmt::Error> {
+pub fn render(
+    gateway: &GatewayStats,
+    apps: &[AppStatus],
+    cluster: Option<&ClusterView>,
+) -> Result<String, fmt::Error> {
     let mut registry = Registry::default();
     registry.register_collector(Box::new(Snapshot {
         gateway: gateway.clone(),
         apps: apps.to_vec(),
+        cluster: cluster.cloned(),
         resident_bytes: super::status::rss_bytes(),
     }));
     let mut text = String::new();
@@ -302,7 +393,25 @@ mod tests {
             uids: 1,
             groups: 2,
         };
-        let text = render(&gateway, &[]).expect("encodes");
+        let cluster = ClusterView {
+            role: "gateway".into(),
+            prefix: "switchboard".into(),
+            nats: "connected".into(),
+            worker_id: None,
+            gateways: Vec::new(),
+            workers: vec![super::super::status::MemberView {
+                id: "0000000b".into(),
+                epoch: 1,
+                clients: Some(4),
+                versions: Default::default(),
+            }],
+            events_waiting: 0,
+            events_dropped: 7,
+            events_unconfirmed: 2,
+            nats_disconnects: 1,
+            nats_slow_consumer: 0,
+        };
+        let text = render(&gateway, &[], Some(&cluster)).expect("encodes");
         assert!(text.contains(
             "switchboard_connections{listener=\"127.0.0.1:1\",protocol=\"websocket\",app=\"chat\"} 3"
         ));
@@ -316,6 +425,12 @@ mod tests {
             "switchboard_groups 2",
             "# TYPE switchboard_event_duration_seconds histogram",
             "# TYPE switchboard_resident_memory_bytes gauge",
+            "switchboard_cluster_members{side=\"worker\"} 1",
+            "switchboard_cluster_worker_clients{worker=\"0000000b\"} 4",
+            "switchboard_nats_connected 1",
+            "switchboard_nats_disconnects_total 1",
+            "switchboard_cluster_events_dropped_total 7",
+            "switchboard_cluster_events_unconfirmed_total 2",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
         }

@@ -153,6 +153,10 @@ impl metrics::Source for Running {
         Running::figures(self).await
     }
 
+    fn cluster(&self) -> Option<super::status::ClusterView> {
+        self.cluster.as_ref().map(Membership::view)
+    }
+
     /// A gateway is ready once each of its apps is served (by a live worker, in a
     /// cluster); a worker-only process once it has loaded them.
     fn ready(&self) -> bool {

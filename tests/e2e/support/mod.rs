@@ -5,8 +5,8 @@
 
 pub mod cdp;
 pub mod clients;
-pub mod load;
 pub mod http;
+pub mod load;
 pub mod nats;
 pub mod probe;
 pub mod web;
