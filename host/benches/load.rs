@@ -166,26 +166,7 @@ async fn idle() {
 
 /// Round trips per second of `ECHO_CLIENTS` closed-loop clients sending `payload`.
 async fn round_trips_per_second(url: &str, payload: &str) -> f64 {
-    let mut tasks = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(ECHO_SECONDS);
-    for _ in 0..ECHO_CLIENTS {
-        let mut ws = Ws::connect(url).await;
-        let payload = payload.to_owned();
-        tasks.push(tokio::spawn(async move {
-            let mut n = 0u64;
-            while Instant::now() < deadline {
-                ws.send_text(&payload).await;
-                assert_eq!(ws.recv().await, Received::Text(payload.clone()));
-                n += 1;
-            }
-            n
-        }));
-    }
-    let mut total = 0;
-    for task in tasks {
-        total += task.await.expect("client");
-    }
-    total as f64 / ECHO_SECONDS as f64
+    spread_round_trips(&[url.to_owned()], payload).await
 }
 
 async fn echo() {
