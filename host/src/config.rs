@@ -207,6 +207,32 @@ pub struct ListenerConfig {
     pub tls_key: Option<PathBuf>,
     /// WebSocket only: a folder whose files plain HTTP GETs (no Upgrade) are answered with.
     pub static_dir: Option<PathBuf>,
+    /// Open connections one client address may hold on this listener; 0: no limit.
+    #[serde(default = "defaults::max_connections_per_ip")]
+    pub max_connections_per_ip: usize,
+    /// How long a connection may take to become a client (TLS, the WebSocket request, the
+    /// app's verdict and the answer together), ms.
+    #[serde(default = "defaults::handshake_timeout_ms")]
+    pub handshake_timeout_ms: u64,
+    /// Messages a second one client may send on average (bursts of one second's worth);
+    /// 0: no limit.
+    #[serde(default = "defaults::max_messages_per_second")]
+    pub max_messages_per_second: u32,
+    /// What happens to a client over its message rate: its excess is dropped (and counted),
+    /// or it is closed.
+    #[serde(default)]
+    pub throttle: Throttle,
+}
+
+/// What happens to a client over `max_messages_per_second`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Throttle {
+    /// Its excess messages are dropped and counted; it stays connected.
+    #[default]
+    Drop,
+    /// It is closed (WebSocket 1008).
+    Close,
 }
 
 impl ListenerConfig {
@@ -304,6 +330,15 @@ mod defaults {
     }
     pub fn write_timeout_ms() -> u64 {
         30_000
+    }
+    pub fn max_connections_per_ip() -> usize {
+        1000
+    }
+    pub fn handshake_timeout_ms() -> u64 {
+        10_000
+    }
+    pub fn max_messages_per_second() -> u32 {
+        10_000
     }
     pub fn plugins_dir() -> PathBuf {
         PathBuf::from("plugins")
@@ -511,6 +546,15 @@ impl Config {
             }
             if !(1..=3_600_000).contains(&l.write_timeout_ms) {
                 return Err(invalid(key("write_timeout_ms"), "must be 1..=3600000"));
+            }
+            if !(100..=600_000).contains(&l.handshake_timeout_ms) {
+                return Err(invalid(key("handshake_timeout_ms"), "must be 100..=600000"));
+            }
+            if l.max_connections_per_ip > 10_000_000 {
+                return Err(invalid(
+                    key("max_connections_per_ip"),
+                    "must be at most 10000000; 0 is no limit",
+                ));
             }
             if let Some((name, message)) = l.tls().problem() {
                 return Err(invalid(key(name), message));

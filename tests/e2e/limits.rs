@@ -180,3 +180,109 @@ async fn connections_beyond_the_limit_are_refused() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn one_address_cannot_take_more_than_max_connections_per_ip() {
+    let server = Setup::default()
+        .listener(Listener::new("text", "echo").with("max_connections_per_ip = 2"))
+        .start();
+    let mut a = Lines::connect(server.addr()).await;
+    let mut b = Lines::connect(server.addr()).await;
+    a.send(b"a").await;
+    b.send(b"b").await;
+    assert_eq!(a.recv().await.expect("a"), b"a");
+    assert_eq!(b.recv().await.expect("b"), b"b");
+    assert_eq!(
+        try_line(server.addr(), b"c").await,
+        None,
+        "a third connection from the same address is refused"
+    );
+    drop(a);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while try_line(server.addr(), b"d").await.as_deref() != Some(&b"d"[..]) {
+        assert!(
+            Instant::now() < deadline,
+            "the address never got its slot back"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        server
+            .log()
+            .contains("an address has too many connections: refusing its new ones")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_open_handshakes_are_closed_at_the_timeout_while_a_normal_client_connects() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Setup::one("websocket", "echo")
+        .listener(Listener::new("websocket", "probe").with("handshake_timeout_ms = 500"))
+        .start();
+    let slow_addr = server.addrs[1];
+    // A slowloris: many connections that start a request head and never finish it.
+    let mut slow = Vec::new();
+    for _ in 0..300 {
+        let mut stream = tokio::net::TcpStream::connect(slow_addr)
+            .await
+            .expect("connects");
+        stream
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .expect("half a head");
+        slow.push(stream);
+    }
+    // Meanwhile a normal client of the same listener connects and is served.
+    let mut probe = crate::support::probe::Probe::connect(&format!("ws://{slow_addr}/")).await;
+    probe.ok("whoami", serde_json::json!({})).await;
+    // Every half-open connection is closed by the server, none left hanging.
+    for mut stream in slow {
+        let mut buf = [0u8; 64];
+        let read = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut buf))
+            .await
+            .expect("closed within the timeout, not left open");
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_client_over_its_message_rate_is_throttled_as_configured() {
+    let server = Setup::default()
+        .listener(
+            Listener::new("websocket", "echo")
+                .with("max_messages_per_second = 5")
+                .with("throttle = \"drop\""),
+        )
+        .listener(
+            Listener::new("websocket", "echo")
+                .with("max_messages_per_second = 5")
+                .with("throttle = \"close\""),
+        )
+        .start();
+    // drop: a burst of one second's worth gets through, the excess is dropped, and the
+    // client stays to be served once its rate allows.
+    let mut dropping = Ws::connect(&format!("ws://{}/", server.addrs[0])).await;
+    for i in 0..50 {
+        dropping.send_text(&format!("m{i}")).await;
+    }
+    dropping.send_text("fence").await;
+    let mut echoed = Vec::new();
+    while let Some(Received::Text(text)) = dropping.try_recv(Duration::from_millis(500)).await {
+        echoed.push(text);
+    }
+    assert!(
+        (5..=10).contains(&echoed.len()),
+        "{} of 51 echoed: {echoed:?}",
+        echoed.len()
+    );
+    assert_eq!(echoed[..5], ["m0", "m1", "m2", "m3", "m4"]);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    dropping.send_text("after").await;
+    assert_eq!(dropping.recv_text().await, "after");
+    // close: the client is closed with 1008.
+    let mut closing = Ws::connect(&format!("ws://{}/", server.addrs[1])).await;
+    for i in 0..50 {
+        closing.send_text(&format!("m{i}")).await;
+    }
+    assert_eq!(closing.closed().await.map(|(code, _)| code), Some(1008));
+}

@@ -14,6 +14,7 @@ use anyhow::{Context as _, Result, bail};
 
 mod autobahn;
 mod cluster_demo;
+mod fuzz;
 mod langs;
 mod repeat;
 mod tools;
@@ -57,6 +58,10 @@ commands:
                       against the echo app; fails on FAILED or NON-STRICT.
                       Needs Python 2.7 (pyenv, or AUTOBAHN_PYTHON); installs the suite into
                       target/autobahn on first use
+  fuzz [--seconds N | --runs N] [TARGET...]
+                      the coverage-guided fuzz targets of fuzz/ (line_codec, frame_codec,
+                      handshake, bus_codec, config), 10 s each by default, on their corpora in
+                      fuzz/corpus; installs nightly and cargo-fuzz on first use
   help                print this";
 
 fn main() -> ExitCode {
@@ -155,6 +160,7 @@ fn run() -> Result<ExitCode> {
             }
         }
         Some("autobahn") => autobahn::run(&root),
+        Some("fuzz") => fuzz::run(&root, &rest),
         Some("help" | "-h" | "--help") => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)

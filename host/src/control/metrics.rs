@@ -103,7 +103,7 @@ impl Snapshot {
     fn encode_all(&self, encoder: &mut DescriptorEncoder<'_>) -> fmt::Result {
         use MetricType::{Counter, Gauge};
         // Counter names get their `_total` from the encoder.
-        let per_listener: [PerListener; 7] = [
+        let per_listener: [PerListener; 10] = [
             ("switchboard_connections", Gauge, "Connected clients", |l| {
                 l.clients
             }),
@@ -142,6 +142,24 @@ impl Snapshot {
                 Counter,
                 "Clients closed because their send queue was full",
                 |l| l.send_queue_drops,
+            ),
+            (
+                "switchboard_refused_per_ip",
+                Counter,
+                "Connections refused by max_connections_per_ip",
+                |l| l.refused_per_ip,
+            ),
+            (
+                "switchboard_handshake_timeouts",
+                Counter,
+                "Connections closed past handshake_timeout_ms",
+                |l| l.handshake_timeouts,
+            ),
+            (
+                "switchboard_throttled",
+                Counter,
+                "Messages over max_messages_per_second (dropped, or their client closed)",
+                |l| l.throttled,
             ),
         ];
         for (name, ty, help, get) in per_listener {
@@ -388,6 +406,9 @@ mod tests {
                 messages_out: 2,
                 refused: 0,
                 send_queue_drops: 0,
+                refused_per_ip: 0,
+                handshake_timeouts: 0,
+                throttled: 0,
             }],
             clients: 3,
             uids: 1,

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 use super::tls::{Stream, Tls};
 use super::tls_transport::TlsTcpTransport;
@@ -16,6 +17,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tracing::debug;
 
+use super::admission::RateLimit;
 use super::codec::{FrameCodec, LineCodec};
 use super::handshake::{self, BadRequest, HeadError};
 use super::heartbeat::{Beat, Heartbeat};
@@ -27,7 +29,10 @@ use super::transport::{
     WriteHalf, WsStream, WsTransport,
 };
 use super::{ClientHandle, Kill, KillReason, now_ms};
-use crate::bus::{ClientId, Context, Event, EventKind, Handshake, Message, Protocol, Session};
+use crate::bus::{
+    ClientId, Context, Event, EventKind, Handshake, Message, Protocol, Rejection, Session,
+};
+use crate::config::Throttle;
 
 /// Serves one accepted socket until it closes.
 pub(super) async fn serve(slot: Slot, stream: TcpStream, remote: SocketAddr) {
@@ -41,22 +46,35 @@ pub(super) async fn serve(slot: Slot, stream: TcpStream, remote: SocketAddr) {
     }
     // The codecs' and tungstenite's limits are fixed per connection: a changed
     // `max_message_bytes` applies to connections made after the change.
-    let (max, write_timeout) = {
+    let (max, write_timeout, handshake_timeout) = {
         let config = slot.lst.config.load();
-        (config.max_message_bytes, config.write_timeout())
+        (
+            config.max_message_bytes,
+            config.write_timeout(),
+            Duration::from_millis(config.handshake_timeout_ms),
+        )
     };
+    // The whole handshake (TLS, the request, the app's verdict, the answer) has one deadline.
+    let deadline = Instant::now() + handshake_timeout;
     match (slot.lst.protocol, slot.lst.tls.clone()) {
         (Protocol::WebSocket, tls) => {
             let stream = match tls {
                 None => Stream::Plain(stream),
-                Some(tls) => match tls_handshake(&tls, stream, id, remote).await {
+                Some(tls) => match tls_handshake(&slot, &tls, stream, id, remote, deadline).await {
                     Some(stream) => stream,
                     None => return,
                 },
             };
             // Boxed: the handshake's state lives on the heap only while it runs, instead of
             // enlarging every connection task for its whole life.
-            let opening = Box::pin(open_websocket(&slot, id, remote, stream, write_timeout));
+            let opening = Box::pin(open_websocket(
+                &slot,
+                id,
+                remote,
+                stream,
+                write_timeout,
+                deadline,
+            ));
             if let Some((client, ws)) = opening.await {
                 // Each protocol's connection state on the heap at its own size, rather than
                 // every connection task sized for the largest protocol.
@@ -75,7 +93,8 @@ pub(super) async fn serve(slot: Slot, stream: TcpStream, remote: SocketAddr) {
         }
         (protocol, Some(tls)) => {
             // The client exists (on-connect) only once its TLS session does.
-            let Some(stream) = tls_handshake(&tls, stream, id, remote).await else {
+            let Some(stream) = tls_handshake(&slot, &tls, stream, id, remote, deadline).await
+            else {
                 return;
             };
             let client = Client::register(&slot, id, remote).await;
@@ -93,18 +112,30 @@ pub(super) async fn serve(slot: Slot, stream: TcpStream, remote: SocketAddr) {
 /// The server side of a TLS handshake; `None` if it failed (a plain client on a TLS port, a
 /// broken or slow one): such a client only loses its socket.
 async fn tls_handshake(
+    slot: &Slot,
     tls: &Tls,
     stream: TcpStream,
     id: ClientId,
     remote: SocketAddr,
+    deadline: Instant,
 ) -> Option<Stream> {
-    match tls.accept(stream).await {
-        Ok(stream) => Some(stream),
-        Err(e) => {
+    match tokio::time::timeout_at(deadline, tls.accept(stream)).await {
+        Ok(Ok(stream)) => Some(stream),
+        Ok(Err(e)) => {
             debug!(client = %id, %remote, error = %e, "TLS handshake failed");
             None
         }
+        Err(_) => {
+            handshake_timed_out(slot, id, remote);
+            None
+        }
     }
+}
+
+/// Counts and logs a connection whose handshake outlived `handshake_timeout_ms`.
+fn handshake_timed_out(slot: &Slot, id: ClientId, remote: SocketAddr) {
+    add(&slot.lst.counters.handshake_timeouts, 1);
+    debug!(client = %id, %remote, "handshake not finished within handshake_timeout_ms: closed");
 }
 
 /// Reads the upgrade request, registers the client (on-connect), asks the app and answers;
@@ -115,15 +146,16 @@ async fn open_websocket(
     remote: SocketAddr,
     mut stream: Stream,
     write_timeout: Duration,
+    deadline: Instant,
 ) -> Option<(Client, WsStream)> {
     let upgrade = tokio::select! {
         () = slot.gw.shutdown.cancelled() => None,
-        upgrade = read_head(slot, id, remote, &mut stream) => upgrade,
+        upgrade = read_head(slot, id, remote, &mut stream, deadline) => upgrade,
     }?;
     // As in GatewayWorker, the client is online before the app's verdict: what on-connect
     // and on-websocket-connect do to it takes effect.
     let client = Client::register(slot, id, remote).await;
-    match accept(slot, &client, stream, upgrade, write_timeout).await {
+    match accept(slot, &client, stream, upgrade, write_timeout, deadline).await {
         Opened::Ws(ws) => Some((client, ws)),
         Opened::Refused => None,
         Opened::Lost => {
@@ -140,8 +172,9 @@ async fn read_head(
     id: ClientId,
     remote: SocketAddr,
     stream: &mut Stream,
+    deadline: Instant,
 ) -> Option<handshake::Upgrade> {
-    match tokio::time::timeout(handshake::HEAD_TIMEOUT, handshake::read_upgrade(stream)).await {
+    match tokio::time::timeout_at(deadline, handshake::read_upgrade(stream)).await {
         Ok(Ok(upgrade)) => Some(upgrade),
         Ok(Err(HeadError::Bad(BadRequest::NotUpgrade { path, reason }))) => {
             let dir = slot.lst.config.load().static_dir.clone();
@@ -162,7 +195,7 @@ async fn read_head(
             None
         }
         Err(_) => {
-            debug!(client = %id, %remote, "no WebSocket handshake in time");
+            handshake_timed_out(slot, id, remote);
             None
         }
     }
@@ -187,6 +220,7 @@ async fn accept(
     mut stream: Stream,
     upgrade: handshake::Upgrade,
     write_timeout: Duration,
+    deadline: Instant,
 ) -> Opened {
     let (id, remote, lst) = (client.id, client.remote, &slot.lst);
     // The registered client's state: whatever on-connect did is applied by now only if it
@@ -197,14 +231,21 @@ async fn accept(
         uid: None,
         session: Session::default(),
     });
-    let verdict = lst
-        .workers
-        .handshake(Handshake {
-            app: lst.app.clone(),
-            ctx,
-            request: upgrade.request,
-        })
-        .await;
+    let asked = lst.workers.handshake(Handshake {
+        app: lst.app.clone(),
+        ctx,
+        request: upgrade.request,
+    });
+    let verdict = match tokio::time::timeout_at(deadline, asked).await {
+        Ok(verdict) => verdict,
+        Err(_) => {
+            handshake_timed_out(slot, id, remote);
+            Err(Rejection {
+                status: 503,
+                reason: "the app did not answer in time".into(),
+            })
+        }
+    };
     if let Err(rejection) = verdict {
         debug!(client = %id, %remote, status = rejection.status, "handshake rejected by the app");
         let response = handshake::rejection_response(rejection.status, &rejection.reason);
@@ -219,7 +260,8 @@ async fn accept(
         stream.write_all(&upgrade.response).await?;
         stream.flush().await
     };
-    match tokio::time::timeout(write_timeout, answer).await {
+    let answer_deadline = deadline.min(Instant::now() + write_timeout);
+    match tokio::time::timeout_at(answer_deadline, answer).await {
         Ok(Ok(())) => {}
         Ok(Err(e)) => {
             debug!(client = %id, %remote, error = %e, "connection lost during handshake");
@@ -381,10 +423,34 @@ struct Life {
 
 /// Reads until the client closes or breaks a rule; hands each message to the app.
 async fn read_side<R: ReadHalf>(slot: &Slot, id: ClientId, reader: &mut R, life: &Life) -> Ending {
+    let (rate, throttle) = {
+        let config = slot.lst.config.load();
+        (config.max_messages_per_second, config.throttle)
+    };
+    let mut limit = (rate > 0).then(|| RateLimit::new(rate, std::time::Instant::now()));
+    let mut throttled = 0u64;
     loop {
         match reader.read().await {
             Ok(Incoming::Message(message)) => {
                 life.active.store(true, Ordering::Relaxed);
+                if let Some(limit) = &mut limit
+                    && !limit.allow(std::time::Instant::now())
+                {
+                    add(&slot.lst.counters.throttled, 1);
+                    throttled += 1;
+                    match throttle {
+                        Throttle::Close => {
+                            debug!(client = %id, rate, "over max_messages_per_second: closing");
+                            return Ending::PolicyViolation;
+                        }
+                        Throttle::Drop => {
+                            if throttled == 1 {
+                                debug!(client = %id, rate, "over max_messages_per_second: dropping the excess");
+                            }
+                            continue;
+                        }
+                    }
+                }
                 life.delivering.store(true, Ordering::Relaxed);
                 // Boxed for the same reason as a write batch: idle connections do not carry it.
                 Box::pin(deliver(slot, id, message)).await;

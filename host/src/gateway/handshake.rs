@@ -20,9 +20,6 @@ use crate::bus::HttpRequest;
 /// Longest request head accepted.
 const MAX_HEAD: usize = 8 * 1024;
 
-/// How long a client may take to send its request head.
-pub const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// How long a refused client is given to read its answer.
 const REFUSAL_LINGER: Duration = Duration::from_secs(1);
 

@@ -1,8 +1,8 @@
 //! Listeners: the bound sockets, their accept loops, heartbeat tickers and counters.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
@@ -11,6 +11,7 @@ use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tracing::{debug, warn};
 
+use super::admission::PerIp;
 use super::handshake;
 use super::registry::Registry;
 use super::tls::Tls;
@@ -83,6 +84,12 @@ pub(super) struct Counters {
     pub refused: AtomicU64,
     /// Clients closed because their send queue was full.
     pub send_queue_drops: AtomicU64,
+    /// Connections refused by `max_connections_per_ip`.
+    pub refused_per_ip: AtomicU64,
+    /// Handshakes past `handshake_timeout_ms`.
+    pub handshake_timeouts: AtomicU64,
+    /// Messages over `max_messages_per_second`.
+    pub throttled: AtomicU64,
     /// When the last refusal warning was logged, ms since the epoch.
     last_refusal_warning_ms: AtomicU64,
     /// When the last "app not loaded" line was logged, ms since the epoch.
@@ -123,6 +130,8 @@ pub(super) struct ListenerState {
     pub counters: Counters,
     /// Its certificate, if it serves TLS; renewed in place by a reload.
     pub tls: Option<Arc<Tls>>,
+    /// Open connections per client address.
+    pub per_ip: Mutex<PerIp>,
 }
 
 /// The heartbeat message of a listener with this configuration.
@@ -157,6 +166,7 @@ impl ListenerState {
             workers,
             counters: Counters::default(),
             tls,
+            per_ip: Mutex::default(),
         }
     }
 
@@ -205,7 +215,20 @@ impl ListenerState {
             messages_out: get(&c.messages_out),
             refused: get(&c.refused),
             send_queue_drops: get(&c.send_queue_drops),
+            refused_per_ip: get(&c.refused_per_ip),
+            handshake_timeouts: get(&c.handshake_timeouts),
+            throttled: get(&c.throttled),
         }
+    }
+
+    /// Takes a connection for `ip` under `max_connections_per_ip`, or counts a refusal.
+    fn try_reserve_ip(&self, ip: IpAddr) -> bool {
+        let max = self.config.load().max_connections_per_ip;
+        let taken = lock(&self.per_ip).try_take(ip, max);
+        if !taken {
+            add(&self.counters.refused_per_ip, 1);
+        }
+        taken
     }
 
     /// Takes a connection slot, or counts a refusal if the listener is full.
@@ -244,6 +267,18 @@ impl ListenerState {
                 .is_ok()
     }
 
+    /// Logs a refusal by `max_connections_per_ip`: a warning at most every few seconds.
+    fn log_refusal_per_ip(&self, remote: SocketAddr) {
+        if self.due(&self.counters.last_refusal_warning_ms) {
+            warn!(listener = %self.local_addr, ip = %remote.ip(),
+                max_connections_per_ip = self.config.load().max_connections_per_ip,
+                refused = self.counters.refused_per_ip.load(Ordering::Relaxed),
+                "an address has too many connections: refusing its new ones");
+        } else {
+            debug!(listener = %self.local_addr, %remote, "too many connections from the address: refused");
+        }
+    }
+
     /// Logs a refusal: a warning at most every few seconds, debug otherwise.
     fn log_refusal(&self, remote: SocketAddr) {
         let due = self.due(&self.counters.last_refusal_warning_ms);
@@ -264,12 +299,14 @@ pub(super) struct Slot {
     pub gw: Arc<Gateway>,
     /// The listener that accepted the connection.
     pub lst: Arc<ListenerState>,
+    /// The client's address, counted against `max_connections_per_ip`.
+    ip: IpAddr,
 }
 
 impl Slot {
-    fn new(gw: Arc<Gateway>, lst: Arc<ListenerState>) -> Self {
+    fn new(gw: Arc<Gateway>, lst: Arc<ListenerState>, ip: IpAddr) -> Self {
         gw.live.fetch_add(1, Ordering::AcqRel);
-        Self { gw, lst }
+        Self { gw, lst, ip }
     }
 
     /// The registry this connection's client lives in: its app's.
@@ -280,6 +317,7 @@ impl Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
+        lock(&self.lst.per_ip).release(self.ip);
         self.lst.counters.connections.fetch_sub(1, Ordering::AcqRel);
         if self.gw.live.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.gw.idle.notify_waiters();
@@ -299,10 +337,14 @@ pub(super) async fn accept_loop(gw: Arc<Gateway>, lst: Arc<ListenerState>, tcp: 
                 if !lst.workers.serves(&lst.app) {
                     lst.log_unserved(remote);
                     refuse(&lst, stream, "the app is not loaded yet");
+                } else if !lst.try_reserve_ip(remote.ip()) {
+                    lst.log_refusal_per_ip(remote);
+                    refuse(&lst, stream, "too many connections from this address");
                 } else if lst.try_reserve() {
-                    let slot = Slot::new(gw.clone(), lst.clone());
+                    let slot = Slot::new(gw.clone(), lst.clone(), remote.ip());
                     tokio::spawn(connection::serve(slot, stream, remote));
                 } else {
+                    lock(&lst.per_ip).release(remote.ip());
                     lst.log_refusal(remote);
                     refuse(&lst, stream, "too many connections");
                 }

@@ -8,6 +8,7 @@
 //! [`bus::Gateways`], which [`Gateway`] implements directly: in one process the trait call
 //! is the transport.
 
+mod admission;
 pub mod codec;
 mod connection;
 pub mod handshake;
@@ -101,6 +102,12 @@ pub struct ListenerStats {
     pub refused: u64,
     /// Clients closed because they could not keep up with their send queue.
     pub send_queue_drops: u64,
+    /// Connections refused because their address had `max_connections_per_ip` open.
+    pub refused_per_ip: u64,
+    /// Connections closed because their handshake took longer than `handshake_timeout_ms`.
+    pub handshake_timeouts: u64,
+    /// Messages over a client's `max_messages_per_second` (dropped, or the client closed).
+    pub throttled: u64,
 }
 
 /// Figures of the whole gateway.

@@ -121,6 +121,10 @@ fn config(protocol: Protocol) -> ListenerConfig {
         tls_cert: None,
         tls_key: None,
         static_dir: None,
+        max_connections_per_ip: 0,
+        handshake_timeout_ms: 10_000,
+        max_messages_per_second: 0,
+        throttle: crate::config::Throttle::Drop,
     }
 }
 

@@ -137,7 +137,11 @@ impl<C: TcpFraming> Transport for TlsTcpTransport<C> {
         let mut stream = self.reader.unsplit(self.writer);
         match how {
             // A broken or oversized message is not answered: the client is simply cut off.
-            Ending::Drop | Ending::TooLarge | Ending::ProtocolError | Ending::InvalidData => {}
+            Ending::Drop
+            | Ending::TooLarge
+            | Ending::ProtocolError
+            | Ending::InvalidData
+            | Ending::PolicyViolation => {}
             Ending::PeerClosed => {
                 let _ = tokio::time::timeout(LINGER, stream.shutdown()).await;
             }

@@ -144,6 +144,9 @@ pub enum Ending {
     ProtocolError,
     /// The client sent text that is not UTF-8 (WebSocket 1007).
     InvalidData,
+    /// The client sent faster than `max_messages_per_second` with `throttle = "close"`
+    /// (WebSocket 1008; TCP just closed).
+    PolicyViolation,
     /// The client closed first; answer its close if the protocol has one.
     PeerClosed,
     /// Dropped at once: forced, too slow, silent or broken.
@@ -156,7 +159,7 @@ impl Ending {
     pub fn is_broken_rule(self) -> bool {
         matches!(
             self,
-            Self::TooLarge | Self::ProtocolError | Self::InvalidData
+            Self::TooLarge | Self::ProtocolError | Self::InvalidData | Self::PolicyViolation
         )
     }
 }
@@ -371,6 +374,7 @@ impl Transport for WsTransport {
             Ending::TooLarge => Some((CloseCode::Size, "message too large")),
             Ending::ProtocolError => Some((CloseCode::Protocol, "protocol error")),
             Ending::InvalidData => Some((CloseCode::Invalid, "invalid UTF-8")),
+            Ending::PolicyViolation => Some((CloseCode::Policy, "message rate limit")),
         };
         // The halves are always a pair: they were split from one stream here.
         let Ok(mut ws) = self.rx.reunite(self.tx) else {
@@ -582,7 +586,11 @@ impl<C: TcpFraming> Transport for TcpTransport<C> {
     async fn end(mut self, how: Ending) {
         match how {
             // A broken or oversized message is not answered: the client is simply cut off.
-            Ending::Drop | Ending::TooLarge | Ending::ProtocolError | Ending::InvalidData => {}
+            Ending::Drop
+            | Ending::TooLarge
+            | Ending::ProtocolError
+            | Ending::InvalidData
+            | Ending::PolicyViolation => {}
             Ending::PeerClosed => {
                 let _ = tokio::time::timeout(LINGER, self.stream.shutdown()).await;
             }
