@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf as IoRead, WriteHalf as Io
 use super::tls::Stream;
 use super::transport::{
     Ending, Failure, Incoming, LINGER, Outgoing, READ_CHUNK, ReadHalf, TcpFraming, Transport,
-    WriteHalf, decode,
+    WriteHalf, decode, encode,
 };
 
 /// A TLS connection with a framing.
@@ -55,6 +55,8 @@ pub struct TlsWriter<'a, C> {
     codec: C,
     buf: &'a mut BytesMut,
     timeout: Duration,
+    /// Messages not sent because the framing cannot express them.
+    unframable: u64,
 }
 
 impl<C: TcpFraming> ReadHalf for TlsReader<'_, C> {
@@ -76,14 +78,7 @@ impl<C: TcpFraming> ReadHalf for TlsReader<'_, C> {
 
 impl<C: TcpFraming> WriteHalf for TlsWriter<'_, C> {
     async fn feed(&mut self, out: Outgoing) -> Result<(), Failure> {
-        let data = match out {
-            Outgoing::Text(text) => text.into(),
-            Outgoing::Binary(data) => data,
-            Outgoing::Ping | Outgoing::Close => return Ok(()),
-        };
-        self.codec
-            .encode(data, self.buf)
-            .map_err(|e| Failure::Protocol(e.to_string()))
+        encode(self.codec, out, self.buf, &mut self.unframable)
     }
 
     async fn flush(&mut self) -> Result<(), Failure> {
@@ -129,6 +124,7 @@ impl<C: TcpFraming> Transport for TlsTcpTransport<C> {
             codec,
             buf: &mut self.write_buf,
             timeout: self.write_timeout,
+            unframable: 0,
         };
         (reader, writer)
     }

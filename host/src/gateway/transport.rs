@@ -480,6 +480,37 @@ pub(super) fn decode<C: TcpFraming>(
     }
 }
 
+/// Frames one outgoing message into `buf` with `codec`, for plain TCP and TLS alike. A message
+/// the framing cannot express (a newline on a text connection) is not sent: the client did
+/// nothing wrong and stays; `unframable` counts them, and the first one is logged.
+pub(super) fn encode<C: TcpFraming>(
+    mut codec: C,
+    out: Outgoing,
+    buf: &mut BytesMut,
+    unframable: &mut u64,
+) -> Result<(), Failure> {
+    let data = match out {
+        Outgoing::Text(text) => text.into(),
+        Outgoing::Binary(data) => data,
+        // Raw TCP has no control frames; the listener never queues a ping for it.
+        Outgoing::Ping | Outgoing::Close => return Ok(()),
+    };
+    match codec.encode(data, buf) {
+        Err(CodecError::Unframable(len)) => {
+            *unframable += 1;
+            if *unframable == 1 {
+                tracing::warn!(
+                    bytes = len,
+                    "a message this framing cannot express (a newline on a text \
+                     connection) was not sent; the client stays connected"
+                );
+            }
+            Ok(())
+        }
+        other => other.map_err(|e| Failure::Protocol(e.to_string())),
+    }
+}
+
 impl<C: TcpFraming> TcpReader<'_, C> {
     fn decode(&mut self) -> Result<Option<Message>, Failure> {
         decode(self.codec, self.buf)
@@ -515,27 +546,7 @@ impl<C: TcpFraming> ReadHalf for TcpReader<'_, C> {
 
 impl<C: TcpFraming> WriteHalf for TcpWriter<'_, C> {
     async fn feed(&mut self, out: Outgoing) -> Result<(), Failure> {
-        let data = match out {
-            Outgoing::Text(text) => text.into(),
-            Outgoing::Binary(data) => data,
-            // Raw TCP has no control frames; the listener never queues a ping for it.
-            Outgoing::Ping | Outgoing::Close => return Ok(()),
-        };
-        match self.codec.encode(data, self.buf) {
-            Err(CodecError::Unframable(len)) => {
-                // The client did nothing wrong: the message is not sent, the client stays.
-                self.unframable += 1;
-                if self.unframable == 1 {
-                    tracing::warn!(
-                        bytes = len,
-                        "a message this framing cannot express (a newline on a text \
-                         connection) was not sent; the client stays connected"
-                    );
-                }
-                Ok(())
-            }
-            other => other.map_err(|e| Failure::Protocol(e.to_string())),
-        }
+        encode(self.codec, out, self.buf, &mut self.unframable)
     }
 
     async fn flush(&mut self) -> Result<(), Failure> {
