@@ -156,29 +156,34 @@ async fn try_line(addr: std::net::SocketAddr, line: &[u8]) -> Option<Vec<u8>> {
     (n > 0).then(|| answer[..n - 1].to_vec())
 }
 
-#[tokio::test]
-async fn connections_beyond_the_limit_are_refused() {
-    let server = Setup::default()
-        .listener(Listener::new("text", "echo").with("max_connections = 2"))
-        .start();
-    let mut a = Lines::connect(server.addr()).await;
-    let mut b = Lines::connect(server.addr()).await;
+/// Two clients of `addr` are served, a third is refused, and once one of the two leaves a new
+/// client gets its slot.
+async fn two_are_served_a_third_is_refused_until_one_leaves(addr: std::net::SocketAddr) {
+    let mut a = Lines::connect(addr).await;
+    let mut b = Lines::connect(addr).await;
     a.send(b"a").await;
     b.send(b"b").await;
     assert_eq!(a.recv().await.expect("a"), b"a");
     assert_eq!(b.recv().await.expect("b"), b"b");
     assert_eq!(
-        try_line(server.addr(), b"c").await,
+        try_line(addr, b"c").await,
         None,
         "the third client is refused"
     );
     drop(a);
-    // Once a slot is free, a new client gets in.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while try_line(server.addr(), b"d").await.as_deref() != Some(&b"d"[..]) {
+    while try_line(addr, b"d").await.as_deref() != Some(&b"d"[..]) {
         assert!(Instant::now() < deadline, "the freed slot was never reused");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_are_refused() {
+    let server = Setup::default()
+        .listener(Listener::new("text", "echo").with("max_connections = 2"))
+        .start();
+    two_are_served_a_third_is_refused_until_one_leaves(server.addr()).await;
 }
 
 #[tokio::test]
@@ -186,26 +191,8 @@ async fn one_address_cannot_take_more_than_max_connections_per_ip() {
     let server = Setup::default()
         .listener(Listener::new("text", "echo").with("max_connections_per_ip = 2"))
         .start();
-    let mut a = Lines::connect(server.addr()).await;
-    let mut b = Lines::connect(server.addr()).await;
-    a.send(b"a").await;
-    b.send(b"b").await;
-    assert_eq!(a.recv().await.expect("a"), b"a");
-    assert_eq!(b.recv().await.expect("b"), b"b");
-    assert_eq!(
-        try_line(server.addr(), b"c").await,
-        None,
-        "a third connection from the same address is refused"
-    );
-    drop(a);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while try_line(server.addr(), b"d").await.as_deref() != Some(&b"d"[..]) {
-        assert!(
-            Instant::now() < deadline,
-            "the address never got its slot back"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // Every client of this test comes from 127.0.0.1.
+    two_are_served_a_third_is_refused_until_one_leaves(server.addr()).await;
     assert!(
         server
             .log()

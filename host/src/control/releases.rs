@@ -139,7 +139,7 @@ impl Follower {
             .await
             .map_err(|e| e.to_string())?;
         let path = self.dir.join(sha).join(format!("{app}.wasm"));
-        write_once(&path, &bytes)
+        write_whole(&path, &bytes)
             .await
             .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
         self.host
@@ -211,7 +211,7 @@ async fn running_bytes(host: &WorkerHost, app: &str) -> Option<Vec<u8>> {
 
 /// Writes a fetched version where it is named by its digest, through a temporary file so a
 /// reader never sees half of it.
-async fn write_once(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+async fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     tokio::fs::create_dir_all(dir).await?;
     let partial = path.with_extension("partial");
