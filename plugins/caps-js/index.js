@@ -1,5 +1,6 @@
-// Caps: the app's variables and key-value store driven by text commands (the protocol of
-// plugins/caps-js/README.md), so the same end-to-end test runs against every language.
+// Caps: the app's variables, key-value store and outbound HTTP driven by text commands (the
+// protocol of plugins/caps-js/README.md), so the same end-to-end test runs against every
+// language. Built with StarlingMonkey (package.json) for `fetch` and the async handler.
 import { definePlugin, kv, variables, SwitchboardError } from "switchboard-sdk";
 
 function run(line) {
@@ -28,11 +29,23 @@ function run(line) {
   }
 }
 
+// `http URL`: the standard fetch, through the host's wasi:http (allowed_outbound_hosts).
+async function get(url) {
+  try {
+    const response = await fetch(url);
+    return `${response.status} ${await response.text()}`;
+  } catch (e) {
+    // A denied host, a refused connection and a timeout all surface as a TypeError.
+    return e instanceof TypeError ? "error network" : `error ${e}`;
+  }
+}
+
 export default definePlugin({
-  onMessage(ctx, message) {
+  async onMessage(ctx, message) {
+    const line = String(message);
     let reply;
     try {
-      reply = run(String(message));
+      reply = line.startsWith("http ") ? await get(line.slice(5)) : run(line);
     } catch (e) {
       reply = e instanceof SwitchboardError ? `error ${e.kind}` : `error ${e}`;
     }

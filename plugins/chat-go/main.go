@@ -3,12 +3,14 @@
 //
 // All state lives on the gateways, so any instance (or a hot-swapped version) can serve any
 // client: the nick is the session key "nick" and the client's uid, the current room is the
-// session key "room" and a group membership.
+// session key "room" and a group membership. Each room's last messages are in the app's
+// key-value store (see recordHistory and recentHistory).
 package main
 
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -21,8 +23,50 @@ const (
 	roomKey = "room"
 	maxNick = 32
 	maxRoom = 64
-	help    = "commands: /nick NAME, /join ROOM, /leave [ROOM], /who, /msg NICK TEXT, /help"
+	help    = "commands: /nick NAME, /join ROOM, /leave [ROOM], /who, /msg NICK TEXT, /history, /help"
+	// kept is the number of messages kept per room.
+	kept = 50
 )
+
+// Each room's last kept messages, so they outlive the instances, a restart and a hot swap.
+// Instances run side by side, so there is no read-modify-write of a list: a message takes the
+// room's next number from an atomic increment and goes to slot number % kept with its number
+// in front; reading keeps the slots of the last kept numbers whose number matches.
+
+func historySeqKey(room string) string { return "history:" + room + ":seq" }
+
+func historySlotKey(room string, seq int64) string {
+	return fmt.Sprintf("history:%s:%02d", room, seq%kept)
+}
+
+// recordHistory records line as the room's newest message.
+func recordHistory(room, line string) error {
+	seq, err := sb.KV.Increment(historySeqKey(room), 1)
+	if err != nil {
+		return err
+	}
+	return sb.KV.SetString(historySlotKey(room, seq), strconv.FormatInt(seq, 10)+"\n"+line)
+}
+
+// recentHistory returns the room's last messages, oldest first.
+func recentHistory(room string) ([]string, error) {
+	stored, _, err := sb.KV.GetString(historySeqKey(room))
+	if err != nil {
+		return nil, err
+	}
+	last, _ := strconv.ParseInt(strings.TrimSpace(stored), 10, 64)
+	lines := []string{}
+	for seq := max(1, last-kept+1); seq <= last; seq++ {
+		slot, _, err := sb.KV.GetString(historySlotKey(room, seq))
+		if err != nil {
+			return nil, err
+		}
+		if number, line, ok := strings.Cut(slot, "\n"); ok && number == strconv.FormatInt(seq, 10) {
+			lines = append(lines, line)
+		}
+	}
+	return lines, nil
+}
 
 // displayName is the name shown for a client: its nick, or its client id if it has none.
 func displayName(session sb.Session, client string) string {
@@ -114,6 +158,32 @@ func (c *client) join(room string) {
 	check(sb.UpdateSession(c.id, sb.Session{roomKey: room}))
 	c.session[roomKey] = room
 	check(sb.SendToGroup(room, sb.Text("* "+c.name()+" joined "+room)))
+	c.replay(room, false)
+}
+
+// replay sends the room's last messages to this client; always: even when there are none.
+func (c *client) replay(room string, always bool) {
+	lines, err := recentHistory(room)
+	if err != nil {
+		c.reply("error: history unavailable: " + err.Error())
+		return
+	}
+	if len(lines) == 0 && !always {
+		return
+	}
+	c.reply(fmt.Sprintf("* last %d messages in %s:", len(lines), room))
+	for _, line := range lines {
+		c.reply("[history] " + line)
+	}
+}
+
+func (c *client) history() {
+	room := c.room()
+	if room == "" {
+		c.reply("error: you are not in a room")
+		return
+	}
+	c.replay(room, true)
 }
 
 func (c *client) leave(room string) {
@@ -192,7 +262,11 @@ func (c *client) say(text string) {
 		c.reply("error: you are not in a room; /join ROOM first")
 		return
 	}
-	check(sb.SendToGroup(room, sb.Text(c.name()+": "+text)))
+	line := c.name() + ": " + text
+	if err := recordHistory(room, line); err != nil {
+		sb.Warnf("chat: history not kept: %v", err)
+	}
+	check(sb.SendToGroup(room, sb.Text(line)))
 }
 
 func (c *client) handle(line string) {
@@ -222,6 +296,8 @@ func (c *client) handle(line string) {
 		c.who()
 	case name == "msg":
 		c.msg(args)
+	case name == "history":
+		c.history()
 	case name == "help":
 		c.reply("* " + help)
 	default:

@@ -3,14 +3,17 @@
 //
 // All state lives on the gateways, so any instance (or a hot-swapped version) can serve any
 // client: the nick is the session key `nick` and the client's uid, the current room is the
-// session key `room` and a group membership.
+// session key `room` and a group membership. Each room's last messages are in the app's
+// key-value store (see `history` below).
 import * as sb from "switchboard-sdk";
 
 const NICK = "nick";
 const ROOM = "room";
 const MAX_NICK = 32;
 const MAX_ROOM = 64;
-const HELP = "commands: /nick NAME, /join ROOM, /leave [ROOM], /who, /msg NICK TEXT, /help";
+const HELP = "commands: /nick NAME, /join ROOM, /leave [ROOM], /who, /msg NICK TEXT, /history, /help";
+/** Messages kept per room. */
+const KEPT = 50;
 
 const WHITESPACE = /\s/u;
 const CONTROL = /\p{Cc}/u;
@@ -53,6 +56,33 @@ function check(f) {
     sb.warn(`chat: ${e.message}`);
   }
 }
+
+// Each room's last KEPT messages, so they outlive the instances, a restart and a hot swap.
+// Instances run side by side, so there is no read-modify-write of a list: a message takes the
+// room's next number from an atomic increment and goes to slot `number % KEPT` with its number
+// in front; reading keeps the slots of the last KEPT numbers whose number matches.
+const history = {
+  seqKey: (room) => `history:${room}:seq`,
+  slotKey: (room, seq) => `history:${room}:${String(seq % KEPT).padStart(2, "0")}`,
+
+  /** Records `line` as the room's newest message. */
+  record(room, line) {
+    const seq = Number(sb.kv.increment(this.seqKey(room)));
+    sb.kv.set(this.slotKey(room, seq), `${seq}\n${line}`);
+  },
+
+  /** The room's last messages, oldest first. */
+  recent(room) {
+    const last = Number.parseInt(sb.kv.getString(this.seqKey(room)) ?? "0", 10) || 0;
+    const lines = [];
+    for (let seq = Math.max(1, last - KEPT + 1); seq <= last; seq++) {
+      const stored = sb.kv.getString(this.slotKey(room, seq));
+      const cut = stored === null ? -1 : stored.indexOf("\n");
+      if (cut >= 0 && stored.slice(0, cut) === String(seq)) lines.push(stored.slice(cut + 1));
+    }
+    return lines;
+  },
+};
 
 class Client {
   constructor(id, session) {
@@ -101,6 +131,27 @@ class Client {
     check(() => sb.updateSession(this.id, { [ROOM]: room }));
     this.session[ROOM] = room;
     check(() => sb.sendToGroup(room, `* ${this.name()} joined ${room}`));
+    this.replay(room, false);
+  }
+
+  /** Sends the room's last messages to this client; `always`: even when there are none. */
+  replay(room, always) {
+    let lines;
+    try {
+      lines = history.recent(room);
+    } catch (e) {
+      if (!(e instanceof sb.SwitchboardError)) throw e;
+      return this.reply(`error: history unavailable: ${e.message}`);
+    }
+    if (lines.length === 0 && !always) return;
+    this.reply(`* last ${lines.length} messages in ${room}:`);
+    for (const line of lines) this.reply(`[history] ${line}`);
+  }
+
+  history() {
+    const room = this.room();
+    if (room === null) return this.reply("error: you are not in a room");
+    this.replay(room, true);
   }
 
   leave(room) {
@@ -156,7 +207,14 @@ class Client {
   say(text) {
     const room = this.room();
     if (room === null) return this.reply("error: you are not in a room; /join ROOM first");
-    check(() => sb.sendToGroup(room, `${this.name()}: ${text}`));
+    const line = `${this.name()}: ${text}`;
+    try {
+      history.record(room, line);
+    } catch (e) {
+      if (!(e instanceof sb.SwitchboardError)) throw e;
+      sb.warn(`chat: history not kept: ${e.message}`);
+    }
+    check(() => sb.sendToGroup(room, line));
   }
 
   handle(input) {
@@ -177,6 +235,8 @@ class Client {
         return this.who();
       case "msg":
         return this.msg(args);
+      case "history":
+        return this.history();
       case "help":
         return this.reply(`* ${HELP}`);
       default:

@@ -3,7 +3,8 @@ this plugin behaves exactly like the Rust one there.
 
 All state lives on the gateways, so any instance (or a hot-swapped version) can serve any
 client: the nick is the session key ``nick`` and the client's uid, the current room is the
-session key ``room`` and a group membership.
+session key ``room`` and a group membership. Each room's last messages are in the app's
+key-value store (see :class:`History`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ NICK = "nick"
 ROOM = "room"
 MAX_NICK = 32
 MAX_ROOM = 64
-HELP = "commands: /nick NAME, /join ROOM, /leave [ROOM], /who, /msg NICK TEXT, /help"
+HELP = "commands: /nick NAME, /join ROOM, /leave [ROOM], /who, /msg NICK TEXT, /history, /help"
+KEPT = 50
+"""Messages kept per room."""
 
 
 def display_name(session: sb.Session, client: str) -> str:
@@ -54,6 +57,41 @@ def uid_online(uid: str) -> bool:
         return sb.is_uid_online(uid)
     except sb.SwitchboardError:
         return False
+
+
+class History:
+    """Each room's last ``KEPT`` messages, so they outlive the instances, a restart and a hot swap.
+
+    Instances run side by side, so there is no read-modify-write of a list: a message takes the
+    room's next number from an atomic increment and goes to slot ``number % KEPT`` with its
+    number in front; reading keeps the slots of the last ``KEPT`` numbers whose number matches.
+    """
+
+    @staticmethod
+    def _seq_key(room: str) -> str:
+        return f"history:{room}:seq"
+
+    @staticmethod
+    def _slot_key(room: str, seq: int) -> str:
+        return f"history:{room}:{seq % KEPT:02}"
+
+    @classmethod
+    def record(cls, room: str, line: str) -> None:
+        """Records ``line`` as the room's newest message."""
+        seq = sb.kv.increment(cls._seq_key(room))
+        sb.kv.set(cls._slot_key(room, seq), f"{seq}\n{line}")
+
+    @classmethod
+    def recent(cls, room: str) -> List[str]:
+        """The room's last messages, oldest first."""
+        stored_last = sb.kv.get_string(cls._seq_key(room))
+        last = int(stored_last) if stored_last and stored_last.strip().isdigit() else 0
+        lines = []
+        for seq in range(max(1, last - KEPT + 1), last + 1):
+            number, _, line = (sb.kv.get_string(cls._slot_key(room, seq)) or "").partition("\n")
+            if number == str(seq):
+                lines.append(line)
+        return lines
 
 
 class Client:
@@ -98,6 +136,26 @@ class Client:
         check(lambda: sb.update_session(self.id, {ROOM: room}))
         self.session[ROOM] = room
         check(lambda: sb.send_to_group(room, f"* {self.name()} joined {room}"))
+        self.replay(room, False)
+
+    def replay(self, room: str, always: bool) -> None:
+        """Sends the room's last messages to this client; ``always``: even when there are none."""
+        try:
+            lines = History.recent(room)
+        except sb.SwitchboardError as e:
+            return self.reply(f"error: history unavailable: {e}")
+        if not lines and not always:
+            return None
+        self.reply(f"* last {len(lines)} messages in {room}:")
+        for line in lines:
+            self.reply(f"[history] {line}")
+        return None
+
+    def history(self) -> None:
+        room = self.room()
+        if room is None:
+            return self.reply("error: you are not in a room")
+        return self.replay(room, True)
 
     def leave(self, room: Optional[str]) -> None:
         current = self.room()
@@ -150,7 +208,12 @@ class Client:
         room = self.room()
         if room is None:
             return self.reply("error: you are not in a room; /join ROOM first")
-        check(lambda: sb.send_to_group(room, f"{self.name()}: {text}"))
+        line = f"{self.name()}: {text}"
+        try:
+            History.record(room, line)
+        except sb.SwitchboardError as e:
+            sb.warn(f"chat: history not kept: {e}")
+        check(lambda: sb.send_to_group(room, line))
 
     def handle(self, line: str) -> None:
         line = line.strip()
@@ -171,6 +234,8 @@ class Client:
             return self.who()
         if name == "msg":
             return self.msg(args)
+        if name == "history":
+            return self.history()
         if name == "help":
             return self.reply(f"* {HELP}")
         return self.reply(f"error: unknown command /{name}; {HELP}")

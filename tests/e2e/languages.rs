@@ -84,3 +84,37 @@ async fn echo_go() {
 async fn chat_go() {
     chat_scenario_with(cached(Setup::one("websocket", "chat-go"))).await;
 }
+
+#[tokio::test]
+async fn an_async_handler_under_quickjs_is_refused_with_a_clear_message() {
+    let plugins = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        plugins.path().join("async-js.wasm"),
+        crate::support::fixture_bytes("async-js"),
+    )
+    .expect("written");
+    let mut setup = cached(Setup::one("websocket", "async-js"));
+    setup.plugins_dir = Some(plugins.path().to_owned());
+    let server = crate::support::Server::start(&setup.toml());
+    let mut ws = Ws::connect(&server.url()).await;
+
+    ws.send_text("fetch").await;
+    let answer = ws.recv_text().await;
+    assert!(
+        answer.contains("fetch needs the StarlingMonkey engine"),
+        "{answer}"
+    );
+
+    let mark = server.mark();
+    ws.send_text("async").await;
+    server
+        .wait_for_log_since(
+            mark,
+            "onMessage returned a Promise, which the QuickJS engine cannot wait for",
+        )
+        .await;
+    server.wait_for_log_since(mark, "instance replaced").await;
+    // Nothing of the handler ran after its first await; the client stays connected.
+    ws.send_text("fetch").await;
+    assert!(ws.recv_text().await.contains("StarlingMonkey"));
+}

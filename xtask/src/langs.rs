@@ -73,9 +73,6 @@ impl Lang {
     }
 }
 
-/// The JavaScript engine used unless `SWITCHBOARD_JS_ENGINE` says otherwise.
-pub const DEFAULT_JS_ENGINE: &str = "quickjs";
-
 /// Folders and files never part of a fingerprint.
 fn skipped(name: &str) -> bool {
     matches!(
@@ -111,7 +108,7 @@ fn hash_tree(dir: &Path, h: &mut DefaultHasher) -> Result<()> {
 }
 
 /// What a plugin's output depends on: its folder, its SDK, the WIT, the pinned tools.
-fn fingerprint(root: &Path, lang: Lang, dir: &Path, engine: &str) -> Result<String> {
+fn fingerprint(root: &Path, lang: Lang, dir: &Path, engine: Option<&str>) -> Result<String> {
     let mut h = DefaultHasher::new();
     hash_tree(dir, &mut h)?;
     hash_tree(&root.join(lang.sdk()), &mut h)?;
@@ -138,10 +135,10 @@ pub fn build(root: &Path, lang: Lang, names: &[String]) -> Result<()> {
     if names.is_empty() {
         return Ok(());
     }
+    // A JavaScript plugin names its engine in its package.json; this overrides them all.
     let engine = std::env::var("SWITCHBOARD_JS_ENGINE")
         .ok()
-        .filter(|e| !e.is_empty())
-        .unwrap_or_else(|| DEFAULT_JS_ENGINE.to_owned());
+        .filter(|e| !e.is_empty());
     let out_dir = root.join("target/plugins");
     let stamps = out_dir.join(".stamps");
     fs::create_dir_all(&stamps).with_context(|| format!("creating {}", stamps.display()))?;
@@ -149,7 +146,7 @@ pub fn build(root: &Path, lang: Lang, names: &[String]) -> Result<()> {
     let mut todo = Vec::new();
     for name in names {
         let dir = root.join("plugins").join(name);
-        let print = fingerprint(root, lang, &dir, &engine)?;
+        let print = fingerprint(root, lang, &dir, engine.as_deref())?;
         let dest = out_dir.join(format!("{name}.wasm"));
         let stamp = stamps.join(name);
         if dest.is_file() && fs::read_to_string(&stamp).is_ok_and(|s| s == print) {
@@ -167,7 +164,7 @@ pub fn build(root: &Path, lang: Lang, names: &[String]) -> Result<()> {
         let started = Instant::now();
         let _ = fs::remove_file(&stamp);
         let tmp = out_dir.join(format!(".{name}.build.wasm"));
-        let mut cmd = env.command(root, &dir, &tmp, &engine);
+        let mut cmd = env.command(root, &dir, &tmp, engine.as_deref());
         let status = cmd
             .status()
             .with_context(|| format!("cannot run {cmd:?}"))?;
@@ -227,15 +224,17 @@ impl Toolchain {
     }
 
     /// The SDK's build command for the plugin in `dir`, writing `out`.
-    fn command(&self, root: &Path, dir: &Path, out: &Path, engine: &str) -> Command {
+    fn command(&self, root: &Path, dir: &Path, out: &Path, engine: Option<&str>) -> Command {
         match self {
             Toolchain::Js => {
                 let mut cmd = Command::new("node");
                 cmd.arg(root.join("plugin-sdk/js/bin/switchboard-build.js"))
                     .arg(dir)
                     .arg("-o")
-                    .arg(out)
-                    .args(["--engine", engine]);
+                    .arg(out);
+                if let Some(engine) = engine {
+                    cmd.args(["--engine", engine]);
+                }
                 cmd
             }
             Toolchain::Python { venv } => {

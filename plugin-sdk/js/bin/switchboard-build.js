@@ -8,7 +8,10 @@
 // "switchboard-sdk" and relative modules; everything is bundled into one module with esbuild,
 // then componentized:
 //   quickjs         componentize-qjs --sync (the default: small, fast to compile and to call)
-//   starlingmonkey  componentize-js -d http fetch-event (full standard JS: BigInt, TextEncoder…)
+//   starlingmonkey  componentize-js -d fetch-event (full standard JS: BigInt, TextEncoder, fetch
+//                   through wasi:http, async handlers)
+// The engine is --engine, else $SWITCHBOARD_JS_ENGINE, else the plugin's package.json
+// ("switchboard": { "engine": "starlingmonkey" }), else quickjs.
 // Without --wit, the WIT folder is $SWITCHBOARD_WIT or the wit/ of the repository this SDK is in.
 
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
@@ -26,7 +29,7 @@ function fail(message) {
 }
 
 function parseArgs(argv) {
-  const opts = { dir: ".", out: null, engine: process.env.SWITCHBOARD_JS_ENGINE || "quickjs", wit: null };
+  const opts = { dir: ".", out: null, engine: process.env.SWITCHBOARD_JS_ENGINE || null, wit: null };
   let dirSet = false;
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -42,6 +45,7 @@ function parseArgs(argv) {
       dirSet = true;
     } else fail(`unexpected argument ${a}\n${USAGE}`);
   }
+  opts.engine ??= engineOf(resolve(opts.dir));
   if (!ENGINES.includes(opts.engine)) fail(`unknown engine ${opts.engine}; use one of ${ENGINES.join(", ")}`);
   return opts;
 }
@@ -55,13 +59,25 @@ function findWit(explicit) {
   return fail("no wit/switchboard.wit found; pass --wit DIR or set SWITCHBOARD_WIT");
 }
 
-function entryOf(dir) {
+// The plugin's package.json, or {} without one.
+function packageOf(dir) {
   const pkg = join(dir, "package.json");
-  if (existsSync(pkg)) {
-    const main = JSON.parse(readFileSync(pkg, "utf8")).main;
-    if (main) return resolve(dir, main);
+  if (!existsSync(pkg)) return {};
+  try {
+    return JSON.parse(readFileSync(pkg, "utf8"));
+  } catch (e) {
+    return fail(`${pkg}: ${e.message}`);
   }
-  return join(dir, "index.js");
+}
+
+function entryOf(dir) {
+  const main = packageOf(dir).main;
+  return main ? resolve(dir, main) : join(dir, "index.js");
+}
+
+// The engine the plugin asks for in its package.json, else the default.
+function engineOf(dir) {
+  return packageOf(dir).switchboard?.engine ?? "quickjs";
 }
 
 // The functions of the WIT interface switchboard:plugin/api, in camelCase.
@@ -111,6 +127,7 @@ function rawApiPlugin(engine) {
 
 export async function build({ dir, out, engine, wit }) {
   const pluginDir = resolve(dir);
+  engine ??= engineOf(pluginDir);
   const entry = entryOf(pluginDir);
   if (!existsSync(entry) || !statSync(entry).isFile()) fail(`no ${entry}`);
   const output = resolve(out ?? join(pluginDir, `${basename(pluginDir)}.wasm`));
@@ -156,7 +173,9 @@ export async function build({ dir, out, engine, wit }) {
         sourcePath: bundled,
         witPath,
         worldName: "plugin",
-        disableFeatures: ["http", "fetch-event"],
+        // The host grants wasi:http per app (allowed_outbound_hosts) and calls no
+        // incoming handler.
+        disableFeatures: ["fetch-event"],
       }));
     }
     mkdirSync(dirname(output), { recursive: true });

@@ -200,23 +200,24 @@ export declare class Rejection extends Error {
  * The handlers a plugin implements; all are optional. A plugin's `index.js` exports such an
  * object (or a class whose instances are, created once per instance) as its default export.
  * Handlers run one at a time per instance; an exception traps (the event is lost, the
- * instance replaced).
+ * instance replaced). A handler may be `async` (for `fetch`) only with the StarlingMonkey
+ * engine, which waits for its promise; QuickJS refuses it at its first call.
  */
 export interface Plugin {
   /** An instance was created (start, scale-up, hot swap, after a failure); may set timers. */
-  onWorkerStart?(workerId: number): void;
+  onWorkerStart?(workerId: number): void | Promise<void>;
   /** A TCP client was accepted, or a WebSocket handshake completed. */
-  onConnect?(ctx: Context): void;
+  onConnect?(ctx: Context): void | Promise<void>;
   /** A WebSocket handshake arrived; return or throw a `Rejection` to refuse it. */
-  onWebsocketConnect?(ctx: Context, request: HttpRequest): Rejection | void;
+  onWebsocketConnect?(ctx: Context, request: HttpRequest): Rejection | void | Promise<Rejection | void>;
   /** One complete message arrived, byte-exact: a string for text, a Uint8Array for binary. */
-  onMessage?(ctx: Context, message: Message): void;
+  onMessage?(ctx: Context, message: Message): void | Promise<void>;
   /** The client is gone; `bound` is what it was bound to. */
-  onClose?(ctx: Context, bound: Bound): void;
+  onClose?(ctx: Context, bound: Bound): void | Promise<void>;
   /** A timer set by this instance fired. */
-  onTimer?(id: number): void;
+  onTimer?(id: number): void | Promise<void>;
   /** The instance is being retired (stop, hot swap); it has bounded time. */
-  onWorkerStop?(workerId: number): void;
+  onWorkerStop?(workerId: number): void | Promise<void>;
 }
 
 /** Types a plugin's handlers: `export default definePlugin({ onMessage(ctx, m) { … } })`. */

@@ -465,6 +465,36 @@ class HttpRequest {
   }
 }
 
+/** A thenable: what an `async` handler returns. */
+const isPromise = (value) => value != null && typeof value.then === "function";
+
+// What a handler returned, handed back to the engine. StarlingMonkey runs its event loop until
+// a returned promise settles, so an `async` handler may `await fetch(…)`. QuickJS (`--sync`)
+// would drop the promise and the rest of the handler with it: refused, loudly, at once.
+function settle(handler, result) {
+  if (!isPromise(result) || ENGINE === "starlingmonkey") return result;
+  const why =
+    `${handler} returned a Promise, which the QuickJS engine cannot wait for: make it a plain ` +
+    `function, or build with StarlingMonkey ("switchboard": { "engine": "starlingmonkey" } in ` +
+    `package.json) for async handlers and fetch`;
+  log("error", why);
+  throw new Error(why);
+}
+
+// QuickJS has no fetch: say what to do instead of "fetch is not defined".
+if (ENGINE === "quickjs" && typeof globalThis.fetch !== "function") {
+  globalThis.fetch = () => {
+    throw new Error(
+      'fetch needs the StarlingMonkey engine: set "switchboard": { "engine": "starlingmonkey" } in package.json',
+    );
+  };
+}
+
+/** Throws the WIT `rejection` for a `Rejection`; anything else means "accept". */
+function verdict(result) {
+  if (result instanceof Rejection) throw { status: result.status, reason: result.reason };
+}
+
 /**
  * The `events` export of the component, built from the plugin's default export: an object
  * of handlers, or a class (instantiated once per instance, on its first event). Used by the
@@ -478,39 +508,44 @@ export function makeEvents(pluginOrClass) {
     }
     return plugin;
   };
+  // Calls handler `name` if the plugin has it.
+  const run = (name, ...args) => {
+    const p = get();
+    return p[name] ? settle(name, p[name](...args)) : undefined;
+  };
   return {
     onWorkerStart(workerId) {
-      get().onWorkerStart?.(workerId);
+      return run("onWorkerStart", workerId);
     },
     onConnect(ctx) {
-      const p = get();
-      if (p.onConnect) p.onConnect(new Context(ctx));
+      return run("onConnect", new Context(ctx));
     },
     onWebsocketConnect(ctx, request) {
-      const p = get();
-      if (!p.onWebsocketConnect) return;
-      let rejection;
+      if (!get().onWebsocketConnect) return undefined;
+      let result;
       try {
-        rejection = p.onWebsocketConnect(new Context(ctx), new HttpRequest(request));
+        result = run("onWebsocketConnect", new Context(ctx), new HttpRequest(request));
       } catch (e) {
         if (!(e instanceof Rejection)) throw e;
-        rejection = e;
+        result = e;
       }
-      if (rejection instanceof Rejection) throw { status: rejection.status, reason: rejection.reason };
+      if (!isPromise(result)) return verdict(result);
+      return result.then(verdict, (e) => {
+        if (e instanceof Rejection) return verdict(e);
+        throw e;
+      });
     },
     onMessage(ctx, message) {
-      const p = get();
-      if (p.onMessage) p.onMessage(new Context(ctx), fromRawMessage(message));
+      return run("onMessage", new Context(ctx), fromRawMessage(message));
     },
     onClose(ctx, bound) {
-      const p = get();
-      if (p.onClose) p.onClose(new Context(ctx), { uid: none(bound.uid), groups: list(bound.groups) });
+      return run("onClose", new Context(ctx), { uid: none(bound.uid), groups: list(bound.groups) });
     },
     onTimer(id) {
-      get().onTimer?.(Number(id));
+      return run("onTimer", Number(id));
     },
     onWorkerStop(workerId) {
-      get().onWorkerStop?.(workerId);
+      return run("onWorkerStop", workerId);
     },
   };
 }

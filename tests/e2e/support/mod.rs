@@ -63,36 +63,45 @@ pub fn plugins_dir() -> &'static Path {
 }
 
 /// A test-only plugin of `tests/plugins/NAME` (one that misbehaves on purpose, so it is no
-/// example and never lands in target/plugins), built once per test run.
+/// example and never lands in target/plugins), built once per test run: with cargo, or with
+/// the JavaScript SDK's build when the folder has a `package.json`.
 pub fn fixture_bytes(name: &str) -> Vec<u8> {
     static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
-    plugins_dir(); // the wasm target is installed, the plugin profile's deps are built
+    plugins_dir(); // the toolchains are installed, the plugin profile's deps are built
+    let source = root().join("tests/plugins").join(name);
+    let javascript = source.join("package.json").is_file();
     let target_dir = root().join("target/wasm");
+    let path = if javascript {
+        target_dir.join(format!("js/{name}.wasm"))
+    } else {
+        target_dir.join(format!("wasm32-wasip2/plugin/{name}.wasm"))
+    };
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
     if !built.iter().any(|n| n == name) {
-        let status = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--quiet",
-                "--profile",
-                "plugin",
-                "--target",
-                "wasm32-wasip2",
-            ])
-            .arg("--target-dir")
-            .arg(&target_dir)
-            .arg("-p")
-            .arg(format!("switchboard-plugin-{name}"))
-            .current_dir(root())
-            .status()
-            .expect("cargo runs");
+        let mut build = if javascript {
+            let mut node = Command::new("node");
+            node.arg(root().join("plugin-sdk/js/bin/switchboard-build.js"))
+                .arg(&source)
+                .arg("-o")
+                .arg(&path);
+            node
+        } else {
+            let mut cargo = Command::new(env!("CARGO"));
+            cargo
+                .args(["build", "--quiet", "--profile", "plugin"])
+                .args(["--target", "wasm32-wasip2", "--target-dir"])
+                .arg(&target_dir)
+                .arg("-p")
+                .arg(format!("switchboard-plugin-{name}"));
+            cargo
+        };
+        let status = build.current_dir(root()).status().expect("the build runs");
         assert!(
             status.success(),
             "building the fixture plugin {name} failed"
         );
         built.push(name.to_owned());
     }
-    let path = target_dir.join(format!("wasm32-wasip2/plugin/{name}.wasm"));
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
