@@ -11,4 +11,6 @@ pub mod config;
 pub mod control;
 pub mod gateway;
 #[cfg(feature = "runtime")]
+pub mod private_dir;
+#[cfg(feature = "runtime")]
 pub mod worker;

@@ -336,3 +336,81 @@ async fn a_daemons_log_is_rotated_past_its_size_keeping_log_keep_files() {
             .contains("stopped")
     );
 }
+
+/// Another local user can neither reach the control socket (its folder is private) nor, if
+/// that folder is opened by mistake, command the server: the peer's uid is checked, and the
+/// answer says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_local_user_cannot_command_the_server() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    const NOBODY: u32 = 65534;
+    if rustix::process::geteuid().as_raw() != 0 {
+        // Only root can run a command as another user; CI runs as root.
+        assert!(std::env::var_os("CI").is_none(), "CI must run this as root");
+        eprintln!("skipped: running a command as another user needs root");
+        return;
+    }
+    let chmod = |path: &std::path::Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod")
+    };
+    let site = Site::new();
+    site.ok(&["start", "-d"]);
+    // The other user's config names the same run folder.
+    let other = tempfile::tempdir().expect("temp dir");
+    chmod(other.path(), 0o755);
+    let config = other.path().join("switchboard.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[listener]]\naddr = \"127.0.0.1:0\"\nprotocol = \"websocket\"\napp = \"echo\"\n[run]\npid_file = {:?}\n",
+            site.pid_file().display().to_string()
+        ),
+    )
+    .expect("config");
+    chmod(&config, 0o644);
+    let as_nobody = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(args)
+            .arg("-c")
+            .arg(&config)
+            .current_dir(other.path())
+            .uid(NOBODY)
+            .gid(NOBODY)
+            .stdin(Stdio::null())
+            .output()
+            .expect("switchboard runs as nobody");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    chmod(site.dir.path(), 0o755);
+
+    // As configured: the run folder is 0700, so nothing of it can be reached.
+    let run = site.pid_file().parent().expect("run folder").to_owned();
+    assert_eq!(
+        std::fs::metadata(&run).expect("run").permissions().mode() & 0o777,
+        0o700
+    );
+    let (code, stderr) = as_nobody(&["stop"]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("is not running"), "{stderr}");
+
+    // Opened by mistake: the socket answers, and refuses by the peer's uid.
+    chmod(&run, 0o755);
+    chmod(&run.join("switchboard.sock"), 0o666);
+    for command in ["stop", "status"] {
+        let (code, stderr) = as_nobody(&[command]);
+        assert_eq!(code, Some(1), "{command}: {stderr}");
+        assert!(
+            stderr.contains("refused: this server runs as uid 0") && stderr.contains("uid 65534"),
+            "{command}: {stderr}"
+        );
+    }
+    let log = std::fs::read_to_string(run.join("switchboard.log")).expect("log");
+    assert!(log.contains("refused a process of another user"), "{log}");
+    // Still running, and its own user still commands it.
+    assert!(site.status()["pid"].as_u64().is_some());
+    site.ok(&["stop"]);
+}

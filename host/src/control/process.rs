@@ -11,6 +11,7 @@ use rustix::process::{Pid, Signal};
 
 use super::socket::{self, Request, Response};
 use crate::config::{Role, RunConfig};
+use crate::private_dir::{self, PrivateDirError};
 
 /// Why a process-level command failed.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +35,9 @@ pub enum ProcessError {
         /// Why.
         source: std::io::Error,
     },
+    /// The run folder is not this user's alone.
+    #[error("run folder: {0}")]
+    RunFolder(#[from] PrivateDirError),
     /// The daemon did not come up.
     #[error("the daemon did not start: {0}")]
     Daemon(String),
@@ -104,11 +108,8 @@ impl PidFile {
         if let Some(dir) = run.pid_file.parent()
             && !dir.as_os_str().is_empty()
         {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(io(dir))?;
+            // Whoever can write here can replace the control socket.
+            private_dir::create(dir)?;
         }
         // create_new: of two servers starting at once, only one gets the file.
         let mut file = std::fs::OpenOptions::new()
@@ -151,7 +152,12 @@ pub fn spawn_daemon(
     if let Some(dir) = run.log_file.parent()
         && !dir.as_os_str().is_empty()
     {
-        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        // Usually the run folder, which the daemon then checks is private.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(io(dir))?;
     }
     let log = std::fs::OpenOptions::new()
         .append(true)

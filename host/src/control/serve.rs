@@ -50,6 +50,9 @@ pub enum StartError {
     /// The HTTP API's tokens could not be read.
     #[error("{0}")]
     ApiTokens(String),
+    /// The compile cache is not this user's alone: its native code would not be trusted.
+    #[error("cache_dir: {0}")]
+    CacheDir(#[from] crate::private_dir::PrivateDirError),
     /// The admin listener or the HTTP API could not be set up.
     #[error("{what}: {source}")]
     Web {
@@ -183,6 +186,10 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), Ser
     let role = config.cluster.as_ref().map_or(Role::All, |c| c.role);
     let gateway = role.is_gateway().then(|| Gateway::new(GatewayId::random()));
     let worker_id = role.is_worker().then(Node::random_worker_id);
+    if role.is_worker() {
+        // Said now, once, rather than as a warning on every load that skips the cache.
+        crate::private_dir::create(&config.worker.cache_dir).map_err(|e| start(e.into()))?;
+    }
     // Bind first so a port in use is reported before anything else starts.
     let listeners = match &gateway {
         Some(gateway) => gateway

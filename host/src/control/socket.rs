@@ -98,34 +98,41 @@ pub async fn serve(listener: UnixListener, handler: Arc<dyn Handler>) {
         };
         // The file mode keeps other users out; the peer's credentials say so once more.
         let own = rustix::process::geteuid().as_raw();
-        match stream.peer_cred() {
-            Ok(peer) if may_control(peer.uid(), own) => {}
+        let refusal = match stream.peer_cred() {
+            Ok(peer) if may_control(peer.uid(), own) => None,
             Ok(peer) => {
                 tracing::warn!(
                     uid = peer.uid(),
                     pid = ?peer.pid(),
                     "control socket: refused a process of another user"
                 );
-                continue;
+                Some(format!(
+                    "refused: this server runs as uid {own}; only that user or root may \
+                     control it (you are uid {})",
+                    peer.uid()
+                ))
             }
             Err(e) => {
                 tracing::warn!("control socket: cannot tell who connects, refused: {e}");
-                continue;
+                Some(format!("refused: cannot tell who you are: {e}"))
             }
-        }
+        };
         let handler = handler.clone();
         tokio::spawn(async move {
             let (read, mut write) = stream.into_split();
+            // The request is read even from a refused peer, so it is never cut off mid-write
+            // and always gets to read the answer.
             let mut line = String::new();
             let mut reader = tokio::io::BufReader::new(read).take(MAX_REQUEST as u64);
-            let response = match reader.read_line(&mut line).await {
-                Ok(_) => match serde_json::from_str::<Request>(&line) {
+            let response = match (refusal, reader.read_line(&mut line).await) {
+                (Some(message), _) => Response::Error { message },
+                (None, Ok(_)) => match serde_json::from_str::<Request>(&line) {
                     Ok(request) => handler.handle(request).await,
                     Err(e) => Response::Error {
                         message: format!("bad request: {e}"),
                     },
                 },
-                Err(e) => Response::Error {
+                (None, Err(e)) => Response::Error {
                     message: format!("cannot read the request: {e}"),
                 },
             };

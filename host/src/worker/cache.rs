@@ -3,9 +3,10 @@
 
 use std::hash::{Hash, Hasher};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use crate::private_dir;
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
@@ -38,7 +39,7 @@ impl ArtifactCache {
             return None;
         }
         // Mapped as machine code: only what this user alone could have written is trusted.
-        if let Err(why) = trusted(&self.dir).and_then(|()| trusted(&path)) {
+        if let Err(why) = private_dir::check(&self.dir).and_then(|()| private_dir::check(&path)) {
             tracing::warn!(path = %path.display(), "not using the compile cache: {why}");
             return None;
         }
@@ -61,11 +62,7 @@ impl ArtifactCache {
     }
 
     fn try_store(&self, sha256: &str, component: &Component) -> anyhow::Result<()> {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&self.dir)?;
-        trusted(&self.dir).map_err(anyhow::Error::msg)?;
+        private_dir::create(&self.dir)?;
         let bytes = component
             .serialize()
             .map_err(|e| anyhow::anyhow!("{e:#}"))?;
@@ -85,28 +82,6 @@ impl ArtifactCache {
     }
 }
 
-/// Whether `path` could only have been written by this user: owned by it, and neither group
-/// nor others may write it.
-fn trusted(path: &Path) -> Result<(), String> {
-    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let me = rustix::process::geteuid().as_raw();
-    if meta.uid() != me {
-        return Err(format!(
-            "{} belongs to uid {}, not to this process's uid {me}",
-            path.display(),
-            meta.uid()
-        ));
-    }
-    if meta.mode() & 0o022 != 0 {
-        return Err(format!(
-            "{} is writable by group or others (mode {:o})",
-            path.display(),
-            meta.mode() & 0o777
-        ));
-    }
-    Ok(())
-}
-
 /// Maps a cached artifact.
 #[allow(unsafe_code)]
 fn deserialize(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
@@ -116,28 +91,4 @@ fn deserialize(engine: &Engine, path: &Path) -> wasmtime::Result<Component> {
     // checked to be this user's alone), and the name carries the engine's compatibility
     // hash; wasmtime also checks its own header and version.
     unsafe { Component::deserialize_file(engine, path) }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::os::unix::fs::PermissionsExt;
-
-    #[test]
-    fn only_files_this_user_alone_can_write_are_trusted() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let file = dir.path().join("a.cwasm");
-        std::fs::write(&file, b"x").expect("write");
-        let mode = |path: &Path, mode: u32| {
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod")
-        };
-        mode(&file, 0o600);
-        mode(dir.path(), 0o700);
-        assert_eq!(trusted(dir.path()), Ok(()));
-        assert_eq!(trusted(&file), Ok(()));
-        mode(&file, 0o666);
-        assert!(trusted(&file).is_err_and(|e| e.contains("writable by group or others")));
-        mode(dir.path(), 0o777);
-        assert!(trusted(dir.path()).is_err_and(|e| e.contains("mode 777")));
-    }
 }
