@@ -292,3 +292,52 @@ async fn the_api_and_the_admin_listener_serve_https() {
     .await;
     assert_eq!((health.status, health.body.as_str()), (200, "ok\n"));
 }
+
+/// The text framing's newline rule holds over TLS too: a message holding a newline is not
+/// sent (it would reach the client as several lines), and the client stays connected.
+#[tokio::test]
+async fn a_message_with_a_newline_never_reaches_a_tls_text_client_as_several_lines() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    async fn next_line(tls: &mut BufReader<TlsStream<TcpStream>>) -> String {
+        let mut line = String::new();
+        tokio::time::timeout(TIMEOUT, tls.read_line(&mut line))
+            .await
+            .expect("a line in time")
+            .expect("a line");
+        line
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let cert = TestCert::write(dir.path());
+    let server = Setup::one("websocket", "probe")
+        .listener(Listener::new("text", "probe").with(cert.keys().trim_end()))
+        .start();
+    let mut tls = BufReader::new(tls_connect(&server.addrs[1].to_string(), &cert.der).await);
+    tls.get_mut()
+        .write_all(b"{\"id\":1,\"op\":\"whoami\"}\n")
+        .await
+        .expect("send");
+    let me: serde_json::Value = serde_json::from_str(&next_line(&mut tls).await).expect("JSON");
+    let client = me["ok"]["client"].as_str().expect("an id").to_owned();
+
+    let mark = server.mark();
+    let mut probe = crate::support::probe::Probe::connect(&server.url()).await;
+    for message in ["hello\n{\"forged\":true}", "after"] {
+        probe
+            .ok(
+                "send-to-client",
+                serde_json::json!({"client": client, "message": message}),
+            )
+            .await;
+    }
+    assert_eq!(
+        next_line(&mut tls).await,
+        "after\n",
+        "the injected line was sent"
+    );
+    server
+        .wait_for_log_since(
+            mark,
+            "a message this framing cannot express (a newline on a text connection)",
+        )
+        .await;
+}
