@@ -222,22 +222,25 @@ fn ask(config: &Config, request: &Request) -> Result<Response, Failure> {
 
 /// Serves in this process; `daemon`: its stderr is the log file, which it rotates.
 fn serve_foreground(config: Config, path: Option<&Path>, daemon: bool) -> Result<(), Failure> {
-    init_logging(&config);
+    let run = &config.run;
+    let rotating = daemon
+        .then(|| log_rotation::open(&run.log_file, run.log_max_mib, run.log_keep))
+        .flatten();
+    let rotated = rotating.is_some();
+    init_logging(&config, rotating);
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| Failure::other(format!("cannot start the async runtime: {e}")))?;
-    let run = &config.run;
-    if daemon
-        && let Some(rotation) =
-            log_rotation::Rotation::new(&run.log_file, run.log_max_mib, run.log_keep)
-    {
-        runtime.spawn(rotation.run());
-    }
     let path = path.map(Path::to_owned);
-    match runtime.block_on(serve::run(config, path)) {
+    let outcome = match runtime.block_on(serve::run(config, path)) {
         Ok(()) => Ok(()),
         Err(serve::ServeError::Start(e)) => Err(Failure::usage(e)),
         Err(e) => Err(Failure::other(e)),
+    };
+    if rotated && let Err(failure) = &outcome {
+        // stderr may be a rotated-away file by now.
+        tracing::error!("{}", failure.message);
     }
+    outcome
 }
 
 fn start_daemon(config: &Config, path: Option<&Path>, role: Option<Role>) -> Result<(), Failure> {
@@ -299,14 +302,20 @@ fn load_config(path: Option<PathBuf>) -> Result<Config, ConfigError> {
 }
 
 /// Logs to stderr (the log file, for a daemon) at the config's level; `RUST_LOG` wins.
-fn init_logging(config: &Config) {
+fn init_logging(config: &Config, file: Option<log_rotation::RotatingLog>) {
     let level = config.log.level.as_deref().unwrap_or("info");
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .try_init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = match file {
+        Some(file) => {
+            log_rotation::log_panics();
+            logs.with_writer(file).with_ansi(false).try_init()
+        }
+        None => logs
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init(),
+    };
 }
