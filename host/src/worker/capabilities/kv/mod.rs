@@ -13,6 +13,7 @@ use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 pub mod jetstream;
+mod writer;
 
 /// Longest key, in bytes.
 pub const MAX_KEY_BYTES: usize = 1024;
@@ -307,6 +308,7 @@ impl KvStore for Scratch {
 /// The embedded backend: a redb database with one table per app.
 struct Embedded {
     db: Arc<Database>,
+    writer: writer::Writer,
 }
 
 fn unavailable(e: impl Into<redb::Error>) -> KvError {
@@ -324,9 +326,12 @@ impl Embedded {
         std::fs::create_dir_all(data_dir)
             .map_err(|e| fail(format!("cannot create {}: {e}", data_dir.display())))?;
         let path = data_dir.join("kv.redb");
-        let db = Database::create(&path)
-            .map_err(|e| fail(format!("cannot open {}: {e}", path.display())))?;
-        Ok(Self { db: Arc::new(db) })
+        let db = Arc::new(
+            Database::create(&path)
+                .map_err(|e| fail(format!("cannot open {}: {e}", path.display())))?,
+        );
+        let writer = writer::Writer::start(db.clone())?;
+        Ok(Self { db, writer })
     }
 
     /// Runs `f` on the blocking pool: redb reads and writes the file (and syncs on commit).
@@ -340,25 +345,33 @@ impl Embedded {
             .unwrap_or_else(|e| Err(KvError::Unavailable(format!("store task failed: {e}"))))
     }
 
-    /// Runs `f` in a write transaction on `app`'s table and commits.
+    /// Runs `f` on `app`'s table in the writer's next transaction; answers once that
+    /// transaction is committed.
     async fn write<T: Send + 'static>(
         &self,
         app: &str,
         f: impl FnOnce(&mut redb::Table<&str, &[u8]>) -> Result<T, KvError> + Send + 'static,
     ) -> Result<T, KvError> {
         let name = table_name(app);
-        self.blocking(move |db| {
-            let tx = db.begin_write().map_err(unavailable)?;
-            let out = {
-                let mut table = tx
-                    .open_table(TableDefinition::<&str, &[u8]>::new(&name))
-                    .map_err(unavailable)?;
-                f(&mut table)?
-            };
-            tx.commit().map_err(unavailable)?;
-            Ok(out)
+        let (tell, answer) = tokio::sync::oneshot::channel();
+        self.writer.submit(Box::new(
+            move |tx: Result<&redb::WriteTransaction, KvError>| {
+                let out = tx.and_then(|tx| {
+                    let mut table = tx
+                        .open_table(TableDefinition::<&str, &[u8]>::new(&name))
+                        .map_err(unavailable)?;
+                    f(&mut table)
+                });
+                Box::new(move |committed: Result<(), KvError>| {
+                    let _ = tell.send(committed.and(out));
+                })
+            },
+        ))?;
+        answer.await.unwrap_or_else(|_| {
+            Err(KvError::Unavailable(
+                "the store's writer has stopped".into(),
+            ))
         })
-        .await
     }
 
     /// Runs `f` in a read transaction on `app`'s table; `None` if the app has none yet.
@@ -578,5 +591,31 @@ mod tests {
                 .is_empty()
         );
         assert_eq!(store.get("app", "b0").await, Ok(None));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_side_by_side_share_commits_and_each_gets_its_own_answer() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Arc::new(Embedded::open(dir.path()).expect("opens"));
+        let text = Entry::new(b"hello".to_vec(), None, now_ms());
+        store.set("app", "text", text).await.expect("set");
+        let mut writes = tokio::task::JoinSet::new();
+        for i in 0..300 {
+            let store = store.clone();
+            // Every tenth write fails on its own; the others in its commit must not.
+            let key = if i % 10 == 0 { "text" } else { "n" };
+            writes.spawn(async move { store.increment("app", key, 1).await });
+        }
+        let (mut counted, mut refused) = (0, 0);
+        while let Some(done) = writes.join_next().await {
+            match done.expect("task") {
+                Ok(_) => counted += 1,
+                Err(KvError::NotANumber(_)) => refused += 1,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!((counted, refused), (270, 30));
+        assert_eq!(store.get("app", "n").await, Ok(Some(b"270".to_vec())));
+        assert_eq!(store.get("app", "text").await, Ok(Some(b"hello".to_vec())));
     }
 }
