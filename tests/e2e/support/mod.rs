@@ -9,6 +9,7 @@ pub mod http;
 pub mod load;
 pub mod nats;
 pub mod probe;
+pub mod process;
 pub mod web;
 
 use std::io::{BufRead, BufReader};
