@@ -757,7 +757,7 @@ async fn a_list_send_to_uids_on_two_gateways_is_one_bus_message_per_gateway_and_
 
     let cluster = Cluster::start().await;
     let mut p = Probe::connect(&cluster.url(0)).await;
-    let mut c = vec![
+    let mut c = [
         Probe::connect(&cluster.url(0)).await,
         Probe::connect(&cluster.url(1)).await,
         Probe::connect(&cluster.url(1)).await,
@@ -878,7 +878,7 @@ async fn a_list_send_to_uids_on_two_gateways_is_one_bus_message_per_gateway_and_
         .await,
         json!({"hall": 1, "none": 0, "room": 2})
     );
-    let mut room = vec![ids[0].clone(), ids[1].clone()];
+    let mut room = [ids[0].clone(), ids[1].clone()];
     room.sort();
     let page = p
         .ok(
