@@ -438,7 +438,7 @@ impl Calls {
             limit: page_limit(limit)?,
         };
         match self.reply(query).await? {
-            (_, Reply::Sessions(page)) => Ok(page),
+            (_, Reply::Sessions { page, .. }) => Ok(page),
             (query, other) => Err(unexpected(&query, other)),
         }
     }

@@ -242,7 +242,13 @@ pub enum Reply {
     /// A session, `None` if the client is unknown.
     Session(Option<Session>),
     /// Clients with their sessions, sorted by id.
-    Sessions(Vec<(ClientId, Session)>),
+    Sessions {
+        /// The page.
+        page: Vec<(ClientId, Session)>,
+        /// The page stopped at the gateway's byte budget before `limit`: more may follow
+        /// right after its last id, so a merge must not go past it.
+        cut: bool,
+    },
     /// Counts, one per name asked, in the same order.
     Counts(Vec<u64>),
     /// Sorted client ids, one list per uid asked, in the same order.
@@ -258,7 +264,10 @@ impl Reply {
             Query::ClientList { .. } => Self::Clients(Vec::new()),
             Query::UidList { .. } | Query::UidPage { .. } => Self::Uids(Vec::new()),
             Query::GroupList { .. } | Query::GroupPage { .. } => Self::Groups(Vec::new()),
-            Query::Sessions { .. } => Self::Sessions(Vec::new()),
+            Query::Sessions { .. } => Self::Sessions {
+                page: Vec::new(),
+                cut: false,
+            },
             Query::GroupCounts(groups) => Self::Counts(vec![0; groups.len()]),
             Query::ClientsOfUids(uids) => Self::ClientsOfUids(vec![Vec::new(); uids.len()]),
             Query::ClientInfo { .. } => Self::Info(None),

@@ -333,7 +333,10 @@ impl<H> Registry<H> {
                 group,
                 after,
                 limit,
-            } => Reply::Sessions(self.session_page(group.as_ref(), *after, *limit)),
+            } => {
+                let (page, cut) = self.session_page(group.as_ref(), *after, *limit);
+                Reply::Sessions { page, cut }
+            }
             Query::GroupCounts(groups) => Reply::Counts(self.group_counts(groups)),
             Query::ClientsOfUids(uids) => Reply::ClientsOfUids(self.clients_of_uids(uids)),
         }

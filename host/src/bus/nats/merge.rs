@@ -117,13 +117,26 @@ pub fn merge(query: &Query, replies: Vec<Reply>) -> Result<Reply, BusError> {
         }
         Query::Sessions { limit, .. } => {
             let mut pages = Vec::with_capacity(replies.len());
+            // A gateway that cut its page short may hold more right after its last id:
+            // the merged page must stop there, or the next cursor would skip them.
+            let mut stop: Option<ClientId> = None;
             for reply in replies {
                 match reply {
-                    Reply::Sessions(page) => pages.push(page),
+                    Reply::Sessions { page, cut } => {
+                        if cut && let Some(&(last, _)) = page.last() {
+                            stop = Some(stop.map_or(last, |s| s.min(last)));
+                        }
+                        pages.push(page);
+                    }
                     other => return Err(unexpected(&other)),
                 }
             }
-            Reply::Sessions(first_sessions(pages, *limit as usize))
+            let mut page = first_sessions(pages, *limit as usize);
+            let cut = stop.is_some_and(|s| page.iter().any(|(id, _)| *id > s));
+            if let Some(s) = stop {
+                page.retain(|(id, _)| *id <= s);
+            }
+            Reply::Sessions { page, cut }
         }
         Query::GroupCounts(groups) => {
             let mut sums = vec![0u64; groups.len()];
@@ -362,13 +375,24 @@ mod tests {
             limit: 2,
         };
         let s = |v: &str| crate::bus::Session::new([("k".into(), v.into())]).expect("fits");
+        let page = |page, cut| Reply::Sessions { page, cut };
         let replies = vec![
-            Reply::Sessions(vec![(id(2, 1), s("x")), (id(2, 2), s("y"))]),
-            Reply::Sessions(vec![(id(1, 5), s("z"))]),
+            page(vec![(id(2, 1), s("x")), (id(2, 2), s("y"))], false),
+            page(vec![(id(1, 5), s("z"))], false),
         ];
         assert_eq!(
             merge(&q, replies).expect("merges"),
-            Reply::Sessions(vec![(id(1, 5), s("z")), (id(2, 1), s("x"))])
+            page(vec![(id(1, 5), s("z")), (id(2, 1), s("x"))], false)
+        );
+        // Gateway 1 cut its page at its budget after 1/1: it may hold 1/2 next, so the
+        // merged page ends at 1/1 rather than running on into gateway 2's clients.
+        let replies = vec![
+            page(vec![(id(2, 1), s("x")), (id(2, 2), s("y"))], false),
+            page(vec![(id(1, 1), s("big"))], true),
+        ];
+        assert_eq!(
+            merge(&q, replies).expect("merges"),
+            page(vec![(id(1, 1), s("big"))], true)
         );
     }
 

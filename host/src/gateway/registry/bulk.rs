@@ -16,6 +16,10 @@ fn after<T>(after: Option<T>) -> (Edge<T>, Edge<T>) {
     )
 }
 
+/// Session bytes one page carries at most (past its first entry): a page of 1000 sessions of
+/// 64 KiB each would be 64 MiB, far above a NATS message's default 1 MiB.
+pub const SESSION_PAGE_BYTES: usize = 256 * 1024;
+
 fn limit(limit: u32) -> usize {
     usize::try_from(limit).unwrap_or(usize::MAX)
 }
@@ -73,29 +77,34 @@ impl<H> Registry<H> {
             .collect()
     }
 
-    /// One page of clients (all, or a group's members) with their sessions, sorted by id.
+    /// One page of clients (all, or a group's members) with their sessions, sorted by id,
+    /// and whether it was cut short at [`SESSION_PAGE_BYTES`] (then more may follow).
     pub(super) fn session_page(
         &self,
         group: Option<&Group>,
         from: Option<ClientId>,
         n: u32,
-    ) -> Vec<(ClientId, Session)> {
-        match group {
-            None => self
-                .clients
-                .range(after(from))
-                .take(limit(n))
-                .map(|(id, e)| (*id, e.session.clone()))
-                .collect(),
-            Some(group) => self
-                .groups
-                .get(group)
-                .into_iter()
-                .flat_map(|members| members.range(after(from)))
-                .filter_map(|id| Some((*id, self.clients.get(id)?.session.clone())))
-                .take(limit(n))
-                .collect(),
+    ) -> (Vec<(ClientId, Session)>, bool) {
+        let entries: Box<dyn Iterator<Item = (ClientId, &Entry<H>)>> = match group {
+            None => Box::new(self.clients.range(after(from)).map(|(id, e)| (*id, e))),
+            Some(group) => Box::new(
+                self.groups
+                    .get(group)
+                    .into_iter()
+                    .flat_map(move |members| members.range(after(from)))
+                    .filter_map(|id| Some((*id, self.clients.get(id)?))),
+            ),
+        };
+        let mut page = Vec::new();
+        let mut bytes = 0;
+        for (id, entry) in entries.take(limit(n)) {
+            if !page.is_empty() && bytes + entry.session.encoded_size() > SESSION_PAGE_BYTES {
+                return (page, true);
+            }
+            bytes += entry.session.encoded_size();
+            page.push((id, entry.session.clone()));
         }
+        (page, false)
     }
 
     /// The member count of each group, in the order given.
@@ -219,7 +228,7 @@ mod tests {
             after: Some(id(3)),
             limit: 2,
         };
-        let Reply::Sessions(page) = answer(&r, query) else {
+        let Reply::Sessions { page, cut: false } = answer(&r, query) else {
             panic!("sessions")
         };
         let page: Vec<(u64, Option<String>)> = page
@@ -232,10 +241,40 @@ mod tests {
             after: Some(id(11)),
             limit: 1000,
         };
-        let Reply::Sessions(page) = answer(&r, query) else {
+        let Reply::Sessions { page, cut: false } = answer(&r, query) else {
             panic!("sessions")
         };
         assert_eq!(page.len(), 1);
+    }
+
+    #[test]
+    fn a_session_page_stops_at_its_byte_budget_and_says_so() {
+        let mut r = registry(20);
+        let big = "x".repeat(60 * 1024);
+        for s in 1..=20 {
+            let session = Session::new([("big".to_owned(), big.clone())]).expect("fits");
+            r.set_session(id(s), session);
+        }
+        let query = Query::Sessions {
+            group: None,
+            after: None,
+            limit: 1000,
+        };
+        let Reply::Sessions { page, cut: true } = answer(&r, query) else {
+            panic!("a cut page")
+        };
+        let per_page = SESSION_PAGE_BYTES / (60 * 1024);
+        assert_eq!(page.len(), per_page);
+        // The next page starts right after it.
+        let query = Query::Sessions {
+            group: None,
+            after: page.last().map(|(c, _)| *c),
+            limit: 1000,
+        };
+        let Reply::Sessions { page: next, .. } = answer(&r, query) else {
+            panic!("sessions")
+        };
+        assert_eq!(next[0].0, id(per_page as u64 + 1));
     }
 
     #[test]
