@@ -1,8 +1,9 @@
 // Caps: the app's variables and key-value store driven by text commands (the protocol of
 // plugins/caps-js/README.md), so the same end-to-end test runs against every language.
+import * as sb from "switchboard-sdk";
 import { definePlugin, kv, variables, SwitchboardError } from "switchboard-sdk";
 
-function run(line) {
+function run(ctx, line) {
   const [command, key = "", ...rest] = line.split(" ");
   const value = rest.join(" ");
   switch (command) {
@@ -23,6 +24,29 @@ function run(line) {
       return String(kv.increment(key, value === "" ? 1 : Number(value)));
     case "keys":
       return [...kv.keys(key)].join(",");
+    // GatewayWorker parity: a JSON session value, list sends, bulk sessions and counts.
+    case "nick":
+      sb.setSessionJson(ctx.client, "profile", { nick: key, rooms: ["lobby"] });
+      sb.joinGroup(ctx.client, "caps");
+      sb.bindUid(ctx.client, key);
+      return "ok";
+    case "who": {
+      const seen = sb.getClientSessionsByGroup("caps", null, 10).map(([, session]) => {
+        const profile = sb.sessionJson(session, "profile", {});
+        return `${profile.nick}@${profile.rooms?.[0]}`;
+      });
+      const counts = sb.getClientCountByGroups(["caps", "none"]);
+      const ids = sb.getClientIdsByUids([key]);
+      return `${counts.caps}+${counts.none} ${seen.join(",")} ${[...sb.uids()].join(",")} ${ids[key].length}`;
+    }
+    case "notice":
+      sb.sendToUids(sb.getUidListPaged(null, 1000), [key, value].join(" ").trim());
+      sb.sendToGroups(["caps"], "to caps", [ctx.client]);
+      sb.sendToClients([ctx.client, ctx.client], "to me");
+      return "ok";
+    case "bye":
+      sb.closeClientWith(ctx.client, key);
+      return "ok";
     default:
       return `unknown command ${command}`;
   }
@@ -32,7 +56,7 @@ export default definePlugin({
   onMessage(ctx, message) {
     let reply;
     try {
-      reply = run(String(message));
+      reply = run(ctx, String(message));
     } catch (e) {
       reply = e instanceof SwitchboardError ? `error ${e.kind}` : `error ${e}`;
     }

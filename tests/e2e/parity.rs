@@ -286,3 +286,48 @@ async fn close_client_with_delivers_the_message_before_the_close() {
         "invalid-client-id"
     );
 }
+
+/// The parity commands of `plugins/caps-*` (their README): a JSON session value, list sends,
+/// bulk sessions, counts and ids by name, paged uids and close-with-message, through each
+/// language's SDK.
+async fn caps_parity(app: &str) {
+    let server = Setup::one("websocket", app).start();
+    let mut a = Ws::connect(&server.url()).await;
+    let mut b = Ws::connect(&server.url()).await;
+    for (ws, nick) in [(&mut a, "ann"), (&mut b, "bob")] {
+        ws.send_text(&format!("nick {nick}")).await;
+        assert_eq!(ws.recv_text().await, "ok", "{app}");
+    }
+    // a connected first, so its id sorts first.
+    a.send_text("who ann").await;
+    assert_eq!(
+        a.recv_text().await,
+        "2+0 ann@lobby,bob@lobby ann,bob 1",
+        "{app}"
+    );
+    a.send_text("notice hi there").await;
+    for want in ["hi there", "to me", "ok"] {
+        assert_eq!(a.recv_text().await, want, "{app}");
+    }
+    for want in ["hi there", "to caps"] {
+        assert_eq!(b.recv_text().await, want, "{app}");
+    }
+    a.send_text("bye later").await;
+    assert_eq!(a.recv_text().await, "later", "{app}");
+    assert_eq!(a.closed().await.map(|(code, _)| code), Some(1000), "{app}");
+}
+
+#[tokio::test]
+async fn javascript_plugins_use_the_list_forms_and_json_sessions() {
+    caps_parity("caps-js").await;
+}
+
+#[tokio::test]
+async fn python_plugins_use_the_list_forms_and_json_sessions() {
+    caps_parity("caps-py").await;
+}
+
+#[tokio::test]
+async fn go_plugins_use_the_list_forms_and_json_sessions() {
+    caps_parity("caps-go").await;
+}

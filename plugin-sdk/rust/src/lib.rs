@@ -1326,6 +1326,129 @@ impl Iterator for Clients {
 
 impl FusedIterator for Clients {}
 
+type Fetch<T> = Box<dyn FnMut(Option<&str>, u32) -> Result<Vec<T>>>;
+
+/// Names or sessions fetched a page at a time through a paged host call, in order; yields an
+/// error once (then ends) if a call fails. Made by [`uids`], [`uids_in_group`], [`groups`],
+/// [`sessions`] and [`sessions_in_group`].
+pub struct Paged<T> {
+    fetch: Fetch<T>,
+    cursor_of: fn(&T) -> String,
+    after: Option<String>,
+    page: std::vec::IntoIter<T>,
+    page_size: u32,
+    done: bool,
+}
+
+impl<T> fmt::Debug for Paged<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Paged")
+            .field("after", &self.after)
+            .field("page_size", &self.page_size)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Paged<T> {
+    fn new(fetch: Fetch<T>, cursor_of: fn(&T) -> String) -> Paged<T> {
+        Paged {
+            fetch,
+            cursor_of,
+            after: None,
+            page: Vec::new().into_iter(),
+            page_size: DEFAULT_PAGE_SIZE,
+            done: false,
+        }
+    }
+
+    /// Asks for pages of `size` items (the host accepts 1..=1000).
+    pub fn page_size(mut self, size: u32) -> Paged<T> {
+        self.page_size = size;
+        self
+    }
+
+    /// Starts strictly after `cursor` (a name, or a client id for sessions).
+    pub fn after(mut self, cursor: impl Into<String>) -> Paged<T> {
+        self.after = Some(cursor.into());
+        self
+    }
+}
+
+impl<T> Iterator for Paged<T> {
+    type Item = Result<T>;
+
+    fn next(&mut self) -> Option<Result<T>> {
+        loop {
+            if let Some(item) = self.page.next() {
+                return Some(Ok(item));
+            }
+            if self.done {
+                return None;
+            }
+            match (self.fetch)(self.after.as_deref(), self.page_size) {
+                Ok(page) if page.is_empty() => {
+                    self.done = true;
+                    return None;
+                }
+                Ok(page) => {
+                    self.after = page.last().map(self.cursor_of);
+                    self.page = page.into_iter();
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}
+
+impl<T> FusedIterator for Paged<T> {}
+
+/// Every bound uid, sorted, each once, fetched page by page.
+pub fn uids() -> Paged<String> {
+    Paged::new(Box::new(uid_list_paged), String::clone)
+}
+
+/// Every uid bound to a member of `group`, sorted, fetched page by page.
+pub fn uids_in_group(group: &str) -> Paged<String> {
+    let group = group.to_owned();
+    Paged::new(
+        Box::new(move |after, n| uid_list_by_group_paged(&group, after, n)),
+        String::clone,
+    )
+}
+
+/// Every group that has members, sorted, fetched page by page.
+pub fn groups() -> Paged<String> {
+    Paged::new(Box::new(group_list_paged), String::clone)
+}
+
+fn session_cursor(item: &(ClientId, Session)) -> String {
+    item.0.0.clone()
+}
+
+/// Every connected client with its session, sorted by id, fetched page by page.
+pub fn sessions() -> Paged<(ClientId, Session)> {
+    Paged::new(
+        Box::new(|after, n| client_sessions(after.map(ClientId::new_unchecked).as_ref(), n)),
+        session_cursor,
+    )
+}
+
+/// Every member of `group` with its session, sorted by id, fetched page by page: a room's
+/// member list with nicknames.
+pub fn sessions_in_group(group: &str) -> Paged<(ClientId, Session)> {
+    let group = group.to_owned();
+    Paged::new(
+        Box::new(move |after, n| {
+            client_sessions_by_group(&group, after.map(ClientId::new_unchecked).as_ref(), n)
+        }),
+        session_cursor,
+    )
+}
+
 // ---------------------------------------------------------------------------------------------
 // The plugin trait and its export
 // ---------------------------------------------------------------------------------------------
