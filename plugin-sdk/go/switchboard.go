@@ -234,6 +234,23 @@ func SendToGroup(group string, msg Message, without ...string) error {
 	return unit(api.SendToGroup(group, msg.toRaw(), without))
 }
 
+// SendToUids sends to every client bound to any of uids (at most 1000), except those in
+// without: one call and one bus message per gateway; a client reached twice gets it once.
+func SendToUids(uids []string, msg Message, without ...string) error {
+	return unit(api.SendToUids(uids, msg.toRaw(), without))
+}
+
+// SendToGroups sends to every member of any of groups (at most 1000), once each, except
+// those in without.
+func SendToGroups(groups []string, msg Message, without ...string) error {
+	return unit(api.SendToGroups(groups, msg.toRaw(), without))
+}
+
+// SendToClients queues msg to each listed client (at most 1000) once.
+func SendToClients(clients []string, msg Message) error {
+	return unit(api.SendToClients(clients, msg.toRaw()))
+}
+
 // SendToAll sends to every connected client that finished its handshake, except those in without.
 func SendToAll(msg Message, without ...string) error {
 	return unit(api.SendToAll(msg.toRaw(), without))
@@ -373,6 +390,91 @@ func ClientsOfUid(uid string) *ClientIter {
 	return &ClientIter{fetch: func(a string, n uint32) ([]string, error) { return GetClientListByUid(uid, a, n) }}
 }
 
+// GetUidListPaged is one page of bound uids, sorted, each once, strictly after `after` (""
+// for the start), at most limit (1..=1000). An empty page means the end; Uids pages for you.
+func GetUidListPaged(after string, limit uint32) ([]string, error) {
+	return page(api.GetUidListPaged(option(after, after != ""), limit))
+}
+
+// GetUidListByGroupPaged is like GetUidListPaged, uids bound to members of group only.
+func GetUidListByGroupPaged(group, after string, limit uint32) ([]string, error) {
+	return page(api.GetUidListByGroupPaged(group, option(after, after != ""), limit))
+}
+
+// GetGroupListPaged is one page of groups that have members, sorted, strictly after `after`.
+func GetGroupListPaged(after string, limit uint32) ([]string, error) {
+	return page(api.GetGroupListPaged(option(after, after != ""), limit))
+}
+
+// Uids walks every bound uid, sorted (Id is the uid).
+func Uids() *ClientIter { return &ClientIter{fetch: GetUidListPaged} }
+
+// UidsInGroup walks every uid bound to a member of group, sorted.
+func UidsInGroup(group string) *ClientIter {
+	return &ClientIter{fetch: func(a string, n uint32) ([]string, error) { return GetUidListByGroupPaged(group, a, n) }}
+}
+
+// Groups walks every group that has members, sorted.
+func Groups() *ClientIter { return &ClientIter{fetch: GetGroupListPaged} }
+
+// ClientSession is a client with its session, as the sessions pages hold them.
+type ClientSession struct {
+	Client  string
+	Session Session
+}
+
+func sessionsPage(r wit.Result[[]wit.Tuple2[string, []wit.Tuple2[string, string]], raw.Error]) ([]ClientSession, error) {
+	if r.IsErr() {
+		return nil, fromRawError(r.Err())
+	}
+	rows := r.Ok()
+	out := make([]ClientSession, len(rows))
+	for i, row := range rows {
+		out[i] = ClientSession{Client: strings.Clone(row.F0), Session: sessionFromRaw(row.F1)}
+	}
+	return out, nil
+}
+
+// GetClientSessions is one page of connected clients with their sessions, sorted by id,
+// strictly after `after` ("" for the start), at most limit: GatewayWorker's
+// getAllClientSessions, paged.
+func GetClientSessions(after string, limit uint32) ([]ClientSession, error) {
+	return sessionsPage(api.GetClientSessions(option(after, after != ""), limit))
+}
+
+// GetClientSessionsByGroup is like GetClientSessions, members of group only.
+func GetClientSessionsByGroup(group, after string, limit uint32) ([]ClientSession, error) {
+	return sessionsPage(api.GetClientSessionsByGroup(group, option(after, after != ""), limit))
+}
+
+// GetClientCountByGroups is the member count of each of groups (at most 1000); 0 for a
+// group without members.
+func GetClientCountByGroups(groups []string) (map[string]uint64, error) {
+	r := api.GetClientCountByGroups(groups)
+	if r.IsErr() {
+		return nil, fromRawError(r.Err())
+	}
+	out := make(map[string]uint64)
+	for _, row := range r.Ok() {
+		out[strings.Clone(row.F0)] = row.F1
+	}
+	return out, nil
+}
+
+// GetClientIdsByUids is the sorted clients bound to each of uids (at most 1000); an empty
+// list for an offline uid.
+func GetClientIdsByUids(uids []string) (map[string][]string, error) {
+	r := api.GetClientIdsByUids(uids)
+	if r.IsErr() {
+		return nil, fromRawError(r.Err())
+	}
+	out := make(map[string][]string)
+	for _, row := range r.Ok() {
+		out[strings.Clone(row.F0)] = cloneStrings(row.F1)
+	}
+	return out, nil
+}
+
 // GetUidList is the bound uids, sorted; unique: each once across the cluster, else per gateway.
 func GetUidList(unique bool) ([]string, error) { return page(api.GetUidList(unique)) }
 
@@ -461,6 +563,11 @@ func GetClientInfo(client string, fields InfoFields) (*ClientInfo, error) {
 // CloseClient closes the client: force false flushes what was queued first, then a clean
 // close; force true drops it at once. OnClose follows once.
 func CloseClient(client string, force bool) error { return unit(api.CloseClient(client, force)) }
+
+// CloseClientWith sends msg, then closes the client cleanly with msg flushed first.
+func CloseClientWith(client string, msg Message) error {
+	return unit(api.CloseClientWith(client, msg.toRaw()))
+}
 
 // BindUid binds the client to uid; a client bound to another uid is moved.
 func BindUid(client, uid string) error { return unit(api.BindUid(client, uid)) }
@@ -639,13 +746,13 @@ type Handler interface {
 // BaseHandler implements every Handler method as doing nothing; embed it.
 type BaseHandler struct{}
 
-func (BaseHandler) OnWorkerStart(uint32)                                  {}
-func (BaseHandler) OnConnect(*Context)                                    {}
+func (BaseHandler) OnWorkerStart(uint32)                                 {}
+func (BaseHandler) OnConnect(*Context)                                   {}
 func (BaseHandler) OnWebsocketConnect(*Context, *HttpRequest) *Rejection { return nil }
-func (BaseHandler) OnMessage(*Context, Message)                           {}
-func (BaseHandler) OnClose(*Context, Bound)                               {}
-func (BaseHandler) OnTimer(uint64)                                        {}
-func (BaseHandler) OnWorkerStop(uint32)                                   {}
+func (BaseHandler) OnMessage(*Context, Message)                          {}
+func (BaseHandler) OnClose(*Context, Bound)                              {}
+func (BaseHandler) OnTimer(uint64)                                       {}
+func (BaseHandler) OnWorkerStop(uint32)                                  {}
 
 // Register makes h the plugin's handler; call it once, from init.
 func Register(h Handler) {

@@ -9,12 +9,78 @@ import (
 	"time"
 
 	sb "switchboard.dev/sdk"
+	"switchboard.dev/sdk/sessionjson"
 )
 
 // Caps keeps no state.
 type Caps struct{ sb.BaseHandler }
 
-func run(line string) (string, error) {
+// Profile is the JSON value the parity commands keep in the session.
+type Profile struct {
+	Nick  string   `json:"nick"`
+	Rooms []string `json:"rooms"`
+}
+
+// parity runs the GatewayWorker-parity commands: a JSON session value, list sends, bulk
+// sessions and counts.
+func parity(ctx *sb.Context, command, key, value string) (string, error) {
+	switch command {
+	case "nick":
+		if err := sessionjson.Set(ctx.Client, "profile", Profile{Nick: key, Rooms: []string{"lobby"}}); err != nil {
+			return "", err
+		}
+		if err := sb.JoinGroup(ctx.Client, "caps"); err != nil {
+			return "", err
+		}
+		return "ok", sb.BindUid(ctx.Client, key)
+	case "who":
+		members, err := sb.GetClientSessionsByGroup("caps", "", 10)
+		if err != nil {
+			return "", err
+		}
+		var seen []string
+		for _, m := range members {
+			var p Profile
+			sessionjson.Get(m.Session, "profile", &p)
+			room := ""
+			if len(p.Rooms) > 0 {
+				room = p.Rooms[0]
+			}
+			seen = append(seen, p.Nick+"@"+room)
+		}
+		counts, err := sb.GetClientCountByGroups([]string{"caps", "none"})
+		if err != nil {
+			return "", err
+		}
+		ids, err := sb.GetClientIdsByUids([]string{key})
+		if err != nil {
+			return "", err
+		}
+		uids, err := sb.Uids().All()
+		if err != nil {
+			return "", err
+		}
+		return strconv.FormatUint(counts["caps"], 10) + "+" + strconv.FormatUint(counts["none"], 10) +
+			" " + strings.Join(seen, ",") + " " + strings.Join(uids, ",") + " " + strconv.Itoa(len(ids[key])), nil
+	case "notice":
+		uids, err := sb.GetUidListPaged("", 1000)
+		if err != nil {
+			return "", err
+		}
+		if err := sb.SendToUids(uids, sb.Text(strings.TrimSpace(key+" "+value))); err != nil {
+			return "", err
+		}
+		if err := sb.SendToGroups([]string{"caps"}, sb.Text("to caps"), ctx.Client); err != nil {
+			return "", err
+		}
+		return "ok", sb.SendToClients([]string{ctx.Client, ctx.Client}, sb.Text("to me"))
+	case "bye":
+		return "ok", sb.CloseClientWith(ctx.Client, sb.Text(key))
+	}
+	return "unknown command " + command, nil
+}
+
+func run(ctx *sb.Context, line string) (string, error) {
 	command, rest, _ := strings.Cut(line, " ")
 	key, value, _ := strings.Cut(rest, " ")
 	switch command {
@@ -61,12 +127,12 @@ func run(line string) (string, error) {
 		}
 		return strconv.Itoa(int(response.Status)) + " " + response.Text(), nil
 	}
-	return "unknown command " + command, nil
+	return parity(ctx, command, key, value)
 }
 
 // OnMessage answers each text message with the outcome of its command.
 func (Caps) OnMessage(ctx *sb.Context, msg sb.Message) {
-	reply, err := run(msg.String())
+	reply, err := run(ctx, msg.String())
 	if err != nil {
 		var e *sb.Error
 		if errors.As(err, &e) {

@@ -739,3 +739,169 @@ async fn with_credentials_each_role_may_use_only_its_own_subjects() {
             .is_err()
     );
 }
+
+/// What a gateway's command subject carried: list sends to uids, list sends to clients (the
+/// ids of each), and single sends to the watched clients.
+#[derive(Debug, Default)]
+struct Carried {
+    uid_lists: usize,
+    client_lists: Vec<Vec<String>>,
+    singles: usize,
+}
+
+#[tokio::test]
+async fn a_list_send_to_uids_on_two_gateways_is_one_bus_message_per_gateway_and_reaches_each_once()
+{
+    use futures_util::StreamExt;
+    use switchboard::bus::codec::decode;
+
+    let cluster = Cluster::start().await;
+    let mut p = Probe::connect(&cluster.url(0)).await;
+    let mut c = [
+        Probe::connect(&cluster.url(0)).await,
+        Probe::connect(&cluster.url(1)).await,
+        Probe::connect(&cluster.url(1)).await,
+    ];
+    let ids: Vec<String> = c.iter().map(|c| c.id.clone()).collect();
+    let gateway_of = |id: &str| {
+        GatewayId::new(u32::from_str_radix(&id[..8], 16).expect("hex")).expect("non-zero")
+    };
+    let gateways = [gateway_of(&ids[0]), gateway_of(&ids[1])];
+    assert_ne!(gateways[0], gateways[1]);
+    for (i, uid) in ["u0", "u1", "u2"].iter().enumerate() {
+        p.ok("bind-uid", json!({"client": ids[i], "uid": uid}))
+            .await;
+    }
+
+    // Watch both gateways' command subjects; a round trip on this connection proves the
+    // subscriptions are in place before anything is sent.
+    let nats = async_nats::connect(cluster.nats.url.as_str())
+        .await
+        .expect("NATS");
+    let subjects = Subjects::new("switchboard");
+    let mut watched = Vec::new();
+    for g in gateways {
+        let sub = nats
+            .subscribe(subjects.gateway_command(g))
+            .await
+            .expect("subscribed");
+        watched.push(sub);
+    }
+    let mut ready = nats.subscribe("parity.ready").await.expect("subscribed");
+    nats.publish("parity.ready", "x".into())
+        .await
+        .expect("published");
+    ready.next().await.expect("round trip");
+
+    // 500 uids, three of them online on two gateways; u1 is skipped by `without`.
+    let mut uids: Vec<String> = (0..497).map(|i| format!("offline{i}")).collect();
+    uids.extend(["u2", "u0", "u1"].map(String::from));
+    p.ok(
+        "send-to-uids",
+        json!({"uids": uids, "message": "notice", "without": [ids[1]]}),
+    )
+    .await;
+    p.ok(
+        "send-to-clients",
+        json!({"clients": [ids[2], ids[0], ids[1]], "message": "listed"}),
+    )
+    .await;
+    let mut fences = Vec::new();
+    for id in &ids {
+        fences.push(p.send_fence(id).await);
+    }
+    let want: [&[&str]; 3] = [&["notice", "listed"], &["listed"], &["notice", "listed"]];
+    for ((client, want), fence) in c.iter_mut().zip(want).zip(&fences) {
+        for text in want {
+            assert_eq!(client.other_text().await, *text, "client {}", client.id);
+        }
+        client.nothing_before(fence).await;
+    }
+
+    // Each gateway's subject carried the uid list once, its own share of the client list
+    // once, and the fences of its clients.
+    for (g, sub) in gateways.iter().zip(&mut watched) {
+        let fences_here = ids.iter().filter(|id| gateway_of(id) == *g).count();
+        let mut carried = Carried::default();
+        while carried.singles < fences_here {
+            let message = tokio::time::timeout(Duration::from_secs(20), sub.next())
+                .await
+                .expect("the fences arrive")
+                .expect("subscribed");
+            let Ok(ToGateway::Command { command, .. }) = decode::<ToGateway>(&message.payload)
+            else {
+                continue;
+            };
+            match command {
+                Command::Send {
+                    to: Target::Uids(list),
+                    ..
+                } => {
+                    assert_eq!(list.len(), 500);
+                    carried.uid_lists += 1;
+                }
+                Command::Send {
+                    to: Target::Clients(list),
+                    ..
+                } => carried
+                    .client_lists
+                    .push(list.iter().map(ToString::to_string).collect()),
+                // The fences; replies to the probe are single sends too, to another client.
+                Command::Send {
+                    to: Target::Client(id),
+                    ..
+                } if ids.contains(&id.to_string()) => carried.singles += 1,
+                _ => {}
+            }
+        }
+        assert_eq!(carried.uid_lists, 1, "gateway {g}: {carried:?}");
+        assert_eq!(carried.client_lists.len(), 1, "gateway {g}: {carried:?}");
+        assert!(
+            carried.client_lists[0]
+                .iter()
+                .all(|id| gateway_of(id) == *g),
+            "gateway {g} got another gateway's clients: {carried:?}"
+        );
+        assert_eq!(carried.client_lists[0].len(), fences_here);
+    }
+
+    // The bulk queries merge across the gateways as one process would answer.
+    for (i, group) in ["room", "room", "hall"].iter().enumerate() {
+        p.ok("join-group", json!({"client": ids[i], "group": group}))
+            .await;
+    }
+    assert_eq!(
+        p.ok(
+            "get-client-count-by-groups",
+            json!({"groups": ["room", "hall", "none"]})
+        )
+        .await,
+        json!({"hall": 1, "none": 0, "room": 2})
+    );
+    let mut room = [ids[0].clone(), ids[1].clone()];
+    room.sort();
+    let page = p
+        .ok(
+            "get-client-sessions-by-group",
+            json!({"group": "room", "limit": 1}),
+        )
+        .await;
+    assert_eq!(page, json!([[room[0], {}]]));
+    let page = p
+        .ok(
+            "get-client-sessions-by-group",
+            json!({"group": "room", "after": room[0], "limit": 5}),
+        )
+        .await;
+    assert_eq!(page, json!([[room[1], {}]]));
+    assert_eq!(
+        p.ok("get-client-ids-by-uids", json!({"uids": ["u1", "u0", "x"]}))
+            .await,
+        json!({"u0": [ids[0]], "u1": [ids[1]], "x": []})
+    );
+    assert_eq!(
+        p.ok("get-uid-list-paged", json!({"after": "u0", "limit": 1}))
+            .await,
+        json!(["u1"])
+    );
+}

@@ -80,8 +80,68 @@ impl Recorder {
     }
 }
 
+/// The list forms over HTTP: GatewayWorker's arrays, batch calls and paged name lists. `a` is
+/// bound to u1, and both are in `room`.
+async fn list_forms(c: &Recorder, a: &mut Probe, b: &mut Probe) {
+    let (ida, idb) = (a.id.clone(), b.id.clone());
+    assert_eq!(
+        c.ok("get-uid-list-paged", json!({"limit": 1})).await,
+        json!(["u1"])
+    );
+    assert_eq!(
+        c.ok("get-uid-list-paged", json!({"after": "u1"})).await,
+        json!([])
+    );
+    assert_eq!(
+        c.ok("get-uid-list-by-group-paged", json!({"group": "room"}))
+            .await,
+        json!(["u1"])
+    );
+    assert_eq!(
+        c.ok("get-group-list-paged", json!({})).await,
+        json!(["room"])
+    );
+    assert_eq!(
+        c.ok(
+            "get-client-count-by-groups",
+            json!({"groups": ["room", "none"]})
+        )
+        .await,
+        json!({"none": 0, "room": 2})
+    );
+    assert_eq!(
+        c.ok("get-client-ids-by-uids", json!({"uids": ["u1", "u2"]}))
+            .await,
+        json!({"u1": [ida], "u2": []})
+    );
+    c.ok(
+        "send-to-uids",
+        json!({"uids": ["u1", "nobody"], "message": {"text": "uids"}}),
+    )
+    .await;
+    c.ok(
+        "send-to-groups",
+        json!({"groups": ["room", "none"], "message": {"text": "groups"}, "without": [ida]}),
+    )
+    .await;
+    c.ok(
+        "send-to-clients",
+        json!({"clients": [idb, ida, idb], "message": {"binary": "AQ=="}}),
+    )
+    .await;
+    assert_eq!(a.other().await, Received::Text("uids".into()));
+    assert_eq!(a.other().await, Received::Binary(vec![1]));
+    assert_eq!(b.other().await, Received::Text("groups".into()));
+    assert_eq!(b.other().await, Received::Binary(vec![1]));
+}
+
 #[tokio::test]
 async fn every_api_function_works_over_http_with_clients_connected() {
+    // Boxed: inline, this test's future outgrows the test thread's stack.
+    Box::pin(every_api_function()).await;
+}
+
+async fn every_api_function() {
     let (_server, addr) = server();
     let c = Recorder::new(&addr);
     let mut a = Probe::connect(&_server.url()).await;
@@ -153,6 +213,8 @@ async fn every_api_function_works_over_http_with_clients_connected() {
         json!(["room"])
     );
 
+    list_forms(&c, &mut a, &mut b).await;
+
     // Sends reach the clients, text as text, binary (base64) as binary.
     c.ok(
         "send-to-client",
@@ -189,6 +251,23 @@ async fn every_api_function_works_over_http_with_clients_connected() {
     assert_eq!(
         c.ok("get-session", json!({"client": ida})).await,
         json!({"k": "v", "x": "y"})
+    );
+    let mut sessions = [
+        json!({"client": ida, "session": {"k": "v", "x": "y"}}),
+        json!({"client": idb, "session": {}}),
+    ];
+    sessions.sort_by_key(|s| s["client"].as_str().unwrap_or_default().to_owned());
+    assert_eq!(
+        c.ok("get-client-sessions", json!({})).await,
+        json!(sessions)
+    );
+    assert_eq!(
+        c.ok(
+            "get-client-sessions-by-group",
+            json!({"group": "room", "after": sorted[0], "limit": 5})
+        )
+        .await,
+        json!([sessions[1]])
     );
     let info = c
         .ok(
@@ -244,6 +323,15 @@ async fn every_api_function_works_over_http_with_clients_connected() {
     .await;
     // a is still served by its app.
     assert_eq!(a.ok("get-client-count", json!({})).await, json!(1));
+    // A last message, then the close, in one call.
+    let mut d = Probe::connect(&_server.url()).await;
+    c.ok(
+        "close-client-with",
+        json!({"client": d.id, "message": {"text": "last"}}),
+    )
+    .await;
+    assert_eq!(d.other().await, Received::Text("last".into()));
+    assert_eq!(d.closed().await.map(|(code, _)| code), Some(1000));
 
     // Every function the API exposes was called above.
     let doc = http::request(&addr, "GET", "/api/v1/openapi.json", &[], b"").await;
@@ -370,7 +458,7 @@ async fn the_openapi_document_lists_every_function() {
     let doc = response.json();
     assert_eq!(doc["openapi"], json!("3.1.0"));
     let paths = doc["paths"].as_object().expect("paths");
-    assert_eq!(paths.len(), 27, "every WIT api function but timers and log");
+    assert_eq!(paths.len(), 38, "every WIT api function but timers and log");
     assert!(paths.contains_key("/api/v1/apps/{app}/send-to-group"));
 }
 

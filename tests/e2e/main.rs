@@ -17,6 +17,7 @@ mod isolation;
 mod languages;
 mod limits;
 mod ops;
+mod parity;
 mod protocols;
 mod sandbox;
 mod startup;

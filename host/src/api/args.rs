@@ -85,6 +85,7 @@ impl Args {
         }
     }
 
+    /// An array of strings: client ids, uids or groups, checked by the call.
     pub(super) fn ids(&self, p: &Param) -> Result<Vec<String>, CallError> {
         match self.get(p) {
             None => Ok(Vec::new()),
@@ -92,8 +93,8 @@ impl Args {
                 .iter()
                 .map(|v| v.as_str().map(str::to_owned))
                 .collect::<Option<_>>()
-                .ok_or_else(|| Self::mistyped(p, "an array of client id strings")),
-            Some(_) => Err(Self::mistyped(p, "an array of client id strings")),
+                .ok_or_else(|| Self::mistyped(p, "an array of strings")),
+            Some(_) => Err(Self::mistyped(p, "an array of strings")),
         }
     }
 

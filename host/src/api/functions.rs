@@ -20,6 +20,8 @@ pub enum Ty {
     Message,
     /// An array of client ids.
     ClientIds,
+    /// An array of uids or group names.
+    Names,
     /// A page size, 1..=1000.
     Limit,
     /// A boolean.
@@ -107,6 +109,31 @@ const FIELDS: Param = opt(
     "Which facts: any of remote_ip, remote_port, uid, session, groups, system; default all.",
 );
 const SESSION: Param = req("session", Ty::Session, "String keys to string values.");
+const UIDS: Param = req(
+    "uids",
+    Ty::Names,
+    "Uids, at most 1000; each counts once however often it is given.",
+);
+const GROUPS: Param = req(
+    "groups",
+    Ty::Names,
+    "Groups, at most 1000; each counts once however often it is given.",
+);
+const CLIENTS: Param = req(
+    "clients",
+    Ty::ClientIds,
+    "Client ids, at most 1000; each gets the message once.",
+);
+const AFTER_UID: Param = opt(
+    "after",
+    Ty::Name,
+    "The cursor: the last uid of the previous page; default: from the start.",
+);
+const AFTER_GROUP: Param = opt(
+    "after",
+    Ty::Name,
+    "The cursor: the last group of the previous page; default: from the start.",
+);
 
 /// What a function answers inside `{"ok": …}`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,6 +152,12 @@ pub enum Out {
     ClientInfo,
     /// A session object, or `null` for an unknown client.
     Session,
+    /// `[{"client": id, "session": {…}}, …]`, sorted by client id.
+    Sessions,
+    /// An object of name → count.
+    Counts,
+    /// An object of uid → sorted client ids.
+    ClientIdsByName,
 }
 
 /// A handler: decodes the arguments, makes the call, encodes the result.
@@ -172,6 +205,14 @@ fn session_json(session: &Session) -> Value {
         session
             .iter()
             .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect(),
+    )
+}
+
+fn sessions_json(page: Vec<(ClientId, Session)>) -> Value {
+    Value::Array(
+        page.iter()
+            .map(|(id, s)| json!({"client": id.to_string(), "session": session_json(s)}))
             .collect(),
     )
 }
@@ -242,6 +283,42 @@ pub static FUNCTIONS: &[Function] = &[
             Box::pin(async move {
                 let (m, without) = (a.message(&MESSAGE)?, a.ids(&WITHOUT)?);
                 c.send_to_all(m, &without).await.map(done)
+            })
+        },
+    },
+    Function {
+        name: "send-to-uids",
+        doc: "Sends to every client bound to any of the uids, once each, except those in `without`: one bus message per gateway.",
+        params: &[UIDS, MESSAGE, WITHOUT],
+        out: Out::Null,
+        call: |c, a| {
+            Box::pin(async move {
+                let (u, m, without) = (a.ids(&UIDS)?, a.message(&MESSAGE)?, a.ids(&WITHOUT)?);
+                c.send_to_uids(u, m, &without).await.map(done)
+            })
+        },
+    },
+    Function {
+        name: "send-to-groups",
+        doc: "Sends to every member of any of the groups, once each, except those in `without`: one bus message per gateway.",
+        params: &[GROUPS, MESSAGE, WITHOUT],
+        out: Out::Null,
+        call: |c, a| {
+            Box::pin(async move {
+                let (g, m, without) = (a.ids(&GROUPS)?, a.message(&MESSAGE)?, a.ids(&WITHOUT)?);
+                c.send_to_groups(g, m, &without).await.map(done)
+            })
+        },
+    },
+    Function {
+        name: "send-to-clients",
+        doc: "Queues the message to each listed client once: one bus message per gateway holding some of them.",
+        params: &[CLIENTS, MESSAGE],
+        out: Out::Null,
+        call: |c, a| {
+            Box::pin(async move {
+                let (clients, m) = (a.ids(&CLIENTS)?, a.message(&MESSAGE)?);
+                c.send_to_clients(&clients, m).await.map(done)
             })
         },
     },
@@ -376,6 +453,111 @@ pub static FUNCTIONS: &[Function] = &[
         call: |c, a| Box::pin(async move { c.get_group_list(a.unique(&UNIQUE)?).await.map(names) }),
     },
     Function {
+        name: "get-uid-list-paged",
+        doc: "Bound uids, sorted, each once, strictly after `after`, at most `limit`. An empty page means the end.",
+        params: &[AFTER_UID, LIMIT],
+        out: Out::Names,
+        call: |c, a| {
+            Box::pin(async move {
+                let (after, limit) = (a.opt_string(&AFTER_UID)?, a.limit(&LIMIT)?);
+                c.get_uid_list_paged(after, limit).await.map(names)
+            })
+        },
+    },
+    Function {
+        name: "get-uid-list-by-group-paged",
+        doc: "Like get-uid-list-paged, uids bound to members of the group only.",
+        params: &[GROUP, AFTER_UID, LIMIT],
+        out: Out::Names,
+        call: |c, a| {
+            Box::pin(async move {
+                let (g, after, limit) = (
+                    a.string(&GROUP)?,
+                    a.opt_string(&AFTER_UID)?,
+                    a.limit(&LIMIT)?,
+                );
+                c.get_uid_list_by_group_paged(g, after, limit)
+                    .await
+                    .map(names)
+            })
+        },
+    },
+    Function {
+        name: "get-group-list-paged",
+        doc: "Groups that have members, sorted, strictly after `after`, at most `limit`. An empty page means the end.",
+        params: &[AFTER_GROUP, LIMIT],
+        out: Out::Names,
+        call: |c, a| {
+            Box::pin(async move {
+                let (after, limit) = (a.opt_string(&AFTER_GROUP)?, a.limit(&LIMIT)?);
+                c.get_group_list_paged(after, limit).await.map(names)
+            })
+        },
+    },
+    Function {
+        name: "get-client-sessions",
+        doc: "Connected clients with their sessions, sorted by id, strictly after `after`, at most `limit`. An empty page means the end.",
+        params: &[AFTER, LIMIT],
+        out: Out::Sessions,
+        call: |c, a| {
+            Box::pin(async move {
+                let (after, limit) = (a.opt_string(&AFTER)?, a.limit(&LIMIT)?);
+                c.get_client_sessions(after.as_deref(), limit)
+                    .await
+                    .map(sessions_json)
+            })
+        },
+    },
+    Function {
+        name: "get-client-sessions-by-group",
+        doc: "Like get-client-sessions, members of the group only.",
+        params: &[GROUP, AFTER, LIMIT],
+        out: Out::Sessions,
+        call: |c, a| {
+            Box::pin(async move {
+                let (g, after, limit) =
+                    (a.string(&GROUP)?, a.opt_string(&AFTER)?, a.limit(&LIMIT)?);
+                c.get_client_sessions_by_group(g, after.as_deref(), limit)
+                    .await
+                    .map(sessions_json)
+            })
+        },
+    },
+    Function {
+        name: "get-client-count-by-groups",
+        doc: "The number of members of each group, as an object; a group without members counts 0.",
+        params: &[GROUPS],
+        out: Out::Counts,
+        call: |c, a| {
+            Box::pin(async move {
+                let counts = c.get_client_count_by_groups(a.ids(&GROUPS)?).await?;
+                Ok(Value::Object(
+                    counts
+                        .into_iter()
+                        .map(|(g, n)| (g.into(), Value::from(n)))
+                        .collect(),
+                ))
+            })
+        },
+    },
+    Function {
+        name: "get-client-ids-by-uids",
+        doc: "The clients bound to each uid, as an object of sorted lists; an offline uid has an empty list.",
+        params: &[UIDS],
+        out: Out::ClientIdsByName,
+        call: |c, a| {
+            Box::pin(async move {
+                let lists = c.get_client_ids_by_uids(a.ids(&UIDS)?).await?;
+                Ok(Value::Object(
+                    lists
+                        .into_iter()
+                        .map(|(u, list)| (u.into(), ids(list)))
+                        .collect(),
+                ))
+            })
+        },
+    },
+    Function {
         name: "get-client-info",
         doc: "The asked facts about the client (fields not asked are null); null if the client is unknown.",
         params: &[CLIENT, FIELDS],
@@ -397,6 +579,18 @@ pub static FUNCTIONS: &[Function] = &[
             Box::pin(async move {
                 let (client, force) = (a.string(&CLIENT)?, a.flag(&FORCE)?);
                 c.close_client(&client, force).await.map(done)
+            })
+        },
+    },
+    Function {
+        name: "close-client-with",
+        doc: "Sends the message to the client, then closes it cleanly: the message is flushed first.",
+        params: &[CLIENT, MESSAGE],
+        out: Out::Null,
+        call: |c, a| {
+            Box::pin(async move {
+                let (client, m) = (a.string(&CLIENT)?, a.message(&MESSAGE)?);
+                c.close_client_with(&client, m).await.map(done)
             })
         },
     },

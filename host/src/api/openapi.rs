@@ -12,6 +12,9 @@ fn ty_schema(ty: Ty) -> Value {
         Ty::ClientIds => {
             json!({"type": "array", "items": {"type": "string", "pattern": "^[0-9a-f]{20}$"}})
         }
+        Ty::Names => {
+            json!({"type": "array", "items": {"type": "string", "minLength": 1}, "maxItems": 1000})
+        }
         Ty::Limit => json!({"type": "integer", "minimum": 1, "maximum": 1000}),
         Ty::Bool => json!({"type": "boolean"}),
         Ty::Percent => json!({"type": "number", "minimum": 0}),
@@ -33,6 +36,19 @@ fn out_schema(out: Out) -> Value {
         }
         Out::Session => {
             json!({"oneOf": [{"type": "object", "additionalProperties": {"type": "string"}}, {"type": "null"}]})
+        }
+        Out::Sessions => json!({"type": "array", "items": {
+            "type": "object", "required": ["client", "session"],
+            "properties": {
+                "client": {"type": "string"},
+                "session": {"type": "object", "additionalProperties": {"type": "string"}},
+            },
+        }}),
+        Out::Counts => {
+            json!({"type": "object", "additionalProperties": {"type": "integer", "minimum": 0}})
+        }
+        Out::ClientIdsByName => {
+            json!({"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}})
         }
     }
 }

@@ -18,6 +18,10 @@ pub const MAX_SEND_BYTES: usize = 16 * 1024 * 1024;
 /// Longest page of a list call.
 pub const MAX_PAGE: u32 = 1000;
 
+/// Most names (uids, groups or client ids) one list-form call takes: a bus message stays
+/// well under NATS's default 1 MiB payload even with names of 256 bytes.
+pub const MAX_LIST: usize = 1000;
+
 /// An error the caller can act on: the cases of the WIT `error` variant.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CallError {
@@ -72,6 +76,29 @@ pub fn client_id(id: &str) -> CallResult<ClientId> {
 
 fn client_ids(ids: &[String]) -> CallResult<Vec<ClientId>> {
     ids.iter().map(|id| client_id(id)).collect()
+}
+
+/// Checks a list argument's length; `what` names it in the error.
+fn list_len<T>(items: &[T], what: &str) -> CallResult<()> {
+    if items.len() > MAX_LIST {
+        return Err(CallError::InvalidArgument(format!(
+            "at most {MAX_LIST} {what} per call, got {}",
+            items.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Checks names and returns them sorted, each once: the order list queries answer in.
+fn names<T: Ord>(
+    names: Vec<String>,
+    what: &str,
+    check: fn(String) -> CallResult<T>,
+) -> CallResult<Vec<T>> {
+    list_len(&names, what)?;
+    let set: std::collections::BTreeSet<T> =
+        names.into_iter().map(check).collect::<CallResult<_>>()?;
+    Ok(set.into_iter().collect())
 }
 
 fn uid(name: String) -> CallResult<Uid> {
@@ -204,6 +231,47 @@ impl Calls {
         self.send(Target::All, m, without).await
     }
 
+    /// `send-to-uids`: one command, so one bus message per gateway.
+    pub async fn send_to_uids(
+        &self,
+        uids: Vec<String>,
+        m: Message,
+        without: &[String],
+    ) -> CallResult<()> {
+        let uids = names(uids, "uids", uid)?;
+        if uids.is_empty() {
+            return Ok(());
+        }
+        self.send(Target::Uids(uids), m, without).await
+    }
+
+    /// `send-to-groups`: one command, so one bus message per gateway.
+    pub async fn send_to_groups(
+        &self,
+        groups: Vec<String>,
+        m: Message,
+        without: &[String],
+    ) -> CallResult<()> {
+        let groups = names(groups, "groups", group)?;
+        if groups.is_empty() {
+            return Ok(());
+        }
+        self.send(Target::Groups(groups), m, without).await
+    }
+
+    /// `send-to-clients`: one command, split by the cluster transport into one bus message
+    /// per gateway holding some of the clients.
+    pub async fn send_to_clients(&self, clients: &[String], m: Message) -> CallResult<()> {
+        list_len(clients, "client ids")?;
+        let mut ids = client_ids(clients)?;
+        ids.sort_unstable();
+        ids.dedup();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        self.send(Target::Clients(ids), m, &[]).await
+    }
+
     /// `is-online`.
     pub async fn is_online(&self, client: &str) -> CallResult<bool> {
         self.bool(Query::IsOnline(client_id(client)?)).await
@@ -313,6 +381,123 @@ impl Calls {
         }
     }
 
+    /// `get-uid-list-paged`.
+    pub async fn get_uid_list_paged(
+        &self,
+        after: Option<String>,
+        limit: u32,
+    ) -> CallResult<Vec<Uid>> {
+        let query = Query::UidPage {
+            group: None,
+            after: after.map(uid).transpose()?,
+            limit: page_limit(limit)?,
+        };
+        self.uids(query).await
+    }
+
+    /// `get-uid-list-by-group-paged`.
+    pub async fn get_uid_list_by_group_paged(
+        &self,
+        g: String,
+        after: Option<String>,
+        limit: u32,
+    ) -> CallResult<Vec<Uid>> {
+        let query = Query::UidPage {
+            group: Some(group(g)?),
+            after: after.map(uid).transpose()?,
+            limit: page_limit(limit)?,
+        };
+        self.uids(query).await
+    }
+
+    /// `get-group-list-paged`.
+    pub async fn get_group_list_paged(
+        &self,
+        after: Option<String>,
+        limit: u32,
+    ) -> CallResult<Vec<Group>> {
+        let query = Query::GroupPage {
+            after: after.map(group).transpose()?,
+            limit: page_limit(limit)?,
+        };
+        match self.reply(query).await? {
+            (_, Reply::Groups(groups)) => Ok(groups),
+            (query, other) => Err(unexpected(&query, other)),
+        }
+    }
+
+    async fn sessions(
+        &self,
+        group: Option<Group>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> CallResult<Vec<(ClientId, Session)>> {
+        let query = Query::Sessions {
+            group,
+            after: after.map(client_id).transpose()?,
+            limit: page_limit(limit)?,
+        };
+        match self.reply(query).await? {
+            (_, Reply::Sessions { page, .. }) => Ok(page),
+            (query, other) => Err(unexpected(&query, other)),
+        }
+    }
+
+    /// `get-client-sessions`.
+    pub async fn get_client_sessions(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> CallResult<Vec<(ClientId, Session)>> {
+        self.sessions(None, after, limit).await
+    }
+
+    /// `get-client-sessions-by-group`.
+    pub async fn get_client_sessions_by_group(
+        &self,
+        g: String,
+        after: Option<&str>,
+        limit: u32,
+    ) -> CallResult<Vec<(ClientId, Session)>> {
+        self.sessions(Some(group(g)?), after, limit).await
+    }
+
+    /// `get-client-count-by-groups`: one query, so one bus message per gateway.
+    pub async fn get_client_count_by_groups(
+        &self,
+        groups: Vec<String>,
+    ) -> CallResult<Vec<(Group, u64)>> {
+        let groups = names(groups, "groups", group)?;
+        if groups.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self.reply(Query::GroupCounts(groups)).await? {
+            (Query::GroupCounts(groups), Reply::Counts(counts)) if counts.len() == groups.len() => {
+                Ok(groups.into_iter().zip(counts).collect())
+            }
+            (query, other) => Err(unexpected(&query, other)),
+        }
+    }
+
+    /// `get-client-ids-by-uids`: one query, so one bus message per gateway.
+    pub async fn get_client_ids_by_uids(
+        &self,
+        uids: Vec<String>,
+    ) -> CallResult<Vec<(Uid, Vec<ClientId>)>> {
+        let uids = names(uids, "uids", uid)?;
+        if uids.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self.reply(Query::ClientsOfUids(uids)).await? {
+            (Query::ClientsOfUids(uids), Reply::ClientsOfUids(lists))
+                if lists.len() == uids.len() =>
+            {
+                Ok(uids.into_iter().zip(lists).collect())
+            }
+            (query, other) => Err(unexpected(&query, other)),
+        }
+    }
+
     /// `get-client-info`.
     pub async fn get_client_info(
         &self,
@@ -333,6 +518,24 @@ impl Calls {
     pub async fn close_client(&self, client: &str, force: bool) -> CallResult<()> {
         let client = client_id(client)?;
         self.command(Command::Close { client, force }).await
+    }
+
+    /// `close-client-with`: the message, then a clean close. Two commands about one client
+    /// from one caller, so they are applied in order and the message is flushed first.
+    pub async fn close_client_with(&self, client: &str, m: Message) -> CallResult<()> {
+        let client = client_id(client)?;
+        let message = message(m)?;
+        let send = Command::Send {
+            to: Target::Client(client),
+            message,
+            without: Vec::new(),
+        };
+        self.command(send).await?;
+        self.command(Command::Close {
+            client,
+            force: false,
+        })
+        .await
     }
 
     /// `bind-uid`.

@@ -54,6 +54,12 @@ pub enum Target {
     Group(Group),
     /// Every client that finished its handshake.
     All,
+    /// Each listed client, once.
+    Clients(Vec<ClientId>),
+    /// Every client bound to any of the uids, once.
+    Uids(Vec<Uid>),
+    /// Every member of any of the groups, once.
+    Groups(Vec<Group>),
 }
 
 /// Worker → gateway: change something. Applied in the order one instance issues them.
@@ -185,6 +191,37 @@ pub enum Query {
     },
     /// A client's session. → `Session`.
     Session(ClientId),
+    /// One page of names, sorted and unique, strictly after `after`. → `Uids`.
+    UidPage {
+        /// Only among this group's members.
+        group: Option<Group>,
+        /// The cursor.
+        after: Option<Uid>,
+        /// Page size, 1..=1000.
+        limit: u32,
+    },
+    /// One page of groups with members, sorted, strictly after `after`. → `Groups`.
+    GroupPage {
+        /// The cursor.
+        after: Option<Group>,
+        /// Page size, 1..=1000.
+        limit: u32,
+    },
+    /// One page of clients with their sessions, sorted by id, strictly after `after`.
+    /// → `Sessions`.
+    Sessions {
+        /// All clients (`None`) or a group's members.
+        group: Option<Group>,
+        /// The cursor.
+        after: Option<ClientId>,
+        /// Page size, 1..=1000.
+        limit: u32,
+    },
+    /// Members of each group, in the order given (sorted, unique). → `Counts`, one per group.
+    GroupCounts(Vec<Group>),
+    /// Clients bound to each uid, in the order given (sorted, unique). → `ClientsOfUids`,
+    /// one sorted list per uid.
+    ClientsOfUids(Vec<Uid>),
 }
 
 /// A gateway's answer to a [`Query`].
@@ -204,6 +241,18 @@ pub enum Reply {
     Info(Option<Box<ClientInfo>>),
     /// A session, `None` if the client is unknown.
     Session(Option<Session>),
+    /// Clients with their sessions, sorted by id.
+    Sessions {
+        /// The page.
+        page: Vec<(ClientId, Session)>,
+        /// The page stopped at the gateway's byte budget before `limit`: more may follow
+        /// right after its last id, so a merge must not go past it.
+        cut: bool,
+    },
+    /// Counts, one per name asked, in the same order.
+    Counts(Vec<u64>),
+    /// Sorted client ids, one list per uid asked, in the same order.
+    ClientsOfUids(Vec<Vec<ClientId>>),
 }
 
 impl Reply {
@@ -213,8 +262,14 @@ impl Reply {
             Query::IsOnline(_) | Query::IsUidOnline(_) => Self::Bool(false),
             Query::ClientCount(_) | Query::UidCount { .. } => Self::Count(0),
             Query::ClientList { .. } => Self::Clients(Vec::new()),
-            Query::UidList { .. } => Self::Uids(Vec::new()),
-            Query::GroupList { .. } => Self::Groups(Vec::new()),
+            Query::UidList { .. } | Query::UidPage { .. } => Self::Uids(Vec::new()),
+            Query::GroupList { .. } | Query::GroupPage { .. } => Self::Groups(Vec::new()),
+            Query::Sessions { .. } => Self::Sessions {
+                page: Vec::new(),
+                cut: false,
+            },
+            Query::GroupCounts(groups) => Self::Counts(vec![0; groups.len()]),
+            Query::ClientsOfUids(uids) => Self::ClientsOfUids(vec![Vec::new(); uids.len()]),
             Query::ClientInfo { .. } => Self::Info(None),
             Query::Session(_) => Self::Session(None),
         }

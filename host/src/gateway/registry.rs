@@ -277,6 +277,13 @@ impl<H> Registry<H> {
             Target::Uid(uid) => self.each_member(self.uids.get(uid), visit),
             Target::Group(group) => self.each_member(self.groups.get(group), visit),
             Target::All => self.clients.iter().for_each(|(id, e)| visit(*id, e)),
+            Target::Clients(ids) => self.each_listed(ids, visit),
+            Target::Uids(uids) => {
+                self.each_member_of_any(uids.iter().map(|u| self.uids.get(u)), visit)
+            }
+            Target::Groups(groups) => {
+                self.each_member_of_any(groups.iter().map(|g| self.groups.get(g)), visit);
+            }
         }
     }
 
@@ -314,6 +321,24 @@ impl<H> Registry<H> {
                 Reply::Info(self.client_info(*client, *fields, gateway).map(Box::new))
             }
             Query::Session(id) => Reply::Session(self.clients.get(id).map(|e| e.session.clone())),
+            Query::UidPage {
+                group,
+                after,
+                limit,
+            } => Reply::Uids(self.uid_page(group.as_ref(), after.as_ref(), *limit)),
+            Query::GroupPage { after, limit } => {
+                Reply::Groups(self.group_page(after.as_ref(), *limit))
+            }
+            Query::Sessions {
+                group,
+                after,
+                limit,
+            } => {
+                let (page, cut) = self.session_page(group.as_ref(), *after, *limit);
+                Reply::Sessions { page, cut }
+            }
+            Query::GroupCounts(groups) => Reply::Counts(self.group_counts(groups)),
+            Query::ClientsOfUids(uids) => Reply::ClientsOfUids(self.clients_of_uids(uids)),
         }
     }
 
@@ -412,5 +437,6 @@ fn remove_member<K: Ord>(index: &mut BTreeMap<K, BTreeSet<ClientId>>, key: &K, i
     }
 }
 
+mod bulk;
 #[cfg(test)]
 mod tests;

@@ -33,6 +33,14 @@ fn client_strings(ids: Vec<crate::bus::ClientId>) -> Vec<String> {
     ids.iter().map(ToString::to_string).collect()
 }
 
+fn session_pairs(
+    page: Vec<(crate::bus::ClientId, crate::bus::Session)>,
+) -> Vec<(String, wit::Session)> {
+    page.iter()
+        .map(|(id, session)| (id.to_string(), wit_session(session)))
+        .collect()
+}
+
 impl InstanceState {
     /// The API of this instance's app; owns its handles, so no borrow of the (non-`Sync`)
     /// instance state is held across an await.
@@ -68,6 +76,31 @@ impl api::Host for InstanceState {
 
     async fn send_to_all(&mut self, m: wit::Message, without: Vec<String>) -> ApiResult<()> {
         Ok(self.calls().send_to_all(m.into(), &without).await?)
+    }
+
+    async fn send_to_uids(
+        &mut self,
+        uids: Vec<String>,
+        m: wit::Message,
+        without: Vec<String>,
+    ) -> ApiResult<()> {
+        Ok(self.calls().send_to_uids(uids, m.into(), &without).await?)
+    }
+
+    async fn send_to_groups(
+        &mut self,
+        groups: Vec<String>,
+        m: wit::Message,
+        without: Vec<String>,
+    ) -> ApiResult<()> {
+        Ok(self
+            .calls()
+            .send_to_groups(groups, m.into(), &without)
+            .await?)
+    }
+
+    async fn send_to_clients(&mut self, clients: Vec<String>, m: wit::Message) -> ApiResult<()> {
+        Ok(self.calls().send_to_clients(&clients, m.into()).await?)
     }
 
     async fn is_online(&mut self, client: String) -> ApiResult<bool> {
@@ -143,6 +176,80 @@ impl api::Host for InstanceState {
         Ok(strings(self.calls().get_group_list(unique).await?))
     }
 
+    async fn get_uid_list_paged(
+        &mut self,
+        after: Option<String>,
+        limit: u32,
+    ) -> ApiResult<Vec<String>> {
+        Ok(strings(
+            self.calls().get_uid_list_paged(after, limit).await?,
+        ))
+    }
+
+    async fn get_uid_list_by_group_paged(
+        &mut self,
+        g: String,
+        after: Option<String>,
+        limit: u32,
+    ) -> ApiResult<Vec<String>> {
+        let calls = self.calls();
+        Ok(strings(
+            calls.get_uid_list_by_group_paged(g, after, limit).await?,
+        ))
+    }
+
+    async fn get_group_list_paged(
+        &mut self,
+        after: Option<String>,
+        limit: u32,
+    ) -> ApiResult<Vec<String>> {
+        Ok(strings(
+            self.calls().get_group_list_paged(after, limit).await?,
+        ))
+    }
+
+    async fn get_client_sessions(
+        &mut self,
+        after: Option<String>,
+        limit: u32,
+    ) -> ApiResult<Vec<(String, wit::Session)>> {
+        let calls = self.calls();
+        let page = calls.get_client_sessions(after.as_deref(), limit).await?;
+        Ok(session_pairs(page))
+    }
+
+    async fn get_client_sessions_by_group(
+        &mut self,
+        g: String,
+        after: Option<String>,
+        limit: u32,
+    ) -> ApiResult<Vec<(String, wit::Session)>> {
+        let calls = self.calls();
+        let page = calls
+            .get_client_sessions_by_group(g, after.as_deref(), limit)
+            .await?;
+        Ok(session_pairs(page))
+    }
+
+    async fn get_client_count_by_groups(
+        &mut self,
+        groups: Vec<String>,
+    ) -> ApiResult<Vec<(String, u64)>> {
+        let counts = self.calls().get_client_count_by_groups(groups).await?;
+        Ok(counts.into_iter().map(|(g, n)| (g.into(), n)).collect())
+    }
+
+    async fn get_client_ids_by_uids(
+        &mut self,
+        uids: Vec<String>,
+    ) -> ApiResult<Vec<(String, Vec<String>)>> {
+        let lists = self.calls().get_client_ids_by_uids(uids).await?;
+        Ok(lists
+            .into_iter()
+            .map(|(u, ids)| (u.into(), client_strings(ids)))
+            .collect())
+    }
+
     async fn get_client_info(
         &mut self,
         client: String,
@@ -154,6 +261,10 @@ impl api::Host for InstanceState {
 
     async fn close_client(&mut self, client: String, force: bool) -> ApiResult<()> {
         Ok(self.calls().close_client(&client, force).await?)
+    }
+
+    async fn close_client_with(&mut self, client: String, m: wit::Message) -> ApiResult<()> {
+        Ok(self.calls().close_client_with(&client, m.into()).await?)
     }
 
     async fn bind_uid(&mut self, client: String, u: String) -> ApiResult<()> {

@@ -44,6 +44,13 @@ export declare function sendToGroup(group: string, message: MessageInput, withou
 /** Sends to every connected client that finished its handshake, except those in `without`. */
 export declare function sendToAll(message: MessageInput, without?: Iterable<ClientId>): void;
 
+/** Sends to every client bound to any of `uids` (at most 1000), once each, except those in `without`. */
+export declare function sendToUids(uids: Iterable<string>, message: MessageInput, without?: Iterable<ClientId>): void;
+/** Sends to every member of any of `groups` (at most 1000), once each, except those in `without`. */
+export declare function sendToGroups(groups: Iterable<string>, message: MessageInput, without?: Iterable<ClientId>): void;
+/** Queues `message` to each listed client (at most 1000) once. */
+export declare function sendToClients(clients: Iterable<ClientId>, message: MessageInput): void;
+
 /** Whether the client is connected now. */
 export declare function isOnline(client: ClientId): boolean;
 /** Whether at least one client is bound to `uid`. */
@@ -85,6 +92,44 @@ export declare function getUidListByGroup(group: string, unique?: boolean): stri
 /** Groups that have members, sorted. */
 export declare function getGroupList(unique?: boolean): string[];
 
+/** One page of bound uids, sorted, each once, strictly after `after`, at most `limit` (1..=1000). */
+export declare function getUidListPaged(after?: string | null, limit?: number): string[];
+/** Like `getUidListPaged`, uids bound to members of `group` only. */
+export declare function getUidListByGroupPaged(group: string, after?: string | null, limit?: number): string[];
+/** One page of groups that have members, sorted, strictly after `after`, at most `limit`. */
+export declare function getGroupListPaged(after?: string | null, limit?: number): string[];
+/** Options of the name iterators: `after` is a name. */
+export interface NamePageOptions {
+  /** Start strictly after this name. */
+  after?: string | null;
+  /** Names per host call (1..=1000, default 256). */
+  pageSize?: number;
+}
+/** Every bound uid, sorted, fetched a page at a time. */
+export declare function uids(options?: NamePageOptions): IterableIterator<string>;
+/** Every uid bound to a member of `group`, sorted, fetched a page at a time. */
+export declare function uidsInGroup(group: string, options?: NamePageOptions): IterableIterator<string>;
+/** Every group that has members, sorted, fetched a page at a time. */
+export declare function groups(options?: NamePageOptions): IterableIterator<string>;
+
+/** One page of `[clientId, session]`, sorted by id, strictly after `after`, at most `limit`. */
+export declare function getClientSessions(after?: ClientId | null, limit?: number): [ClientId, Session][];
+/** Like `getClientSessions`, members of `group` only. */
+export declare function getClientSessionsByGroup(group: string, after?: ClientId | null, limit?: number): [ClientId, Session][];
+/** Every connected client's `[clientId, session]`, sorted by id, fetched a page at a time. */
+export declare function clientSessions(options?: PageOptions): IterableIterator<[ClientId, Session]>;
+/** Every member of `group` as `[clientId, session]`, sorted by id, fetched a page at a time. */
+export declare function clientSessionsInGroup(group: string, options?: PageOptions): IterableIterator<[ClientId, Session]>;
+/** The member count of each of `groups` (at most 1000); 0 for a group without members. */
+export declare function getClientCountByGroups(groups: Iterable<string>): Record<string, number>;
+/** The sorted clients bound to each of `uids` (at most 1000); `[]` for an offline uid. */
+export declare function getClientIdsByUids(uids: Iterable<string>): Record<string, ClientId[]>;
+
+/** The value under `key` of a session parsed as JSON; `fallback` if absent or not JSON. */
+export declare function sessionJson<T = unknown>(session: Session | null | undefined, key: string, fallback?: T | null): T | null;
+/** Stores `value` as JSON under `key` in the client's session, keeping the other keys. */
+export declare function setSessionJson(client: ClientId, key: string, value: unknown): void;
+
 /** The fields `getClientInfo` can fill. */
 export type InfoField = "remoteIp" | "remotePort" | "uid" | "session" | "groups" | "system";
 /** All of them. */
@@ -116,6 +161,8 @@ export declare function getClientInfo(client: ClientId, fields?: Iterable<InfoFi
 
 /** Closes the client: `force = false` flushes what was queued first; `onClose` follows once. */
 export declare function closeClient(client: ClientId, force?: boolean): void;
+/** Sends `message`, then closes the client cleanly with the message flushed first. */
+export declare function closeClientWith(client: ClientId, message: MessageInput): void;
 /** Binds the client to `uid`; a client bound to another uid is moved. */
 export declare function bindUid(client: ClientId, uid: string): void;
 /** Clears the client's uid; nothing happens if it has none. */

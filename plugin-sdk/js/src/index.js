@@ -111,6 +111,24 @@ export function sendToAll(message, without = []) {
   call(api.sendToAll, toRawMessage(message), list(without));
 }
 
+/**
+ * Sends to every client bound to any of `uids` (at most 1000), except those in `without`: one
+ * call and one bus message per gateway; a client reached by two uids gets it once.
+ */
+export function sendToUids(uids, message, without = []) {
+  call(api.sendToUids, list(uids), toRawMessage(message), list(without));
+}
+
+/** Sends to every member of any of `groups` (at most 1000), once each, except those in `without`. */
+export function sendToGroups(groups, message, without = []) {
+  call(api.sendToGroups, list(groups), toRawMessage(message), list(without));
+}
+
+/** Queues `message` to each listed client (at most 1000) once; clients that are gone are skipped. */
+export function sendToClients(clients, message) {
+  call(api.sendToClients, list(clients), toRawMessage(message));
+}
+
 /** Whether the client is connected now. */
 export function isOnline(client) {
   return call(api.isOnline, client);
@@ -182,6 +200,86 @@ export function clientsInGroup(group, options) {
 /** Every client bound to `uid`, sorted by id, fetched a page at a time. */
 export function clientsOfUid(uid, options) {
   return pages((a, n) => getClientListByUid(uid, a, n), options);
+}
+
+/** One page of bound uids, sorted, each once, strictly after `after`, at most `limit` (1..=1000). */
+export function getUidListPaged(after = null, limit = 256) {
+  return list(call(api.getUidListPaged, cursor(after), limit));
+}
+
+/** Like `getUidListPaged`, uids bound to members of `group` only. */
+export function getUidListByGroupPaged(group, after = null, limit = 256) {
+  return list(call(api.getUidListByGroupPaged, group, cursor(after), limit));
+}
+
+/** One page of groups that have members, sorted, strictly after `after`, at most `limit`. */
+export function getGroupListPaged(after = null, limit = 256) {
+  return list(call(api.getGroupListPaged, cursor(after), limit));
+}
+
+/** Every bound uid, sorted, fetched a page at a time. */
+export function uids(options) {
+  return pages(getUidListPaged, options);
+}
+
+/** Every uid bound to a member of `group`, sorted, fetched a page at a time. */
+export function uidsInGroup(group, options) {
+  return pages((a, n) => getUidListByGroupPaged(group, a, n), options);
+}
+
+/** Every group that has members, sorted, fetched a page at a time. */
+export function groups(options) {
+  return pages(getGroupListPaged, options);
+}
+
+const sessionPairs = (raw) => list(raw).map(([client, session]) => [client, fromRawSession(session)]);
+
+/**
+ * One page of `[clientId, session]` pairs of connected clients, sorted by id, strictly after
+ * `after`, at most `limit` (1..=1000): GatewayWorker's `getAllClientSessions`, paged.
+ */
+export function getClientSessions(after = null, limit = 256) {
+  return sessionPairs(call(api.getClientSessions, cursor(after), limit));
+}
+
+/** Like `getClientSessions`, members of `group` only (GatewayWorker's `getClientSessionsByGroup`). */
+export function getClientSessionsByGroup(group, after = null, limit = 256) {
+  return sessionPairs(call(api.getClientSessionsByGroup, group, cursor(after), limit));
+}
+
+function* sessionPages(fetch, options) {
+  let after = options?.after ?? null;
+  const size = options?.pageSize ?? 256;
+  for (;;) {
+    const page = fetch(after, size);
+    if (page.length === 0) return;
+    yield* page;
+    after = page[page.length - 1][0];
+  }
+}
+
+/** Every connected client's `[clientId, session]`, sorted by id, fetched a page at a time. */
+export function clientSessions(options) {
+  return sessionPages(getClientSessions, options);
+}
+
+/** Every member of `group` as `[clientId, session]`, sorted by id, fetched a page at a time. */
+export function clientSessionsInGroup(group, options) {
+  return sessionPages((a, n) => getClientSessionsByGroup(group, a, n), options);
+}
+
+/** The member count of each of `groups` (at most 1000), as `{group: count}`; 0 for none. */
+export function getClientCountByGroups(groups) {
+  const out = {};
+  for (const [group, n] of list(call(api.getClientCountByGroups, list(groups)))) out[group] = Number(n);
+  return out;
+}
+
+/** The clients bound to each of `uids` (at most 1000), as `{uid: [clientId, …]}`; `[]` if offline. */
+export function getClientIdsByUids(uids) {
+  const out = {};
+  for (const [uid, ids] of list(call(api.getClientIdsByUids, list(uids)))) out[uid] = list(ids);
+  return out;
 }
 
 /** Bound uids, sorted; `unique`: each once across the cluster, else per gateway (may repeat). */
@@ -319,6 +417,11 @@ export function closeClient(client, force = false) {
   call(api.closeClient, client, force);
 }
 
+/** Sends `message`, then closes the client cleanly with the message flushed first. */
+export function closeClientWith(client, message) {
+  call(api.closeClientWith, client, toRawMessage(message));
+}
+
 /** Binds the client to `uid`; a client bound to another uid is moved. */
 export function bindUid(client, uid) {
   call(api.bindUid, client, uid);
@@ -363,6 +466,25 @@ export function deleteSession(client) {
 export function getSession(client) {
   const raw = none(call(api.getSession, client));
   return raw === null ? null : fromRawSession(raw);
+}
+
+/**
+ * The value under `key` of a session object parsed as JSON (PHP sessions hold arrays; here a
+ * session value is a string): `fallback` if the key is absent or not JSON.
+ */
+export function sessionJson(session, key, fallback = null) {
+  const text = session?.[key];
+  if (typeof text !== "string") return fallback;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return fallback;
+  }
+}
+
+/** Stores `value` as JSON under `key` in the client's session, keeping the other keys. */
+export function setSessionJson(client, key, value) {
+  updateSession(client, { [key]: JSON.stringify(value) });
 }
 
 /** Fires `onTimer` after `afterMs` (1..=86 400 000) ms, and every `afterMs` if `repeat`. */

@@ -34,6 +34,7 @@ Errors the host returns are raised as :class:`SwitchboardError` subclasses
 
 from __future__ import annotations
 
+import json as _json
 from dataclasses import dataclass
 from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Type, Union
 
@@ -53,6 +54,11 @@ __all__ = [
     "unbind_uid", "join_group", "leave_group", "ungroup", "set_session", "update_session",
     "delete_session", "get_session", "set_timer", "clear_timer", "log", "trace", "debug", "info",
     "warn", "error", "INFO_FIELDS", "is_valid_client_id", "http", "kv", "variables",
+    "send_to_uids", "send_to_groups", "send_to_clients", "close_client_with",
+    "get_uid_list_paged", "get_uid_list_by_group_paged", "get_group_list_paged", "uids",
+    "uids_in_group", "groups", "get_client_sessions", "get_client_sessions_by_group",
+    "client_sessions", "client_sessions_in_group", "get_client_count_by_groups",
+    "get_client_ids_by_uids", "session_json", "set_session_json",
 ]
 
 #: One complete message: ``str`` for text (a WebSocket text frame, a text-protocol line),
@@ -291,6 +297,31 @@ def send_to_all(message: Message, without: Iterable[str] = ()) -> None:
         raise _error(e) from None
 
 
+def send_to_uids(uids: Iterable[str], message: Message, without: Iterable[str] = ()) -> None:
+    """Sends to every client bound to any of ``uids`` (at most 1000), except those in
+    ``without``: one call and one bus message per gateway; a client reached twice gets it once."""
+    try:
+        _api.send_to_uids(list(uids), _message_to_raw(message), list(without))
+    except _Err as e:
+        raise _error(e) from None
+
+
+def send_to_groups(groups: Iterable[str], message: Message, without: Iterable[str] = ()) -> None:
+    """Sends to every member of any of ``groups`` (at most 1000), once each, except ``without``."""
+    try:
+        _api.send_to_groups(list(groups), _message_to_raw(message), list(without))
+    except _Err as e:
+        raise _error(e) from None
+
+
+def send_to_clients(clients: Iterable[str], message: Message) -> None:
+    """Queues ``message`` to each listed client (at most 1000) once."""
+    try:
+        _api.send_to_clients(list(clients), _message_to_raw(message))
+    except _Err as e:
+        raise _error(e) from None
+
+
 def is_online(client: str) -> bool:
     """Whether the client is connected now."""
     try:
@@ -413,6 +444,116 @@ def get_group_list(unique: bool = True) -> List[str]:
         raise _error(e) from None
 
 
+def get_uid_list_paged(after: Optional[str] = None, limit: int = 256) -> List[str]:
+    """One page of bound uids, sorted, each once, strictly after ``after``, at most ``limit``."""
+    try:
+        return _api.get_uid_list_paged(after, limit)
+    except _Err as e:
+        raise _error(e) from None
+
+
+def get_uid_list_by_group_paged(group: str, after: Optional[str] = None, limit: int = 256) -> List[str]:
+    """Like :func:`get_uid_list_paged`, uids bound to members of ``group`` only."""
+    try:
+        return _api.get_uid_list_by_group_paged(group, after, limit)
+    except _Err as e:
+        raise _error(e) from None
+
+
+def get_group_list_paged(after: Optional[str] = None, limit: int = 256) -> List[str]:
+    """One page of groups that have members, sorted, strictly after ``after``, at most ``limit``."""
+    try:
+        return _api.get_group_list_paged(after, limit)
+    except _Err as e:
+        raise _error(e) from None
+
+
+def uids(page_size: int = 256, after: Optional[str] = None) -> Iterator[str]:
+    """Every bound uid, sorted, fetched page by page."""
+    return _pages(get_uid_list_paged, page_size, after)
+
+
+def uids_in_group(group: str, page_size: int = 256, after: Optional[str] = None) -> Iterator[str]:
+    """Every uid bound to a member of ``group``, sorted, fetched page by page."""
+    return _pages(lambda a, n: get_uid_list_by_group_paged(group, a, n), page_size, after)
+
+
+def groups(page_size: int = 256, after: Optional[str] = None) -> Iterator[str]:
+    """Every group that has members, sorted, fetched page by page."""
+    return _pages(get_group_list_paged, page_size, after)
+
+
+def get_client_sessions(after: Optional[str] = None, limit: int = 256) -> List[Tuple[str, Session]]:
+    """One page of ``(client, session)`` of connected clients, sorted by id, strictly after
+    ``after``, at most ``limit``: GatewayWorker's ``getAllClientSessions``, paged."""
+    try:
+        return [(c, dict(s)) for c, s in _api.get_client_sessions(after, limit)]
+    except _Err as e:
+        raise _error(e) from None
+
+
+def get_client_sessions_by_group(group: str, after: Optional[str] = None,
+                                 limit: int = 256) -> List[Tuple[str, Session]]:
+    """Like :func:`get_client_sessions`, members of ``group`` only."""
+    try:
+        return [(c, dict(s)) for c, s in _api.get_client_sessions_by_group(group, after, limit)]
+    except _Err as e:
+        raise _error(e) from None
+
+
+def _session_pages(fetch, page_size: int, after: Optional[str]) -> Iterator[Tuple[str, Session]]:
+    while True:
+        page = fetch(after, page_size)
+        if not page:
+            return
+        yield from page
+        after = page[-1][0]
+
+
+def client_sessions(page_size: int = 256, after: Optional[str] = None) -> Iterator[Tuple[str, Session]]:
+    """Every connected client's ``(client, session)``, sorted by id, fetched page by page."""
+    return _session_pages(get_client_sessions, page_size, after)
+
+
+def client_sessions_in_group(group: str, page_size: int = 256,
+                             after: Optional[str] = None) -> Iterator[Tuple[str, Session]]:
+    """Every member of ``group`` as ``(client, session)``, sorted by id, fetched page by page."""
+    return _session_pages(lambda a, n: get_client_sessions_by_group(group, a, n), page_size, after)
+
+
+def get_client_count_by_groups(groups: Iterable[str]) -> Dict[str, int]:
+    """The member count of each of ``groups`` (at most 1000); 0 for a group without members."""
+    try:
+        return dict(_api.get_client_count_by_groups(list(groups)))
+    except _Err as e:
+        raise _error(e) from None
+
+
+def get_client_ids_by_uids(uids: Iterable[str]) -> Dict[str, List[str]]:
+    """The sorted clients bound to each of ``uids`` (at most 1000); ``[]`` for an offline uid."""
+    try:
+        return dict(_api.get_client_ids_by_uids(list(uids)))
+    except _Err as e:
+        raise _error(e) from None
+
+
+def session_json(session: Optional[Mapping[str, str]], key: str, default=None):
+    """The session value under ``key`` parsed as JSON (PHP sessions hold arrays; here values are
+    strings); ``default`` if the key is absent or not JSON."""
+    text = None if session is None else session.get(key)
+    if text is None:
+        return default
+    try:
+        return _json.loads(text)
+    except ValueError:
+        return default
+
+
+def set_session_json(client: str, key: str, value) -> None:
+    """Stores ``value`` as JSON under ``key`` in the client's session, keeping the other keys."""
+    update_session(client, {key: _json.dumps(value, separators=(",", ":"))})
+
+
 _FIELD_FLAGS = {
     "remote_ip": _t.ClientInfoFields.REMOTE_IP,
     "remote_port": _t.ClientInfoFields.REMOTE_PORT,
@@ -452,6 +593,14 @@ def close_client(client: str, force: bool = False) -> None:
     ``force=True``: dropped at once. ``on_close`` follows once."""
     try:
         _api.close_client(client, force)
+    except _Err as e:
+        raise _error(e) from None
+
+
+def close_client_with(client: str, message: Message) -> None:
+    """Sends ``message``, then closes the client cleanly with the message flushed first."""
+    try:
+        _api.close_client_with(client, _message_to_raw(message))
     except _Err as e:
         raise _error(e) from None
 

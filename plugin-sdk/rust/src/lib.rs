@@ -274,6 +274,23 @@ impl ClientId {
         delete_session(self)
     }
 
+    /// Sends `message`, then closes this client cleanly with the message flushed first
+    /// (GatewayWorker's `closeClient($id, $message)`; see [`close_client_with`]).
+    pub fn close_with(&self, message: impl Into<Message>) -> Result<()> {
+        close_client_with(self, message)
+    }
+
+    /// Stores `value` as JSON under `key` in this client's session, keeping the other keys.
+    pub fn update_session_json<T: serde::Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &T,
+    ) -> Result<()> {
+        let json = serde_json::to_string(value)
+            .map_err(|e| Error::InvalidArgument(format!("session key {key:?}: {e}")))?;
+        self.update_session([(key, json)])
+    }
+
     /// Whether this client is connected now (see [`is_online`]).
     pub fn is_online(&self) -> Result<bool> {
         is_online(self)
@@ -448,6 +465,54 @@ impl From<Message> for raw_types::Message {
 /// A client's session: string keys mapped to string values (values may hold JSON).
 pub type Session = BTreeMap<String, String>;
 
+/// JSON values in a [`Session`]: PHP sessions hold nested arrays, and these make the same
+/// natural here while the session stays a map of strings (what the WIT carries).
+///
+/// ```
+/// use switchboard_sdk::{Session, SessionJson};
+/// let mut session = Session::new();
+/// session.set_json("rooms", &["lobby", "dev"]).unwrap();
+/// let rooms: Vec<String> = session.json("rooms").unwrap();
+/// assert_eq!(rooms, ["lobby", "dev"]);
+/// ```
+pub trait SessionJson {
+    /// The value under `key` parsed as JSON; `None` if the key is absent or does not parse as `T`.
+    fn json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
+        self.try_json(key).and_then(std::result::Result::ok)
+    }
+
+    /// The value under `key` parsed as JSON, with the parse error; `None` if the key is absent.
+    fn try_json<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Option<std::result::Result<T, serde_json::Error>>;
+
+    /// Stores `value` as JSON under `key`.
+    fn set_json<T: serde::Serialize + ?Sized>(
+        &mut self,
+        key: &str,
+        value: &T,
+    ) -> std::result::Result<(), serde_json::Error>;
+}
+
+impl SessionJson for Session {
+    fn try_json<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Option<std::result::Result<T, serde_json::Error>> {
+        self.get(key).map(|v| serde_json::from_str(v))
+    }
+
+    fn set_json<T: serde::Serialize + ?Sized>(
+        &mut self,
+        key: &str,
+        value: &T,
+    ) -> std::result::Result<(), serde_json::Error> {
+        self.insert(key.to_owned(), serde_json::to_string(value)?);
+        Ok(())
+    }
+}
+
 fn session_from_raw(raw: Vec<(String, String)>) -> Session {
     raw.into_iter().collect()
 }
@@ -516,6 +581,11 @@ impl Context {
     /// A snapshot of the client's session, taken when the event left the gateway.
     pub fn session(&self) -> &Session {
         &self.session
+    }
+
+    /// The session snapshot's value under `key` parsed as JSON; `None` if absent or not a `T`.
+    pub fn session_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Option<T> {
+        self.session.json(key)
     }
 
     /// Queues a message to the client the event is about (`self.client().send(message)`).
@@ -852,6 +922,46 @@ pub fn send_to_all(message: impl Into<Message>, without: &[ClientId]) -> Result<
     Ok(raw::send_to_all(&message.into().into(), &raw_ids(without))?)
 }
 
+fn raw_names(names: &[impl AsRef<str>]) -> Vec<String> {
+    names.iter().map(|n| n.as_ref().to_owned()).collect()
+}
+
+/// Sends to every client bound to any of `uids` (at most 1000), except those in `without`:
+/// one call and one bus message per gateway; a client reached by two uids gets it once.
+pub fn send_to_uids(
+    uids: &[impl AsRef<str>],
+    message: impl Into<Message>,
+    without: &[ClientId],
+) -> Result<()> {
+    Ok(raw::send_to_uids(
+        &raw_names(uids),
+        &message.into().into(),
+        &raw_ids(without),
+    )?)
+}
+
+/// Sends to every member of any of `groups` (at most 1000), except those in `without`; a
+/// member of two of them gets it once.
+pub fn send_to_groups(
+    groups: &[impl AsRef<str>],
+    message: impl Into<Message>,
+    without: &[ClientId],
+) -> Result<()> {
+    Ok(raw::send_to_groups(
+        &raw_names(groups),
+        &message.into().into(),
+        &raw_ids(without),
+    )?)
+}
+
+/// Queues `message` to each listed client (at most 1000) once; clients that are gone are skipped.
+pub fn send_to_clients(clients: &[ClientId], message: impl Into<Message>) -> Result<()> {
+    Ok(raw::send_to_clients(
+        &raw_ids(clients),
+        &message.into().into(),
+    )?)
+}
+
 /// Whether the client is connected now.
 pub fn is_online(client: &ClientId) -> Result<bool> {
     Ok(raw::is_online(&client.0)?)
@@ -946,6 +1056,65 @@ pub fn group_list(unique: bool) -> Result<Vec<String>> {
     Ok(raw::get_group_list(unique)?)
 }
 
+/// One page of bound uids, sorted, each once, strictly after `after`, at most `limit` (1..=1000).
+pub fn uid_list_paged(after: Option<&str>, limit: u32) -> Result<Vec<String>> {
+    Ok(raw::get_uid_list_paged(after, limit)?)
+}
+
+/// One page of the uids bound to members of `group`, like [`uid_list_paged`].
+pub fn uid_list_by_group_paged(
+    group: &str,
+    after: Option<&str>,
+    limit: u32,
+) -> Result<Vec<String>> {
+    Ok(raw::get_uid_list_by_group_paged(group, after, limit)?)
+}
+
+/// One page of groups that have members, sorted, strictly after `after`, at most `limit`.
+pub fn group_list_paged(after: Option<&str>, limit: u32) -> Result<Vec<String>> {
+    Ok(raw::get_group_list_paged(after, limit)?)
+}
+
+fn sessions_from_raw(page: Vec<(String, Vec<(String, String)>)>) -> Vec<(ClientId, Session)> {
+    page.into_iter()
+        .map(|(id, session)| (ClientId(id), session_from_raw(session)))
+        .collect()
+}
+
+/// One page of clients with their sessions, sorted by id, strictly after `after`, at most
+/// `limit` (1..=1000): GatewayWorker's `getAllClientSessions`, paged.
+pub fn client_sessions(after: Option<&ClientId>, limit: u32) -> Result<Vec<(ClientId, Session)>> {
+    let page = raw::get_client_sessions(after.map(ClientId::as_str), limit)?;
+    Ok(sessions_from_raw(page))
+}
+
+/// One page of the members of `group` with their sessions, like [`client_sessions`]:
+/// GatewayWorker's `getClientSessionsByGroup`, paged.
+pub fn client_sessions_by_group(
+    group: &str,
+    after: Option<&ClientId>,
+    limit: u32,
+) -> Result<Vec<(ClientId, Session)>> {
+    let page = raw::get_client_sessions_by_group(group, after.map(ClientId::as_str), limit)?;
+    Ok(sessions_from_raw(page))
+}
+
+/// The member count of each of `groups` (at most 1000); a group without members counts 0.
+pub fn client_count_by_groups(groups: &[impl AsRef<str>]) -> Result<BTreeMap<String, u64>> {
+    Ok(raw::get_client_count_by_groups(&raw_names(groups))?
+        .into_iter()
+        .collect())
+}
+
+/// The clients bound to each of `uids` (at most 1000), sorted; an offline uid maps to an
+/// empty list.
+pub fn client_ids_by_uids(uids: &[impl AsRef<str>]) -> Result<BTreeMap<String, Vec<ClientId>>> {
+    Ok(raw::get_client_ids_by_uids(&raw_names(uids))?
+        .into_iter()
+        .map(|(uid, ids)| (uid, ids_from_raw(ids)))
+        .collect())
+}
+
 /// The asked fields of what the gateway knows about the client; `None` if it is unknown.
 pub fn client_info(client: &ClientId, fields: InfoFields) -> Result<Option<ClientInfo>> {
     Ok(raw::get_client_info(&client.0, fields.to_raw())?.map(ClientInfo::from))
@@ -954,6 +1123,11 @@ pub fn client_info(client: &ClientId, fields: InfoFields) -> Result<Option<Clien
 /// Closes the client: `force = false` flushes what was queued first; `on_close` follows once.
 pub fn close_client(client: &ClientId, force: bool) -> Result<()> {
     Ok(raw::close_client(&client.0, force)?)
+}
+
+/// Sends `message` to the client, then closes it cleanly with the message flushed first.
+pub fn close_client_with(client: &ClientId, message: impl Into<Message>) -> Result<()> {
+    Ok(raw::close_client_with(&client.0, &message.into().into())?)
 }
 
 /// Binds the client to `uid`; a client bound to another uid is moved.
@@ -1151,6 +1325,129 @@ impl Iterator for Clients {
 }
 
 impl FusedIterator for Clients {}
+
+type Fetch<T> = Box<dyn FnMut(Option<&str>, u32) -> Result<Vec<T>>>;
+
+/// Names or sessions fetched a page at a time through a paged host call, in order; yields an
+/// error once (then ends) if a call fails. Made by [`uids`], [`uids_in_group`], [`groups`],
+/// [`sessions`] and [`sessions_in_group`].
+pub struct Paged<T> {
+    fetch: Fetch<T>,
+    cursor_of: fn(&T) -> String,
+    after: Option<String>,
+    page: std::vec::IntoIter<T>,
+    page_size: u32,
+    done: bool,
+}
+
+impl<T> fmt::Debug for Paged<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Paged")
+            .field("after", &self.after)
+            .field("page_size", &self.page_size)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> Paged<T> {
+    fn new(fetch: Fetch<T>, cursor_of: fn(&T) -> String) -> Paged<T> {
+        Paged {
+            fetch,
+            cursor_of,
+            after: None,
+            page: Vec::new().into_iter(),
+            page_size: DEFAULT_PAGE_SIZE,
+            done: false,
+        }
+    }
+
+    /// Asks for pages of `size` items (the host accepts 1..=1000).
+    pub fn page_size(mut self, size: u32) -> Paged<T> {
+        self.page_size = size;
+        self
+    }
+
+    /// Starts strictly after `cursor` (a name, or a client id for sessions).
+    pub fn after(mut self, cursor: impl Into<String>) -> Paged<T> {
+        self.after = Some(cursor.into());
+        self
+    }
+}
+
+impl<T> Iterator for Paged<T> {
+    type Item = Result<T>;
+
+    fn next(&mut self) -> Option<Result<T>> {
+        loop {
+            if let Some(item) = self.page.next() {
+                return Some(Ok(item));
+            }
+            if self.done {
+                return None;
+            }
+            match (self.fetch)(self.after.as_deref(), self.page_size) {
+                Ok(page) if page.is_empty() => {
+                    self.done = true;
+                    return None;
+                }
+                Ok(page) => {
+                    self.after = page.last().map(self.cursor_of);
+                    self.page = page.into_iter();
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+    }
+}
+
+impl<T> FusedIterator for Paged<T> {}
+
+/// Every bound uid, sorted, each once, fetched page by page.
+pub fn uids() -> Paged<String> {
+    Paged::new(Box::new(uid_list_paged), String::clone)
+}
+
+/// Every uid bound to a member of `group`, sorted, fetched page by page.
+pub fn uids_in_group(group: &str) -> Paged<String> {
+    let group = group.to_owned();
+    Paged::new(
+        Box::new(move |after, n| uid_list_by_group_paged(&group, after, n)),
+        String::clone,
+    )
+}
+
+/// Every group that has members, sorted, fetched page by page.
+pub fn groups() -> Paged<String> {
+    Paged::new(Box::new(group_list_paged), String::clone)
+}
+
+fn session_cursor(item: &(ClientId, Session)) -> String {
+    item.0.0.clone()
+}
+
+/// Every connected client with its session, sorted by id, fetched page by page.
+pub fn sessions() -> Paged<(ClientId, Session)> {
+    Paged::new(
+        Box::new(|after, n| client_sessions(after.map(ClientId::new_unchecked).as_ref(), n)),
+        session_cursor,
+    )
+}
+
+/// Every member of `group` with its session, sorted by id, fetched page by page: a room's
+/// member list with nicknames.
+pub fn sessions_in_group(group: &str) -> Paged<(ClientId, Session)> {
+    let group = group.to_owned();
+    Paged::new(
+        Box::new(move |after, n| {
+            client_sessions_by_group(&group, after.map(ClientId::new_unchecked).as_ref(), n)
+        }),
+        session_cursor,
+    )
+}
 
 // ---------------------------------------------------------------------------------------------
 // The plugin trait and its export

@@ -114,6 +114,27 @@ impl Args<'_> {
         }
     }
 
+    fn strings(&self, name: &str) -> Result<Vec<String>, Failure> {
+        match self.get(name) {
+            None => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .map(|v| match v {
+                    Value::String(s) => Ok(s.clone()),
+                    _ => Err(bad(format!("`{name}` must be an array of strings"))),
+                })
+                .collect(),
+            Some(_) => Err(bad(format!("`{name}` must be an array of strings"))),
+        }
+    }
+
+    fn opt_str(&self, name: &str) -> Result<Option<&str>, Failure> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(_) => self.str(name).map(Some),
+        }
+    }
+
     fn message(&self, name: &str) -> Result<Message, Failure> {
         message_from_json(
             self.get(name)
@@ -208,6 +229,15 @@ fn session_json(session: &Session) -> Value {
     )
 }
 
+/// A page of sessions as `[[client, {session}], …]`.
+fn sessions_json(page: Vec<(ClientId, Session)>) -> Value {
+    Value::Array(
+        page.into_iter()
+            .map(|(id, session)| json!([id.as_str(), session_json(&session)]))
+            .collect(),
+    )
+}
+
 fn ids_json(ids: Vec<ClientId>) -> Value {
     Value::Array(
         ids.into_iter()
@@ -280,6 +310,26 @@ impl Probe {
                 sb::send_to_all(a.message("message")?, &a.clients("without")?)?;
                 Value::Null
             }
+            "send-to-uids" => {
+                sb::send_to_uids(
+                    &a.strings("uids")?,
+                    a.message("message")?,
+                    &a.clients("without")?,
+                )?;
+                Value::Null
+            }
+            "send-to-groups" => {
+                sb::send_to_groups(
+                    &a.strings("groups")?,
+                    a.message("message")?,
+                    &a.clients("without")?,
+                )?;
+                Value::Null
+            }
+            "send-to-clients" => {
+                sb::send_to_clients(&a.clients("clients")?, a.message("message")?)?;
+                Value::Null
+            }
             "is-online" => json!(sb::is_online(&a.client("client")?)?),
             "is-uid-online" => json!(sb::is_uid_online(a.str("uid")?)?),
             "get-client-count" => json!(sb::client_count()?),
@@ -316,6 +366,37 @@ impl Probe {
                 a.bool_or("unique", None)?
             )?),
             "get-group-list" => json!(sb::group_list(a.bool_or("unique", None)?)?),
+            "get-uid-list-paged" => {
+                json!(sb::uid_list_paged(a.opt_str("after")?, a.u32("limit")?)?)
+            }
+            "get-uid-list-by-group-paged" => json!(sb::uid_list_by_group_paged(
+                a.str("group")?,
+                a.opt_str("after")?,
+                a.u32("limit")?
+            )?),
+            "get-group-list-paged" => {
+                json!(sb::group_list_paged(a.opt_str("after")?, a.u32("limit")?)?)
+            }
+            "get-client-sessions" => sessions_json(sb::client_sessions(
+                a.opt_client("after")?.as_ref(),
+                a.u32("limit")?,
+            )?),
+            "get-client-sessions-by-group" => sessions_json(sb::client_sessions_by_group(
+                a.str("group")?,
+                a.opt_client("after")?.as_ref(),
+                a.u32("limit")?,
+            )?),
+            "get-client-count-by-groups" => {
+                json!(sb::client_count_by_groups(&a.strings("groups")?)?)
+            }
+            "get-client-ids-by-uids" => {
+                let map = sb::client_ids_by_uids(&a.strings("uids")?)?;
+                Value::Object(map.into_iter().map(|(u, ids)| (u, ids_json(ids))).collect())
+            }
+            "close-client-with" => {
+                sb::close_client_with(&a.client("client")?, a.message("message")?)?;
+                Value::Null
+            }
             "get-client-info" => {
                 match sb::client_info(&a.client("client")?, a.fields("fields")?)? {
                     Some(info) => info_json(info),
@@ -558,13 +639,16 @@ impl Plugin for Probe {
         ctx: &Context,
         request: HttpRequest,
     ) -> Result<(), Rejection> {
-        // `?bind=U&join=G&greet=T`: act on the client before the verdict, as GatewayWorker
+        // `?bind=U&join=G&greet=T&nick=N` (N stored as JSON): act on the client before the verdict, as GatewayWorker
         // apps do in onWebSocketConnect; a rejection undoes all of it.
         let client = ctx.client();
         let acted = [
             request.query_param("bind").map(|uid| client.bind_uid(uid)),
             request.query_param("join").map(|group| client.join(group)),
             request.query_param("greet").map(|text| ctx.reply(text)),
+            request
+                .query_param("nick")
+                .map(|nick| client.update_session_json("nick", nick)),
         ];
         for result in acted.into_iter().flatten() {
             if let Err(e) = result {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::bus::{BusError, ClientId, GatewayId, Query, Reply};
+use crate::bus::{BusError, ClientId, GatewayId, Query, Reply, Session};
 
 /// Who answers a query.
 #[derive(Clone, Debug, PartialEq)]
@@ -95,6 +95,81 @@ pub fn merge(query: &Query, replies: Vec<Reply>) -> Result<Reply, BusError> {
             }
             Reply::Groups(names(lists, *unique))
         }
+        Query::UidPage { limit, .. } => {
+            let mut lists = Vec::with_capacity(replies.len());
+            for reply in replies {
+                match reply {
+                    Reply::Uids(list) => lists.push(list),
+                    other => return Err(unexpected(&other)),
+                }
+            }
+            Reply::Uids(first_names(lists, *limit))
+        }
+        Query::GroupPage { limit, .. } => {
+            let mut lists = Vec::with_capacity(replies.len());
+            for reply in replies {
+                match reply {
+                    Reply::Groups(list) => lists.push(list),
+                    other => return Err(unexpected(&other)),
+                }
+            }
+            Reply::Groups(first_names(lists, *limit))
+        }
+        Query::Sessions { limit, .. } => {
+            let mut pages = Vec::with_capacity(replies.len());
+            // A gateway that cut its page short may hold more right after its last id:
+            // the merged page must stop there, or the next cursor would skip them.
+            let mut stop: Option<ClientId> = None;
+            for reply in replies {
+                match reply {
+                    Reply::Sessions { page, cut } => {
+                        if cut && let Some(&(last, _)) = page.last() {
+                            stop = Some(stop.map_or(last, |s| s.min(last)));
+                        }
+                        pages.push(page);
+                    }
+                    other => return Err(unexpected(&other)),
+                }
+            }
+            let mut page = first_sessions(pages, *limit as usize);
+            let cut = stop.is_some_and(|s| page.iter().any(|(id, _)| *id > s));
+            if let Some(s) = stop {
+                page.retain(|(id, _)| *id <= s);
+            }
+            Reply::Sessions { page, cut }
+        }
+        Query::GroupCounts(groups) => {
+            let mut sums = vec![0u64; groups.len()];
+            for reply in &replies {
+                match reply {
+                    Reply::Counts(counts) if counts.len() == sums.len() => {
+                        for (sum, n) in sums.iter_mut().zip(counts) {
+                            *sum = sum.saturating_add(*n);
+                        }
+                    }
+                    other => return Err(unexpected(other)),
+                }
+            }
+            Reply::Counts(sums)
+        }
+        Query::ClientsOfUids(uids) => {
+            let mut merged: Vec<Vec<ClientId>> = vec![Vec::new(); uids.len()];
+            for reply in replies {
+                match reply {
+                    Reply::ClientsOfUids(lists) if lists.len() == merged.len() => {
+                        for (all, ids) in merged.iter_mut().zip(lists) {
+                            all.extend(ids);
+                        }
+                    }
+                    other => return Err(unexpected(&other)),
+                }
+            }
+            for ids in &mut merged {
+                ids.sort_unstable();
+                ids.dedup();
+            }
+            Reply::ClientsOfUids(merged)
+        }
         // Asked of one gateway only: its answer is the answer.
         Query::ClientInfo { .. } | Query::Session(_) => {
             let mut replies = replies.into_iter();
@@ -131,6 +206,26 @@ pub fn first_of_sorted(pages: Vec<Vec<ClientId>>, limit: usize) -> Vec<ClientId>
         }
     }
     out
+}
+
+/// The first `limit` names of the union of sorted pages: each gateway answered with its own
+/// first `limit` names after the cursor, so these are the cluster's.
+fn first_names<T: Ord>(lists: Vec<Vec<T>>, limit: u32) -> Vec<T> {
+    let union: BTreeSet<T> = lists.into_iter().flatten().collect();
+    union
+        .into_iter()
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .collect()
+}
+
+/// The first `limit` (client, session) pairs of pages sorted by client id, as
+/// [`first_of_sorted`] merges client ids.
+fn first_sessions(pages: Vec<Vec<(ClientId, Session)>>, limit: usize) -> Vec<(ClientId, Session)> {
+    let mut all: Vec<(ClientId, Session)> = pages.into_iter().flatten().collect();
+    all.sort_by_key(|(id, _)| *id);
+    all.dedup_by_key(|(id, _)| *id);
+    all.truncate(limit);
+    all
 }
 
 /// Sorted names merged once each if `unique`, else each gateway's list concatenated (as
@@ -256,6 +351,78 @@ mod tests {
             after = Some(last);
         }
         assert_eq!(walked, all);
+    }
+
+    #[test]
+    fn paged_names_and_sessions_merge_into_the_embedded_pages() {
+        let q = Query::UidPage {
+            group: None,
+            after: None,
+            limit: 3,
+        };
+        // Each gateway's own first 3: the union's first 3 are the cluster's.
+        let replies = vec![
+            Reply::Uids(vec![uid("a"), uid("c"), uid("e")]),
+            Reply::Uids(vec![uid("a"), uid("b"), uid("f")]),
+        ];
+        assert_eq!(
+            merge(&q, replies).expect("merges"),
+            Reply::Uids(vec![uid("a"), uid("b"), uid("c")])
+        );
+        let q = Query::Sessions {
+            group: None,
+            after: None,
+            limit: 2,
+        };
+        let s = |v: &str| crate::bus::Session::new([("k".into(), v.into())]).expect("fits");
+        let page = |page, cut| Reply::Sessions { page, cut };
+        let replies = vec![
+            page(vec![(id(2, 1), s("x")), (id(2, 2), s("y"))], false),
+            page(vec![(id(1, 5), s("z"))], false),
+        ];
+        assert_eq!(
+            merge(&q, replies).expect("merges"),
+            page(vec![(id(1, 5), s("z")), (id(2, 1), s("x"))], false)
+        );
+        // Gateway 1 cut its page at its budget after 1/1: it may hold 1/2 next, so the
+        // merged page ends at 1/1 rather than running on into gateway 2's clients.
+        let replies = vec![
+            page(vec![(id(2, 1), s("x")), (id(2, 2), s("y"))], false),
+            page(vec![(id(1, 1), s("big"))], true),
+        ];
+        assert_eq!(
+            merge(&q, replies).expect("merges"),
+            page(vec![(id(1, 1), s("big"))], true)
+        );
+    }
+
+    #[test]
+    fn counts_and_clients_by_name_merge_per_name() {
+        let g = |s: &str| Group::new(s).expect("group");
+        let q = Query::GroupCounts(vec![g("a"), g("b")]);
+        assert_eq!(
+            merge(
+                &q,
+                vec![Reply::Counts(vec![1, 0]), Reply::Counts(vec![2, 3])]
+            )
+            .expect("merges"),
+            Reply::Counts(vec![3, 3])
+        );
+        assert_eq!(
+            merge(&q, vec![]).expect("merges"),
+            Reply::Counts(vec![0, 0])
+        );
+        let short = merge(&q, vec![Reply::Counts(vec![1])]).expect_err("one count short");
+        assert!(matches!(short, BusError::UnexpectedReply { .. }));
+        let q = Query::ClientsOfUids(vec![uid("u")]);
+        let replies = vec![
+            Reply::ClientsOfUids(vec![vec![id(2, 1)]]),
+            Reply::ClientsOfUids(vec![vec![id(1, 1), id(1, 4)]]),
+        ];
+        assert_eq!(
+            merge(&q, replies).expect("merges"),
+            Reply::ClientsOfUids(vec![vec![id(1, 1), id(1, 4), id(2, 1)]])
+        );
     }
 
     #[test]

@@ -808,6 +808,19 @@ impl Gateways for NatsGateways {
             });
             return self.verdict(gateway, payload.into()).await;
         }
+        if let Some(parts) = route::split_by_gateway(&command) {
+            for (g, part) in parts {
+                let payload = encode(&ToGateway::Command {
+                    app: app.into(),
+                    command: part,
+                });
+                let subject = self.node.subjects.gateway_command(g);
+                if let Err(e) = self.node.client.publish(subject, payload.into()).await {
+                    warn!("cannot publish a command to gateway {g}: {e}");
+                }
+            }
+            return Ok(());
+        }
         let targets = match route::command_gateway(&command) {
             Some(g) => vec![g],
             None => self.live_gateways(),

@@ -128,6 +128,40 @@ pub fn command_gateway(command: &crate::bus::Command) -> Option<crate::bus::Gate
     }
 }
 
+/// A send to listed clients split into one send per gateway holding some of them (client ids
+/// name their gateway), so a list costs one bus message per gateway, not one per client;
+/// `None` for every other command.
+pub fn split_by_gateway(
+    command: &crate::bus::Command,
+) -> Option<Vec<(crate::bus::GatewayId, crate::bus::Command)>> {
+    use crate::bus::{Command, Target};
+    let Command::Send {
+        to: Target::Clients(ids),
+        message,
+        without,
+    } = command
+    else {
+        return None;
+    };
+    let mut per_gateway: std::collections::BTreeMap<_, Vec<ClientId>> = Default::default();
+    for &id in ids {
+        per_gateway.entry(id.gateway()).or_default().push(id);
+    }
+    Some(
+        per_gateway
+            .into_iter()
+            .map(|(g, ids)| {
+                let part = Command::Send {
+                    to: Target::Clients(ids),
+                    message: message.clone(),
+                    without: without.clone(),
+                };
+                (g, part)
+            })
+            .collect(),
+    )
+}
+
 #[cfg(test)]
 mod command_tests {
     use super::*;
@@ -153,5 +187,40 @@ mod command_tests {
         assert_eq!(command_gateway(&send(Target::Group(g.clone()))), None);
         assert_eq!(command_gateway(&send(Target::All)), None);
         assert_eq!(command_gateway(&Command::Ungroup { group: g }), None);
+        assert_eq!(split_by_gateway(&send(Target::All)), None);
+    }
+
+    #[test]
+    fn a_client_list_send_is_one_message_per_gateway() {
+        let on = |gw: u32, seq: u64| {
+            ClientId::new(GatewayId::new(gw).expect("non-zero"), seq).expect("valid")
+        };
+        let list: Vec<ClientId> = (1..=500).map(|s| on(1 + (s % 2) as u32, s)).collect();
+        let send = Command::Send {
+            to: Target::Clients(list),
+            message: Message::text("x"),
+            without: vec![],
+        };
+        let parts = split_by_gateway(&send).expect("a list send");
+        assert_eq!(parts.len(), 2);
+        for (g, part) in parts {
+            let Command::Send {
+                to: Target::Clients(ids),
+                ..
+            } = part
+            else {
+                panic!("a list send")
+            };
+            assert_eq!(ids.len(), 250);
+            assert!(ids.iter().all(|id| id.gateway() == g));
+        }
+        // Uid and group lists go to every live gateway once each, like a single name.
+        let uids = Command::Send {
+            to: Target::Uids(vec![crate::bus::Uid::new("a").expect("uid")]),
+            message: Message::text("x"),
+            without: vec![],
+        };
+        assert_eq!(command_gateway(&uids), None);
+        assert_eq!(split_by_gateway(&uids), None);
     }
 }

@@ -393,6 +393,306 @@ func SendToAll(message switchboard_plugin_types.Message, without []string) witTy
 
 }
 
+//go:wasmimport switchboard:plugin/api@0.1.0 send-to-uids
+func wasm_import_send_to_uids(arg0 uintptr, arg1 uint32, arg2 int32, arg3 uintptr, arg4 uint32, arg5 uintptr, arg6 uint32, arg7 uintptr)
+
+func SendToUids(uids []string, message switchboard_plugin_types.Message, without []string) witTypes.Result[witTypes.Unit, switchboard_plugin_types.Error] {
+	pinner := &runtime.Pinner{}
+	defer pinner.Unpin()
+
+	returnArea := uintptr(witRuntime.Allocate(pinner, (4 * 4), 4))
+	slice := uids
+	length := uint32(len(slice))
+	result := witRuntime.Allocate(pinner, uintptr(length*(2*4)), 4)
+	for index, element := range slice {
+		base := unsafe.Add(result, index*(2*4))
+		utf8 := unsafe.Pointer(unsafe.StringData(element))
+		pinner.Pin(utf8)
+		*(*uint32)(unsafe.Add(unsafe.Pointer(base), 4)) = uint32(uint32(len(element)))
+		*(*uint32)(unsafe.Add(unsafe.Pointer(base), 0)) = uint32(uintptr(uintptr(utf8)))
+
+	}
+
+	var variant int32
+	var variant1 uintptr
+	var variant2 uint32
+	switch message.Tag() {
+	case switchboard_plugin_types.Message_Text:
+		payload := message.Text()
+		utf80 := unsafe.Pointer(unsafe.StringData(payload))
+		pinner.Pin(utf80)
+
+		variant = int32(0)
+		variant1 = uintptr(utf80)
+		variant2 = uint32(len(payload))
+
+	case switchboard_plugin_types.Message_Binary:
+		payload := message.Binary()
+		data := unsafe.Pointer(unsafe.SliceData(payload))
+		pinner.Pin(data)
+
+		variant = int32(1)
+		variant1 = uintptr(data)
+		variant2 = uint32(len(payload))
+
+	default:
+		panic("unreachable")
+	}
+	slice4 := without
+	length6 := uint32(len(slice4))
+	result5 := witRuntime.Allocate(pinner, uintptr(length6*(2*4)), 4)
+	for index, element := range slice4 {
+		base := unsafe.Add(result5, index*(2*4))
+		utf83 := unsafe.Pointer(unsafe.StringData(element))
+		pinner.Pin(utf83)
+		*(*uint32)(unsafe.Add(unsafe.Pointer(base), 4)) = uint32(uint32(len(element)))
+		*(*uint32)(unsafe.Add(unsafe.Pointer(base), 0)) = uint32(uintptr(uintptr(utf83)))
+
+	}
+
+	wasm_import_send_to_uids(uintptr(result), length, variant, variant1, variant2, uintptr(result5), length6, returnArea)
+	var result12 witTypes.Result[witTypes.Unit, switchboard_plugin_types.Error]
+	switch uint8(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), 0))) {
+	case 0:
+
+		result12 = witTypes.Ok[witTypes.Unit, switchboard_plugin_types.Error](witTypes.Unit{})
+	case 1:
+		var variant11 switchboard_plugin_types.Error
+		switch uint8(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), 4))) {
+		case 0:
+			value := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant11 = switchboard_plugin_types.MakeErrorInvalidClientId(value)
+
+		case 1:
+			value7 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant11 = switchboard_plugin_types.MakeErrorInvalidName(value7)
+
+		case 2:
+			value8 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant11 = switchboard_plugin_types.MakeErrorTooLarge(value8)
+
+		case 3:
+			value9 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant11 = switchboard_plugin_types.MakeErrorInvalidArgument(value9)
+
+		case 4:
+			value10 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant11 = switchboard_plugin_types.MakeErrorTimeout(value10)
+
+		default:
+			panic("unreachable")
+		}
+
+		result12 = witTypes.Err[witTypes.Unit, switchboard_plugin_types.Error](variant11)
+	default:
+		panic("unreachable")
+	}
+	result13 := result12
+	return result13
+
+}
+
+//go:wasmimport switchboard:plugin/api@0.1.0 send-to-groups
+func wasm_import_send_to_groups(arg0 uintptr, arg1 uint32, arg2 int32, arg3 uintptr, arg4 uint32, arg5 uintptr, arg6 uint32, arg7 uintptr)
+
+func SendToGroups(groups []string, message switchboard_plugin_types.Message, without []string) witTypes.Result[witTypes.Unit, switchboard_plugin_types.Error] {
+	pinner := &runtime.Pinner{}
+	defer pinner.Unpin()
+
+	returnArea := uintptr(witRuntime.Allocate(pinner, (4 * 4), 4))
+	slice := groups
+	length := uint32(len(slice))
+	result := witRuntime.Allocate(pinner, uintptr(length*(2*4)), 4)
+	for index, element := range slice {
+		base := unsafe.Add(result, index*(2*4))
+		utf8 := unsafe.Pointer(unsafe.StringData(element))
+		pinner.Pin(utf8)
+		*(*uint32)(unsafe.Add(unsafe.Pointer(base), 4)) = uint32(uint32(len(element)))
+		*(*uint32)(unsafe.Add(unsafe.Pointer(base), 0)) = uint32(uintptr(uintptr(utf8)))
+
+	}
+
+	var variant int32
+	var variant1 uintptr
+	var variant2 uint32
+	switch message.Tag() {
+	case switchboard_plugin_types.Message_Text:
+		payload := message.Text()
+		utf80 := unsafe.Pointer(unsafe.StringData(payload))
+		pinner.Pin(utf80)
+
+		variant = int32(0)
+		variant1 = uintptr(utf80)
+		variant2 = uint32(len(payload))
+
+	case switchboard_plugin_types.Message_Binary:
+		payload := message.Binary()
+		data := unsafe.Pointer(unsafe.SliceData(payload))
+		pinner.Pin(data)
+
+		variant = int32(1)
+		variant1 = uintptr(data)
+		variant2 = uint32(len(payload))
+
+	default:
+		panic("unreachable")
+	}
+	slice4 := without
+	length6 := uint32(len(slice4))
+	result5 := witRuntime.Allocate(pinner, uintptr(length6*(2*4)), 4)
+	for index, element := range slice4 {
+		base := unsafe.Add(result5, index*(2*4))
+		utf83 := unsafe.Pointer(unsafe.StringData(element))
+		pinner.Pin(utf83)
+		*(*uint32)(unsafe.Add(unsafe.Pointer(base), 4)) = uint32(uint32(len(element)))
+		*(*uint32)(unsafe.Add(unsafe.Pointer(base), 0)) = uint32(uintptr(uintptr(utf83)))
+
+	}
+
+	wasm_import_send_to_groups(uintptr(result), length, variant, variant1, variant2, uintptr(result5), length6, returnArea)
+	var result12 witTypes.Result[witTypes.Unit, switchboard_plugin_types.Error]
+	switch uint8(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), 0))) {
+	case 0:
+
+		result12 = witTypes.Ok[witTypes.Unit, switchboard_plugin_types.Error](witTypes.Unit{})
+	case 1:
+		var variant11 switchboard_plugin_types.Error
+		switch uint8(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), 4))) {
+		case 0:
+			value := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant11 = switchboard_plugin_types.MakeErrorInvalidClientId(value)
+
+		case 1:
+			value7 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant11 = switchboard_plugin_types.MakeErrorInvalidName(value7)
+
+		case 2:
+			value8 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant11 = switchboard_plugin_types.MakeErrorTooLarge(value8)
+
+		case 3:
+			value9 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant11 = switchboard_plugin_types.MakeErrorInvalidArgument(value9)
+
+		case 4:
+			value10 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant11 = switchboard_plugin_types.MakeErrorTimeout(value10)
+
+		default:
+			panic("unreachable")
+		}
+
+		result12 = witTypes.Err[witTypes.Unit, switchboard_plugin_types.Error](variant11)
+	default:
+		panic("unreachable")
+	}
+	result13 := result12
+	return result13
+
+}
+
+//go:wasmimport switchboard:plugin/api@0.1.0 send-to-clients
+func wasm_import_send_to_clients(arg0 uintptr, arg1 uint32, arg2 int32, arg3 uintptr, arg4 uint32, arg5 uintptr)
+
+func SendToClients(clients []string, message switchboard_plugin_types.Message) witTypes.Result[witTypes.Unit, switchboard_plugin_types.Error] {
+	pinner := &runtime.Pinner{}
+	defer pinner.Unpin()
+
+	returnArea := uintptr(witRuntime.Allocate(pinner, (4 * 4), 4))
+	slice := clients
+	length := uint32(len(slice))
+	result := witRuntime.Allocate(pinner, uintptr(length*(2*4)), 4)
+	for index, element := range slice {
+		base := unsafe.Add(result, index*(2*4))
+		utf8 := unsafe.Pointer(unsafe.StringData(element))
+		pinner.Pin(utf8)
+		*(*uint32)(unsafe.Add(unsafe.Pointer(base), 4)) = uint32(uint32(len(element)))
+		*(*uint32)(unsafe.Add(unsafe.Pointer(base), 0)) = uint32(uintptr(uintptr(utf8)))
+
+	}
+
+	var variant int32
+	var variant1 uintptr
+	var variant2 uint32
+	switch message.Tag() {
+	case switchboard_plugin_types.Message_Text:
+		payload := message.Text()
+		utf80 := unsafe.Pointer(unsafe.StringData(payload))
+		pinner.Pin(utf80)
+
+		variant = int32(0)
+		variant1 = uintptr(utf80)
+		variant2 = uint32(len(payload))
+
+	case switchboard_plugin_types.Message_Binary:
+		payload := message.Binary()
+		data := unsafe.Pointer(unsafe.SliceData(payload))
+		pinner.Pin(data)
+
+		variant = int32(1)
+		variant1 = uintptr(data)
+		variant2 = uint32(len(payload))
+
+	default:
+		panic("unreachable")
+	}
+	wasm_import_send_to_clients(uintptr(result), length, variant, variant1, variant2, returnArea)
+	var result8 witTypes.Result[witTypes.Unit, switchboard_plugin_types.Error]
+	switch uint8(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), 0))) {
+	case 0:
+
+		result8 = witTypes.Ok[witTypes.Unit, switchboard_plugin_types.Error](witTypes.Unit{})
+	case 1:
+		var variant7 switchboard_plugin_types.Error
+		switch uint8(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), 4))) {
+		case 0:
+			value := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant7 = switchboard_plugin_types.MakeErrorInvalidClientId(value)
+
+		case 1:
+			value3 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant7 = switchboard_plugin_types.MakeErrorInvalidName(value3)
+
+		case 2:
+			value4 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant7 = switchboard_plugin_types.MakeErrorTooLarge(value4)
+
+		case 3:
+			value5 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant7 = switchboard_plugin_types.MakeErrorInvalidArgument(value5)
+
+		case 4:
+			value6 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant7 = switchboard_plugin_types.MakeErrorTimeout(value6)
+
+		default:
+			panic("unreachable")
+		}
+
+		result8 = witTypes.Err[witTypes.Unit, switchboard_plugin_types.Error](variant7)
+	default:
+		panic("unreachable")
+	}
+	result9 := result8
+	return result9
+
+}
+
 //go:wasmimport switchboard:plugin/api@0.1.0 is-online
 func wasm_import_is_online(arg0 uintptr, arg1 uint32, arg2 uintptr)
 
@@ -1202,6 +1502,591 @@ func GetGroupList(unique bool) witTypes.Result[[]string, switchboard_plugin_type
 
 }
 
+//go:wasmimport switchboard:plugin/api@0.1.0 get-uid-list-paged
+func wasm_import_get_uid_list_paged(arg0 int32, arg1 uintptr, arg2 uint32, arg3 int32, arg4 uintptr)
+
+func GetUidListPaged(after witTypes.Option[string], limit uint32) witTypes.Result[[]string, switchboard_plugin_types.Error] {
+	pinner := &runtime.Pinner{}
+	defer pinner.Unpin()
+
+	returnArea := uintptr(witRuntime.Allocate(pinner, (4 * 4), 4))
+	var option int32
+	var option0 uintptr
+	var option1 uint32
+	switch after.Tag() {
+	case witTypes.OptionNone:
+
+		option = int32(0)
+		option0 = 0
+		option1 = 0
+	case witTypes.OptionSome:
+		payload := after.Some()
+		utf8 := unsafe.Pointer(unsafe.StringData(payload))
+		pinner.Pin(utf8)
+
+		option = int32(1)
+		option0 = uintptr(utf8)
+		option1 = uint32(len(payload))
+	default:
+		panic("unreachable")
+	}
+	wasm_import_get_uid_list_paged(option, option0, option1, int32(limit), returnArea)
+	var result7 witTypes.Result[[]string, switchboard_plugin_types.Error]
+	switch uint8(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), 0))) {
+	case 0:
+		result := make([]string, 0, *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4))))
+		for index := 0; index < int(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))); index++ {
+			base := unsafe.Add(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), 4)))), index*(2*4))
+			value := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(base), 0))))), *(*uint32)(unsafe.Add(unsafe.Pointer(base), 4)))
+
+			result = append(result, value)
+		}
+
+		result7 = witTypes.Ok[[]string, switchboard_plugin_types.Error](result)
+	case 1:
+		var variant switchboard_plugin_types.Error
+		switch uint8(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), 4))) {
+		case 0:
+			value2 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = switchboard_plugin_types.MakeErrorInvalidClientId(value2)
+
+		case 1:
+			value3 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = switchboard_plugin_types.MakeErrorInvalidName(value3)
+
+		case 2:
+			value4 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = switchboard_plugin_types.MakeErrorTooLarge(value4)
+
+		case 3:
+			value5 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = switchboard_plugin_types.MakeErrorInvalidArgument(value5)
+
+		case 4:
+			value6 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = switchboard_plugin_types.MakeErrorTimeout(value6)
+
+		default:
+			panic("unreachable")
+		}
+
+		result7 = witTypes.Err[[]string, switchboard_plugin_types.Error](variant)
+	default:
+		panic("unreachable")
+	}
+	result8 := result7
+	return result8
+
+}
+
+//go:wasmimport switchboard:plugin/api@0.1.0 get-uid-list-by-group-paged
+func wasm_import_get_uid_list_by_group_paged(arg0 uintptr, arg1 uint32, arg2 int32, arg3 uintptr, arg4 uint32, arg5 int32, arg6 uintptr)
+
+func GetUidListByGroupPaged(group string, after witTypes.Option[string], limit uint32) witTypes.Result[[]string, switchboard_plugin_types.Error] {
+	pinner := &runtime.Pinner{}
+	defer pinner.Unpin()
+
+	returnArea := uintptr(witRuntime.Allocate(pinner, (4 * 4), 4))
+	utf8 := unsafe.Pointer(unsafe.StringData(group))
+	pinner.Pin(utf8)
+	var option int32
+	var option1 uintptr
+	var option2 uint32
+	switch after.Tag() {
+	case witTypes.OptionNone:
+
+		option = int32(0)
+		option1 = 0
+		option2 = 0
+	case witTypes.OptionSome:
+		payload := after.Some()
+		utf80 := unsafe.Pointer(unsafe.StringData(payload))
+		pinner.Pin(utf80)
+
+		option = int32(1)
+		option1 = uintptr(utf80)
+		option2 = uint32(len(payload))
+	default:
+		panic("unreachable")
+	}
+	wasm_import_get_uid_list_by_group_paged(uintptr(utf8), uint32(len(group)), option, option1, option2, int32(limit), returnArea)
+	var result8 witTypes.Result[[]string, switchboard_plugin_types.Error]
+	switch uint8(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), 0))) {
+	case 0:
+		result := make([]string, 0, *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4))))
+		for index := 0; index < int(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))); index++ {
+			base := unsafe.Add(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), 4)))), index*(2*4))
+			value := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(base), 0))))), *(*uint32)(unsafe.Add(unsafe.Pointer(base), 4)))
+
+			result = append(result, value)
+		}
+
+		result8 = witTypes.Ok[[]string, switchboard_plugin_types.Error](result)
+	case 1:
+		var variant switchboard_plugin_types.Error
+		switch uint8(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), 4))) {
+		case 0:
+			value3 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = switchboard_plugin_types.MakeErrorInvalidClientId(value3)
+
+		case 1:
+			value4 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = switchboard_plugin_types.MakeErrorInvalidName(value4)
+
+		case 2:
+			value5 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = switchboard_plugin_types.MakeErrorTooLarge(value5)
+
+		case 3:
+			value6 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = switchboard_plugin_types.MakeErrorInvalidArgument(value6)
+
+		case 4:
+			value7 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = switchboard_plugin_types.MakeErrorTimeout(value7)
+
+		default:
+			panic("unreachable")
+		}
+
+		result8 = witTypes.Err[[]string, switchboard_plugin_types.Error](variant)
+	default:
+		panic("unreachable")
+	}
+	result9 := result8
+	return result9
+
+}
+
+//go:wasmimport switchboard:plugin/api@0.1.0 get-group-list-paged
+func wasm_import_get_group_list_paged(arg0 int32, arg1 uintptr, arg2 uint32, arg3 int32, arg4 uintptr)
+
+func GetGroupListPaged(after witTypes.Option[string], limit uint32) witTypes.Result[[]string, switchboard_plugin_types.Error] {
+	pinner := &runtime.Pinner{}
+	defer pinner.Unpin()
+
+	returnArea := uintptr(witRuntime.Allocate(pinner, (4 * 4), 4))
+	var option int32
+	var option0 uintptr
+	var option1 uint32
+	switch after.Tag() {
+	case witTypes.OptionNone:
+
+		option = int32(0)
+		option0 = 0
+		option1 = 0
+	case witTypes.OptionSome:
+		payload := after.Some()
+		utf8 := unsafe.Pointer(unsafe.StringData(payload))
+		pinner.Pin(utf8)
+
+		option = int32(1)
+		option0 = uintptr(utf8)
+		option1 = uint32(len(payload))
+	default:
+		panic("unreachable")
+	}
+	wasm_import_get_group_list_paged(option, option0, option1, int32(limit), returnArea)
+	var result7 witTypes.Result[[]string, switchboard_plugin_types.Error]
+	switch uint8(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), 0))) {
+	case 0:
+		result := make([]string, 0, *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4))))
+		for index := 0; index < int(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))); index++ {
+			base := unsafe.Add(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), 4)))), index*(2*4))
+			value := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(base), 0))))), *(*uint32)(unsafe.Add(unsafe.Pointer(base), 4)))
+
+			result = append(result, value)
+		}
+
+		result7 = witTypes.Ok[[]string, switchboard_plugin_types.Error](result)
+	case 1:
+		var variant switchboard_plugin_types.Error
+		switch uint8(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), 4))) {
+		case 0:
+			value2 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = switchboard_plugin_types.MakeErrorInvalidClientId(value2)
+
+		case 1:
+			value3 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = switchboard_plugin_types.MakeErrorInvalidName(value3)
+
+		case 2:
+			value4 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = switchboard_plugin_types.MakeErrorTooLarge(value4)
+
+		case 3:
+			value5 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = switchboard_plugin_types.MakeErrorInvalidArgument(value5)
+
+		case 4:
+			value6 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = switchboard_plugin_types.MakeErrorTimeout(value6)
+
+		default:
+			panic("unreachable")
+		}
+
+		result7 = witTypes.Err[[]string, switchboard_plugin_types.Error](variant)
+	default:
+		panic("unreachable")
+	}
+	result8 := result7
+	return result8
+
+}
+
+//go:wasmimport switchboard:plugin/api@0.1.0 get-client-sessions
+func wasm_import_get_client_sessions(arg0 int32, arg1 uintptr, arg2 uint32, arg3 int32, arg4 uintptr)
+
+func GetClientSessions(after witTypes.Option[string], limit uint32) witTypes.Result[[]witTypes.Tuple2[string, []witTypes.Tuple2[string, string]], switchboard_plugin_types.Error] {
+	pinner := &runtime.Pinner{}
+	defer pinner.Unpin()
+
+	returnArea := uintptr(witRuntime.Allocate(pinner, (4 * 4), 4))
+	var option int32
+	var option0 uintptr
+	var option1 uint32
+	switch after.Tag() {
+	case witTypes.OptionNone:
+
+		option = int32(0)
+		option0 = 0
+		option1 = 0
+	case witTypes.OptionSome:
+		payload := after.Some()
+		utf8 := unsafe.Pointer(unsafe.StringData(payload))
+		pinner.Pin(utf8)
+
+		option = int32(1)
+		option0 = uintptr(utf8)
+		option1 = uint32(len(payload))
+	default:
+		panic("unreachable")
+	}
+	wasm_import_get_client_sessions(option, option0, option1, int32(limit), returnArea)
+	var result10 witTypes.Result[[]witTypes.Tuple2[string, []witTypes.Tuple2[string, string]], switchboard_plugin_types.Error]
+	switch uint8(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), 0))) {
+	case 0:
+		result4 := make([]witTypes.Tuple2[string, []witTypes.Tuple2[string, string]], 0, *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4))))
+		for index := 0; index < int(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))); index++ {
+			base := unsafe.Add(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), 4)))), index*(4*4))
+			value := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(base), 0))))), *(*uint32)(unsafe.Add(unsafe.Pointer(base), 4)))
+			result := make([]witTypes.Tuple2[string, string], 0, *(*uint32)(unsafe.Add(unsafe.Pointer(base), (3 * 4))))
+			for index := 0; index < int(*(*uint32)(unsafe.Add(unsafe.Pointer(base), (3 * 4)))); index++ {
+				base := unsafe.Add(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(base), (2 * 4))))), index*(4*4))
+				value2 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(base), 0))))), *(*uint32)(unsafe.Add(unsafe.Pointer(base), 4)))
+				value3 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(base), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(base), (3 * 4))))
+
+				result = append(result, witTypes.Tuple2[string, string]{F0: value2, F1: value3})
+			}
+
+			result4 = append(result4, witTypes.Tuple2[string, []witTypes.Tuple2[string, string]]{F0: value, F1: result})
+		}
+
+		result10 = witTypes.Ok[[]witTypes.Tuple2[string, []witTypes.Tuple2[string, string]], switchboard_plugin_types.Error](result4)
+	case 1:
+		var variant switchboard_plugin_types.Error
+		switch uint8(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), 4))) {
+		case 0:
+			value5 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = switchboard_plugin_types.MakeErrorInvalidClientId(value5)
+
+		case 1:
+			value6 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = switchboard_plugin_types.MakeErrorInvalidName(value6)
+
+		case 2:
+			value7 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = switchboard_plugin_types.MakeErrorTooLarge(value7)
+
+		case 3:
+			value8 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = switchboard_plugin_types.MakeErrorInvalidArgument(value8)
+
+		case 4:
+			value9 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = switchboard_plugin_types.MakeErrorTimeout(value9)
+
+		default:
+			panic("unreachable")
+		}
+
+		result10 = witTypes.Err[[]witTypes.Tuple2[string, []witTypes.Tuple2[string, string]], switchboard_plugin_types.Error](variant)
+	default:
+		panic("unreachable")
+	}
+	result11 := result10
+	return result11
+
+}
+
+//go:wasmimport switchboard:plugin/api@0.1.0 get-client-sessions-by-group
+func wasm_import_get_client_sessions_by_group(arg0 uintptr, arg1 uint32, arg2 int32, arg3 uintptr, arg4 uint32, arg5 int32, arg6 uintptr)
+
+func GetClientSessionsByGroup(group string, after witTypes.Option[string], limit uint32) witTypes.Result[[]witTypes.Tuple2[string, []witTypes.Tuple2[string, string]], switchboard_plugin_types.Error] {
+	pinner := &runtime.Pinner{}
+	defer pinner.Unpin()
+
+	returnArea := uintptr(witRuntime.Allocate(pinner, (4 * 4), 4))
+	utf8 := unsafe.Pointer(unsafe.StringData(group))
+	pinner.Pin(utf8)
+	var option int32
+	var option1 uintptr
+	var option2 uint32
+	switch after.Tag() {
+	case witTypes.OptionNone:
+
+		option = int32(0)
+		option1 = 0
+		option2 = 0
+	case witTypes.OptionSome:
+		payload := after.Some()
+		utf80 := unsafe.Pointer(unsafe.StringData(payload))
+		pinner.Pin(utf80)
+
+		option = int32(1)
+		option1 = uintptr(utf80)
+		option2 = uint32(len(payload))
+	default:
+		panic("unreachable")
+	}
+	wasm_import_get_client_sessions_by_group(uintptr(utf8), uint32(len(group)), option, option1, option2, int32(limit), returnArea)
+	var result11 witTypes.Result[[]witTypes.Tuple2[string, []witTypes.Tuple2[string, string]], switchboard_plugin_types.Error]
+	switch uint8(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), 0))) {
+	case 0:
+		result5 := make([]witTypes.Tuple2[string, []witTypes.Tuple2[string, string]], 0, *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4))))
+		for index := 0; index < int(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))); index++ {
+			base := unsafe.Add(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), 4)))), index*(4*4))
+			value := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(base), 0))))), *(*uint32)(unsafe.Add(unsafe.Pointer(base), 4)))
+			result := make([]witTypes.Tuple2[string, string], 0, *(*uint32)(unsafe.Add(unsafe.Pointer(base), (3 * 4))))
+			for index := 0; index < int(*(*uint32)(unsafe.Add(unsafe.Pointer(base), (3 * 4)))); index++ {
+				base := unsafe.Add(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(base), (2 * 4))))), index*(4*4))
+				value3 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(base), 0))))), *(*uint32)(unsafe.Add(unsafe.Pointer(base), 4)))
+				value4 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(base), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(base), (3 * 4))))
+
+				result = append(result, witTypes.Tuple2[string, string]{F0: value3, F1: value4})
+			}
+
+			result5 = append(result5, witTypes.Tuple2[string, []witTypes.Tuple2[string, string]]{F0: value, F1: result})
+		}
+
+		result11 = witTypes.Ok[[]witTypes.Tuple2[string, []witTypes.Tuple2[string, string]], switchboard_plugin_types.Error](result5)
+	case 1:
+		var variant switchboard_plugin_types.Error
+		switch uint8(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), 4))) {
+		case 0:
+			value6 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = switchboard_plugin_types.MakeErrorInvalidClientId(value6)
+
+		case 1:
+			value7 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = switchboard_plugin_types.MakeErrorInvalidName(value7)
+
+		case 2:
+			value8 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = switchboard_plugin_types.MakeErrorTooLarge(value8)
+
+		case 3:
+			value9 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = switchboard_plugin_types.MakeErrorInvalidArgument(value9)
+
+		case 4:
+			value10 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = switchboard_plugin_types.MakeErrorTimeout(value10)
+
+		default:
+			panic("unreachable")
+		}
+
+		result11 = witTypes.Err[[]witTypes.Tuple2[string, []witTypes.Tuple2[string, string]], switchboard_plugin_types.Error](variant)
+	default:
+		panic("unreachable")
+	}
+	result12 := result11
+	return result12
+
+}
+
+//go:wasmimport switchboard:plugin/api@0.1.0 get-client-count-by-groups
+func wasm_import_get_client_count_by_groups(arg0 uintptr, arg1 uint32, arg2 uintptr)
+
+func GetClientCountByGroups(groups []string) witTypes.Result[[]witTypes.Tuple2[string, uint64], switchboard_plugin_types.Error] {
+	pinner := &runtime.Pinner{}
+	defer pinner.Unpin()
+
+	returnArea := uintptr(witRuntime.Allocate(pinner, (4 * 4), 4))
+	slice := groups
+	length := uint32(len(slice))
+	result := witRuntime.Allocate(pinner, uintptr(length*(2*4)), 4)
+	for index, element := range slice {
+		base := unsafe.Add(result, index*(2*4))
+		utf8 := unsafe.Pointer(unsafe.StringData(element))
+		pinner.Pin(utf8)
+		*(*uint32)(unsafe.Add(unsafe.Pointer(base), 4)) = uint32(uint32(len(element)))
+		*(*uint32)(unsafe.Add(unsafe.Pointer(base), 0)) = uint32(uintptr(uintptr(utf8)))
+
+	}
+
+	wasm_import_get_client_count_by_groups(uintptr(result), length, returnArea)
+	var result6 witTypes.Result[[]witTypes.Tuple2[string, uint64], switchboard_plugin_types.Error]
+	switch uint8(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), 0))) {
+	case 0:
+		result0 := make([]witTypes.Tuple2[string, uint64], 0, *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4))))
+		for index := 0; index < int(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))); index++ {
+			base := unsafe.Add(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), 4)))), index*(8+2*4))
+			value := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(base), 0))))), *(*uint32)(unsafe.Add(unsafe.Pointer(base), 4)))
+
+			result0 = append(result0, witTypes.Tuple2[string, uint64]{F0: value, F1: uint64(*(*int64)(unsafe.Add(unsafe.Pointer(base), (2 * 4))))})
+		}
+
+		result6 = witTypes.Ok[[]witTypes.Tuple2[string, uint64], switchboard_plugin_types.Error](result0)
+	case 1:
+		var variant switchboard_plugin_types.Error
+		switch uint8(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), 4))) {
+		case 0:
+			value1 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = switchboard_plugin_types.MakeErrorInvalidClientId(value1)
+
+		case 1:
+			value2 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = switchboard_plugin_types.MakeErrorInvalidName(value2)
+
+		case 2:
+			value3 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = switchboard_plugin_types.MakeErrorTooLarge(value3)
+
+		case 3:
+			value4 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = switchboard_plugin_types.MakeErrorInvalidArgument(value4)
+
+		case 4:
+			value5 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = switchboard_plugin_types.MakeErrorTimeout(value5)
+
+		default:
+			panic("unreachable")
+		}
+
+		result6 = witTypes.Err[[]witTypes.Tuple2[string, uint64], switchboard_plugin_types.Error](variant)
+	default:
+		panic("unreachable")
+	}
+	result7 := result6
+	return result7
+
+}
+
+//go:wasmimport switchboard:plugin/api@0.1.0 get-client-ids-by-uids
+func wasm_import_get_client_ids_by_uids(arg0 uintptr, arg1 uint32, arg2 uintptr)
+
+func GetClientIdsByUids(uids []string) witTypes.Result[[]witTypes.Tuple2[string, []string], switchboard_plugin_types.Error] {
+	pinner := &runtime.Pinner{}
+	defer pinner.Unpin()
+
+	returnArea := uintptr(witRuntime.Allocate(pinner, (4 * 4), 4))
+	slice := uids
+	length := uint32(len(slice))
+	result := witRuntime.Allocate(pinner, uintptr(length*(2*4)), 4)
+	for index, element := range slice {
+		base := unsafe.Add(result, index*(2*4))
+		utf8 := unsafe.Pointer(unsafe.StringData(element))
+		pinner.Pin(utf8)
+		*(*uint32)(unsafe.Add(unsafe.Pointer(base), 4)) = uint32(uint32(len(element)))
+		*(*uint32)(unsafe.Add(unsafe.Pointer(base), 0)) = uint32(uintptr(uintptr(utf8)))
+
+	}
+
+	wasm_import_get_client_ids_by_uids(uintptr(result), length, returnArea)
+	var result8 witTypes.Result[[]witTypes.Tuple2[string, []string], switchboard_plugin_types.Error]
+	switch uint8(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), 0))) {
+	case 0:
+		result2 := make([]witTypes.Tuple2[string, []string], 0, *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4))))
+		for index := 0; index < int(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))); index++ {
+			base := unsafe.Add(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), 4)))), index*(4*4))
+			value := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(base), 0))))), *(*uint32)(unsafe.Add(unsafe.Pointer(base), 4)))
+			result1 := make([]string, 0, *(*uint32)(unsafe.Add(unsafe.Pointer(base), (3 * 4))))
+			for index := 0; index < int(*(*uint32)(unsafe.Add(unsafe.Pointer(base), (3 * 4)))); index++ {
+				base := unsafe.Add(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(base), (2 * 4))))), index*(2*4))
+				value0 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(base), 0))))), *(*uint32)(unsafe.Add(unsafe.Pointer(base), 4)))
+
+				result1 = append(result1, value0)
+			}
+
+			result2 = append(result2, witTypes.Tuple2[string, []string]{F0: value, F1: result1})
+		}
+
+		result8 = witTypes.Ok[[]witTypes.Tuple2[string, []string], switchboard_plugin_types.Error](result2)
+	case 1:
+		var variant switchboard_plugin_types.Error
+		switch uint8(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), 4))) {
+		case 0:
+			value3 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = switchboard_plugin_types.MakeErrorInvalidClientId(value3)
+
+		case 1:
+			value4 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = switchboard_plugin_types.MakeErrorInvalidName(value4)
+
+		case 2:
+			value5 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = switchboard_plugin_types.MakeErrorTooLarge(value5)
+
+		case 3:
+			value6 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = switchboard_plugin_types.MakeErrorInvalidArgument(value6)
+
+		case 4:
+			value7 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant = switchboard_plugin_types.MakeErrorTimeout(value7)
+
+		default:
+			panic("unreachable")
+		}
+
+		result8 = witTypes.Err[[]witTypes.Tuple2[string, []string], switchboard_plugin_types.Error](variant)
+	default:
+		panic("unreachable")
+	}
+	result9 := result8
+	return result9
+
+}
+
 //go:wasmimport switchboard:plugin/api@0.1.0 get-client-info
 func wasm_import_get_client_info(arg0 uintptr, arg1 uint32, arg2 int32, arg3 uintptr)
 
@@ -1414,6 +2299,88 @@ func CloseClient(client string, force bool) witTypes.Result[witTypes.Unit, switc
 	}
 	result5 := result4
 	return result5
+
+}
+
+//go:wasmimport switchboard:plugin/api@0.1.0 close-client-with
+func wasm_import_close_client_with(arg0 uintptr, arg1 uint32, arg2 int32, arg3 uintptr, arg4 uint32, arg5 uintptr)
+
+func CloseClientWith(client string, message switchboard_plugin_types.Message) witTypes.Result[witTypes.Unit, switchboard_plugin_types.Error] {
+	pinner := &runtime.Pinner{}
+	defer pinner.Unpin()
+
+	returnArea := uintptr(witRuntime.Allocate(pinner, (4 * 4), 4))
+	utf8 := unsafe.Pointer(unsafe.StringData(client))
+	pinner.Pin(utf8)
+	var variant int32
+	var variant1 uintptr
+	var variant2 uint32
+	switch message.Tag() {
+	case switchboard_plugin_types.Message_Text:
+		payload := message.Text()
+		utf80 := unsafe.Pointer(unsafe.StringData(payload))
+		pinner.Pin(utf80)
+
+		variant = int32(0)
+		variant1 = uintptr(utf80)
+		variant2 = uint32(len(payload))
+
+	case switchboard_plugin_types.Message_Binary:
+		payload := message.Binary()
+		data := unsafe.Pointer(unsafe.SliceData(payload))
+		pinner.Pin(data)
+
+		variant = int32(1)
+		variant1 = uintptr(data)
+		variant2 = uint32(len(payload))
+
+	default:
+		panic("unreachable")
+	}
+	wasm_import_close_client_with(uintptr(utf8), uint32(len(client)), variant, variant1, variant2, returnArea)
+	var result witTypes.Result[witTypes.Unit, switchboard_plugin_types.Error]
+	switch uint8(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), 0))) {
+	case 0:
+
+		result = witTypes.Ok[witTypes.Unit, switchboard_plugin_types.Error](witTypes.Unit{})
+	case 1:
+		var variant7 switchboard_plugin_types.Error
+		switch uint8(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), 4))) {
+		case 0:
+			value := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant7 = switchboard_plugin_types.MakeErrorInvalidClientId(value)
+
+		case 1:
+			value3 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant7 = switchboard_plugin_types.MakeErrorInvalidName(value3)
+
+		case 2:
+			value4 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant7 = switchboard_plugin_types.MakeErrorTooLarge(value4)
+
+		case 3:
+			value5 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant7 = switchboard_plugin_types.MakeErrorInvalidArgument(value5)
+
+		case 4:
+			value6 := unsafe.String((*uint8)(unsafe.Pointer(uintptr(*(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (2 * 4)))))), *(*uint32)(unsafe.Add(unsafe.Pointer(returnArea), (3 * 4))))
+
+			variant7 = switchboard_plugin_types.MakeErrorTimeout(value6)
+
+		default:
+			panic("unreachable")
+		}
+
+		result = witTypes.Err[witTypes.Unit, switchboard_plugin_types.Error](variant7)
+	default:
+		panic("unreachable")
+	}
+	result8 := result
+	return result8
 
 }
 
