@@ -1,9 +1,14 @@
 //! Load benchmarks of the real `switchboard` binary, each figure next to a baseline measured
-//! in the same run: a bare tokio-tungstenite echo server (this binary, re-run with
-//! `--baseline-server`), or the same operation under another condition.
+//! in the same run: a native tokio-tungstenite server (this binary, re-run with
+//! `--baseline-server`: 4 KiB read buffer, a writer task per connection, the bench plugin's
+//! protocol done in Rust), or the same operation under another condition.
 //!
-//! `cargo bench --bench load -- [idle] [echo] [swap] [isolation] [fairness] [cluster] [kv]
-//! [outbound]` (all without arguments).
+//! `cargo bench --bench load -- [echo100] [echo1000] [group] [all] [idle] [handshakes] [swap]
+//! [isolation] [fairness] [cluster] [kv] [outbound]` (all without arguments; `echo` runs
+//! `echo100` and `echo1000`). The gateway figures (echo, group, all, idle, handshakes) print
+//! server CPU per operation read from /proc, throughput, and the ratio to the baseline.
+//! The idle figure holds 15 000 clients: the bench raises its soft file limit to the hard
+//! one, and the servers it starts inherit it.
 
 #[path = "../../tests/e2e/support/mod.rs"]
 mod support;
@@ -15,17 +20,23 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use support::clients::{Received, Ws};
-use support::process::{cpu_seconds, rss_kib};
+use support::process::{cpu_seconds, raise_file_limit, rss_kib};
 use support::{
     Listener, Server, Setup, deploy_by_rename, plugin_bytes, plugin_folder, plugins_dir, retagged,
 };
 
 /// Idle clients connected for the memory figure.
-const IDLE_CLIENTS: usize = 5000;
-/// Clients of the echo throughput figure.
+const IDLE_CLIENTS: usize = 15_000;
+/// Clients of the echo figure in the cluster comparison.
 const ECHO_CLIENTS: usize = 100;
 /// How long each throughput run lasts.
 const ECHO_SECONDS: u64 = 5;
+/// Connections opened for the handshake figure.
+const HANDSHAKES: usize = 10_000;
+/// Handshakes in flight at once in the handshake figure.
+const HANDSHAKE_CONCURRENCY: usize = 64;
+/// Members of the group and clients of the broadcast in the fan-out figures.
+const FAN_OUT_CLIENTS: usize = 1000;
 
 fn main() {
     let args: Vec<String> = std::env::args()
@@ -35,6 +46,7 @@ fn main() {
     if args.first().map(String::as_str) == Some("--baseline-server") {
         return baseline_server();
     }
+    raise_file_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -43,11 +55,23 @@ fn main() {
     let wants = |name: &str| all || args.iter().any(|a| a == name);
     runtime.block_on(async {
         plugins_dir();
+        if wants("echo100") || wants("echo") {
+            compare_echo(100).await;
+        }
+        if wants("echo1000") || wants("echo") {
+            compare_echo(1000).await;
+        }
+        if wants("group") {
+            compare_fan_out(FanOut::Group).await;
+        }
+        if wants("all") {
+            compare_fan_out(FanOut::All).await;
+        }
         if wants("idle") {
             idle().await;
         }
-        if wants("echo") {
-            echo().await;
+        if wants("handshakes") {
+            handshakes().await;
         }
         if wants("swap") {
             swap().await;
@@ -70,7 +94,7 @@ fn main() {
     });
 }
 
-/// A bare tokio-tungstenite echo server with default settings, as a child process.
+/// The native baseline server, as a child process.
 struct Baseline {
     child: Child,
     addr: SocketAddr,
@@ -90,6 +114,14 @@ impl Baseline {
         let addr = line.trim().parse().expect("an address");
         Self { child, addr }
     }
+
+    fn url(&self) -> String {
+        format!("ws://{}/", self.addr)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
 }
 
 impl Drop for Baseline {
@@ -99,30 +131,205 @@ impl Drop for Baseline {
     }
 }
 
+/// What the baseline's connections write.
+type BaselineOut = tokio_tungstenite::tungstenite::Message;
+
+/// The baseline's clients: a sender per connection for the fan-out, and groups of ids.
+#[derive(Default)]
+struct BaselineClients {
+    senders: std::collections::HashMap<u64, tokio::sync::mpsc::Sender<BaselineOut>>,
+    groups: std::collections::HashMap<String, Vec<u64>>,
+}
+
+/// A native server speaking the bench plugin's protocol (`echo:`, `join:`, `group:`, `all:`;
+/// anything else is echoed): tokio-tungstenite with a 4 KiB read buffer, a reader in the
+/// connection's task and a writer task per connection draining a bounded queue in batches,
+/// fan-out targets collected under a lock and fed outside it, one frame shared by all.
 fn baseline_server() {
+    use std::sync::{Arc, Mutex};
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         println!("{}", listener.local_addr().expect("addr"));
+        let clients = Arc::new(Mutex::new(BaselineClients::default()));
+        let mut next_id = 0u64;
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
             };
-            tokio::spawn(async move {
-                let Ok(mut ws) = tokio_tungstenite::accept_async(stream).await else {
-                    return;
-                };
-                while let Some(Ok(message)) = ws.next().await {
-                    if (message.is_text() || message.is_binary()) && ws.send(message).await.is_err()
-                    {
-                        break;
-                    }
-                }
-            });
+            let _ = stream.set_nodelay(true);
+            next_id += 1;
+            tokio::spawn(baseline_connection(stream, next_id, clients.clone()));
         }
     });
+}
+
+/// One connection of the baseline server.
+async fn baseline_connection(
+    stream: tokio::net::TcpStream,
+    id: u64,
+    clients: std::sync::Arc<std::sync::Mutex<BaselineClients>>,
+) {
+    use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0);
+    let Ok(ws) = tokio_tungstenite::accept_async_with_config(stream, Some(config)).await else {
+        return;
+    };
+    let (mut sink, mut stream) = ws.split();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<BaselineOut>(1024);
+    clients.lock().expect("lock").senders.insert(id, tx.clone());
+    let writer = tokio::spawn(async move {
+        while let Some(first) = rx.recv().await {
+            if sink.feed(first).await.is_err() {
+                return;
+            }
+            while let Ok(next) = rx.try_recv() {
+                if sink.feed(next).await.is_err() {
+                    return;
+                }
+            }
+            if sink.flush().await.is_err() {
+                return;
+            }
+        }
+    });
+    while let Some(Ok(message)) = stream.next().await {
+        let BaselineOut::Text(text) = &message else {
+            if message.is_binary() && tx.send(message).await.is_err() {
+                break;
+            }
+            continue;
+        };
+        let text = text.as_str();
+        let fan_out = if let Some(group) = text.strip_prefix("join:") {
+            let mut clients = clients.lock().expect("lock");
+            clients.groups.entry(group.to_owned()).or_default().push(id);
+            continue;
+        } else if let Some((group, payload)) = text
+            .strip_prefix("group:")
+            .and_then(|rest| rest.split_once(':'))
+        {
+            let clients = clients.lock().expect("lock");
+            let members = clients.groups.get(group).map(Vec::as_slice);
+            let targets: Vec<_> = members
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|m| clients.senders.get(m).cloned())
+                .collect();
+            Some((BaselineOut::text(payload), targets))
+        } else if let Some(payload) = text.strip_prefix("all:") {
+            let clients = clients.lock().expect("lock");
+            let targets: Vec<_> = clients.senders.values().cloned().collect();
+            Some((BaselineOut::text(payload), targets))
+        } else {
+            None
+        };
+        match fan_out {
+            Some((frame, targets)) => {
+                for target in targets {
+                    let _ = target.try_send(frame.clone());
+                }
+            }
+            None => {
+                if tx.send(message).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    {
+        let mut clients = clients.lock().expect("lock");
+        clients.senders.remove(&id);
+        for members in clients.groups.values_mut() {
+            members.retain(|m| *m != id);
+        }
+    }
+    drop(tx);
+    let _ = writer.await;
+}
+
+/// A throughput figure: operations per second, and server CPU per operation.
+#[derive(Clone, Copy)]
+struct Figure {
+    per_second: f64,
+    cpu_us: f64,
+}
+
+impl Figure {
+    fn new(ops: u64, elapsed: Duration, cpu_seconds: f64) -> Self {
+        Self {
+            per_second: ops as f64 / elapsed.as_secs_f64(),
+            cpu_us: cpu_seconds / ops.max(1) as f64 * 1e6,
+        }
+    }
+}
+
+/// Prints one case: switchboard and the baseline side by side, with the ratios.
+fn print_comparison(case: &str, unit: &str, ours: Figure, theirs: Figure) {
+    println!(
+        "{case}: switchboard {:.2} us CPU/{unit}, {:.0} {unit}/s | native {:.2} us CPU/{unit}, \
+         {:.0} {unit}/s | CPU ratio {:.2}, throughput ratio {:.2}",
+        ours.cpu_us,
+        ours.per_second,
+        theirs.cpu_us,
+        theirs.per_second,
+        ours.cpu_us / theirs.cpu_us,
+        ours.per_second / theirs.per_second
+    );
+}
+
+/// A switchboard with the bench app on WebSocket, every client allowed from 127.0.0.1.
+fn bench_server() -> Server {
+    Setup::default()
+        .listener(Listener::new("websocket", "bench").with("max_connections_per_ip = 0"))
+        .start()
+}
+
+/// Echo round trips of `clients` closed-loop clients, switchboard against the baseline.
+async fn compare_echo(clients: usize) {
+    let payload = "echo:0123456789abcdef";
+    let server = bench_server();
+    let ours = echo_figure(&[server.pid()], &[server.url()], clients, payload).await;
+    drop(server);
+    let baseline = Baseline::start();
+    let theirs = echo_figure(&[baseline.pid()], &[baseline.url()], clients, payload).await;
+    print_comparison(
+        &format!("echo, {clients} clients"),
+        "round trip",
+        ours,
+        theirs,
+    );
+}
+
+/// Group deliveries or broadcasts, switchboard against the baseline.
+async fn compare_fan_out(kind: FanOut) {
+    let server = bench_server();
+    let ours = fan_out_figure(&[server.pid()], &[server.url()], FAN_OUT_CLIENTS, kind).await;
+    drop(server);
+    let baseline = Baseline::start();
+    let theirs = fan_out_figure(&[baseline.pid()], &[baseline.url()], FAN_OUT_CLIENTS, kind).await;
+    let case = match kind {
+        FanOut::Group => format!("fan-out to a group of {FAN_OUT_CLIENTS}"),
+        FanOut::All => format!("fan-out to all {FAN_OUT_CLIENTS} clients"),
+    };
+    print_comparison(&case, "delivery", ours, theirs);
+}
+
+/// A client with tungstenite's buffers small, so 15 000 of them fit in this process.
+async fn small_client(url: &str) -> impl Send + use<> {
+    use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+    let config = WebSocketConfig::default()
+        .read_buffer_size(4096)
+        .write_buffer_size(0);
+    let connect = tokio_tungstenite::connect_async_with_config(url, Some(config), true);
+    tokio::time::timeout(support::clients::TIMEOUT, connect)
+        .await
+        .expect("handshake in time")
+        .expect("handshake succeeds")
 }
 
 /// KiB of server memory per idle client: RSS after connecting `IDLE_CLIENTS`, minus RSS with
@@ -130,12 +337,12 @@ fn baseline_server() {
 async fn idle_kib_per_client(pid: u32, url: &str) -> f64 {
     let mut clients = Vec::with_capacity(IDLE_CLIENTS);
     for _ in 0..100 {
-        clients.push(Ws::connect(url).await);
+        clients.push(small_client(url).await);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before = rss_kib(pid);
     for _ in 100..IDLE_CLIENTS {
-        clients.push(Ws::connect(url).await);
+        clients.push(small_client(url).await);
     }
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let after = rss_kib(pid);
@@ -143,37 +350,45 @@ async fn idle_kib_per_client(pid: u32, url: &str) -> f64 {
 }
 
 async fn idle() {
-    // Every client comes from 127.0.0.1: lift the per-address limit.
-    let server = Setup::default()
-        .listener(Listener::new("websocket", "echo").with("max_connections_per_ip = 0"))
-        .start();
+    let server = bench_server();
     let ours = idle_kib_per_client(server.pid(), &server.url()).await;
+    drop(server);
     let baseline = Baseline::start();
-    let theirs =
-        idle_kib_per_client(baseline.child.id(), &format!("ws://{}/", baseline.addr)).await;
+    let theirs = idle_kib_per_client(baseline.pid(), &baseline.url()).await;
     println!(
-        "idle WebSocket client: switchboard {ours:.1} KiB, bare tokio-tungstenite {theirs:.1} KiB \
-         (ratio {:.2}; {IDLE_CLIENTS} clients)",
+        "idle WebSocket client: switchboard {ours:.2} KiB RSS | native {theirs:.2} KiB | \
+         ratio {:.2} ({IDLE_CLIENTS} clients held)",
         ours / theirs
     );
 }
 
-/// Round trips per second of `ECHO_CLIENTS` closed-loop clients sending `payload`.
-async fn round_trips_per_second(url: &str, payload: &str) -> f64 {
-    spread_round_trips(&[url.to_owned()], payload).await
+/// Connects `HANDSHAKES` clients, `HANDSHAKE_CONCURRENCY` at a time, and holds them until
+/// all are open: connects per second, and server CPU per connect.
+async fn handshake_figure(pid: u32, url: &str) -> Figure {
+    let before = cpu_seconds(pid);
+    let started = Instant::now();
+    let held: Vec<_> = futures_util::stream::iter(0..HANDSHAKES)
+        .map(|_| small_client(url))
+        .buffer_unordered(HANDSHAKE_CONCURRENCY)
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+    let cpu = cpu_seconds(pid) - before;
+    drop(held);
+    Figure::new(HANDSHAKES as u64, elapsed, cpu)
 }
 
-async fn echo() {
-    let server = Setup::one("websocket", "bench").start();
-    let ours = round_trips_per_second(&server.url(), "echo:0123456789abcdef").await;
+async fn handshakes() {
+    let server = bench_server();
+    let ours = handshake_figure(server.pid(), &server.url()).await;
     drop(server);
     let baseline = Baseline::start();
-    let theirs =
-        round_trips_per_second(&format!("ws://{}/", baseline.addr), "echo:0123456789abcdef").await;
-    println!(
-        "echo round trips/s, {ECHO_CLIENTS} clients: switchboard+bench plugin {ours:.0}, \
-         bare tokio-tungstenite {theirs:.0} (ratio {:.2})",
-        ours / theirs
+    let theirs = handshake_figure(baseline.pid(), &baseline.url()).await;
+    print_comparison(
+        &format!("{HANDSHAKES} WebSocket handshakes"),
+        "connect",
+        ours,
+        theirs,
     );
 }
 
@@ -397,85 +612,105 @@ async fn with_cpu<T>(pids: &[u32], work: impl std::future::Future<Output = T>) -
     (out, after - before)
 }
 
-/// Round trips per second of `ECHO_CLIENTS` closed-loop clients spread over `urls`.
-async fn spread_round_trips(urls: &[String], payload: &str) -> f64 {
+/// Round trips of `clients` closed-loop clients spread over `urls`, and the CPU `pids` spend
+/// on them (counted from the first send, so connecting is left out).
+async fn echo_figure(pids: &[u32], urls: &[String], clients: usize, payload: &str) -> Figure {
     let mut tasks = Vec::new();
-    let mut clients = Vec::new();
-    for i in 0..ECHO_CLIENTS {
-        clients.push(Ws::connect(&urls[i % urls.len()]).await);
+    let mut connected = Vec::new();
+    for i in 0..clients {
+        connected.push(Ws::connect(&urls[i % urls.len()]).await);
     }
-    let deadline = Instant::now() + Duration::from_secs(ECHO_SECONDS);
-    for mut ws in clients {
-        let payload = payload.to_owned();
-        tasks.push(tokio::spawn(async move {
-            let mut n = 0u64;
-            while Instant::now() < deadline {
-                ws.send_text(&payload).await;
-                assert_eq!(ws.recv().await, Received::Text(payload.clone()));
-                n += 1;
-            }
-            n
-        }));
-    }
-    let mut total = 0;
-    for task in tasks {
-        total += task.await.expect("client");
-    }
-    total as f64 / ECHO_SECONDS as f64
+    let run = Duration::from_secs(ECHO_SECONDS);
+    let started = Instant::now();
+    let deadline = started + run;
+    let work = async {
+        for mut ws in connected {
+            let payload = payload.to_owned();
+            tasks.push(tokio::spawn(async move {
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    ws.send_text(&payload).await;
+                    assert_eq!(ws.recv().await, Received::Text(payload.clone()));
+                    n += 1;
+                }
+                n
+            }));
+        }
+        let mut total = 0;
+        for task in tasks {
+            total += task.await.expect("client");
+        }
+        total
+    };
+    let (total, cpu) = with_cpu(pids, work).await;
+    Figure::new(total, started.elapsed(), cpu)
 }
 
-/// Members of the fan-out group.
-const GROUP_MEMBERS: usize = 500;
+/// What a fan-out figure sends.
+#[derive(Clone, Copy)]
+enum FanOut {
+    /// `group:g:…` to a group every client joined.
+    Group,
+    /// `all:…` to every client.
+    All,
+}
 
-/// Deliveries per second to a group of `GROUP_MEMBERS` spread over `urls`: one sender keeps
-/// up to 8 group sends in flight (its own copy comes back), every member counts what it gets.
-async fn group_deliveries(urls: &[String]) -> f64 {
+/// Deliveries to `clients` clients spread over `urls`, and the CPU `pids` spend on them: one
+/// sender keeps up to 8 group sends or broadcasts in flight (its own copy comes back), every
+/// other client counts what it gets.
+async fn fan_out_figure(pids: &[u32], urls: &[String], clients: usize, kind: FanOut) -> Figure {
+    let (send, ready) = match kind {
+        FanOut::Group => ("group:g:x", "group:g:ready"),
+        FanOut::All => ("all:x", "all:ready"),
+    };
     let mut members = Vec::new();
-    for i in 0..GROUP_MEMBERS {
+    for i in 0..clients {
         let mut ws = Ws::connect(&urls[i % urls.len()]).await;
-        ws.send_text("join:g").await;
+        if let FanOut::Group = kind {
+            ws.send_text("join:g").await;
+        }
         members.push(ws);
     }
-    // The joins are applied in order before the sender's first send on each gateway: wait
-    // until a probe send reaches everyone.
+    // Joins are applied in order before the sender's first send on each gateway, and a
+    // broadcast reaches only clients already registered: wait until a probe reaches everyone.
     let mut sender = members.pop().expect("a member");
-    sender.send_text("group:g:ready").await;
+    sender.send_text(ready).await;
     for ws in &mut members {
         while ws.recv_text().await != "ready" {}
     }
     while sender.recv_text().await != "ready" {}
     let received = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut readers = Vec::new();
     for mut ws in members {
-        let (received, stop) = (received.clone(), stop.clone());
+        let received = received.clone();
         readers.push(tokio::spawn(async move {
-            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                if ws.try_recv(Duration::from_millis(200)).await.is_some() {
-                    received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
+            while let Received::Text(_) | Received::Binary(_) = ws.recv().await {
+                received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
         }));
     }
-    let started = Instant::now();
     let run = Duration::from_secs(ECHO_SECONDS);
-    let (mut sent, mut back) = (0u64, 0u64);
-    while started.elapsed() < run {
-        while sent - back < 8 {
-            sender.send_text("group:g:x").await;
-            sent += 1;
+    let started = Instant::now();
+    let work = async {
+        let (mut sent, mut back) = (0u64, 0u64);
+        while started.elapsed() < run {
+            while sent - back < 8 {
+                sender.send_text(send).await;
+                sent += 1;
+            }
+            sender.recv().await;
+            back += 1;
         }
-        sender.recv().await;
-        back += 1;
-    }
+        back
+    };
+    let (back, cpu) = with_cpu(pids, work).await;
     let elapsed = started.elapsed();
     let counted = received.load(std::sync::atomic::Ordering::Relaxed);
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    for reader in readers {
-        let _ = reader.await;
+    for reader in &readers {
+        reader.abort();
     }
     // The sender's own copies are deliveries too.
-    (counted + back) as f64 / elapsed.as_secs_f64()
+    Figure::new(counted + back, elapsed, cpu)
 }
 
 /// A cluster member's config: the bench app on WebSocket.
@@ -486,14 +721,17 @@ fn member_config(nats: &str, role: &str) -> String {
     )
 }
 
+/// Members of the fan-out group in the cluster comparison.
+const GROUP_MEMBERS: usize = 500;
+
 /// Embedded against cluster (2 gateways, 2 workers, one NATS, on this machine): echo round
 /// trips and group deliveries per second, and the CPU all server processes spend on each.
 async fn cluster() {
     let payload = "echo:0123456789abcdef";
     let embedded = Setup::one("websocket", "bench").start();
     let urls = [embedded.url()];
-    let (e_rt, e_rt_cpu) = with_cpu(&[embedded.pid()], spread_round_trips(&urls, payload)).await;
-    let (e_fan, e_fan_cpu) = with_cpu(&[embedded.pid()], group_deliveries(&urls)).await;
+    let e_rt = echo_figure(&[embedded.pid()], &urls, ECHO_CLIENTS, payload).await;
+    let e_fan = fan_out_figure(&[embedded.pid()], &urls, GROUP_MEMBERS, FanOut::Group).await;
     drop(embedded);
 
     let nats = support::nats::NatsServer::start();
@@ -513,21 +751,23 @@ async fn cluster() {
     let urls: Vec<String> = gateways.iter().map(Server::url).collect();
     let cpu_of = |pids: &[u32]| pids.iter().map(|&p| cpu_seconds(p)).sum::<f64>();
     let split_before = [cpu_of(&pids[..2]), cpu_of(&pids[2..4]), cpu_of(&pids[4..])];
-    let (c_rt, c_rt_cpu) = with_cpu(&pids, spread_round_trips(&urls, payload)).await;
+    let c_rt = echo_figure(&pids, &urls, ECHO_CLIENTS, payload).await;
     let split_after = [cpu_of(&pids[..2]), cpu_of(&pids[2..4]), cpu_of(&pids[4..])];
-    let (c_fan, c_fan_cpu) = with_cpu(&pids, group_deliveries(&urls)).await;
+    let c_fan = fan_out_figure(&pids, &urls, GROUP_MEMBERS, FanOut::Group).await;
 
-    let us = |cpu: f64, rate: f64| cpu / (rate * ECHO_SECONDS as f64) * 1e6;
     println!(
-        "echo, {ECHO_CLIENTS} clients: embedded {e_rt:.0} round trips/s ({:.1} us CPU each), \
-         cluster {c_rt:.0}/s ({:.1} us CPU each, all processes and NATS): throughput ratio {:.2}, \
+        "echo, {ECHO_CLIENTS} clients: embedded {:.0} round trips/s ({:.1} us CPU each), \
+         cluster {:.0}/s ({:.1} us CPU each, all processes and NATS): throughput ratio {:.2}, \
          CPU ratio {:.2}",
-        us(e_rt_cpu, e_rt),
-        us(c_rt_cpu, c_rt),
-        c_rt / e_rt,
-        us(c_rt_cpu, c_rt) / us(e_rt_cpu, e_rt)
+        e_rt.per_second,
+        e_rt.cpu_us,
+        c_rt.per_second,
+        c_rt.cpu_us,
+        c_rt.per_second / e_rt.per_second,
+        c_rt.cpu_us / e_rt.cpu_us
     );
-    let share = |i: usize| (split_after[i] - split_before[i]) / c_rt_cpu * 100.0;
+    let spent: f64 = split_after.iter().sum::<f64>() - split_before.iter().sum::<f64>();
+    let share = |i: usize| (split_after[i] - split_before[i]) / spent * 100.0;
     println!(
         "  cluster echo CPU: gateways {:.0}%, workers {:.0}%, nats-server {:.0}%",
         share(0),
@@ -535,12 +775,14 @@ async fn cluster() {
         share(2)
     );
     println!(
-        "group of {GROUP_MEMBERS}: embedded {e_fan:.0} deliveries/s ({:.2} us CPU each), \
-         cluster {c_fan:.0}/s ({:.2} us CPU each): throughput ratio {:.2}, CPU ratio {:.2}",
-        us(e_fan_cpu, e_fan),
-        us(c_fan_cpu, c_fan),
-        c_fan / e_fan,
-        us(c_fan_cpu, c_fan) / us(e_fan_cpu, e_fan)
+        "group of {GROUP_MEMBERS}: embedded {:.0} deliveries/s ({:.2} us CPU each), \
+         cluster {:.0}/s ({:.2} us CPU each): throughput ratio {:.2}, CPU ratio {:.2}",
+        e_fan.per_second,
+        e_fan.cpu_us,
+        c_fan.per_second,
+        c_fan.cpu_us,
+        c_fan.per_second / e_fan.per_second,
+        c_fan.cpu_us / e_fan.cpu_us
     );
 }
 

@@ -65,7 +65,7 @@ struct Tally {
 
 fn main() {
     let plan = Plan::from_args();
-    raise_file_limit(plan.clients as u64 * 2 + 1000);
+    support::process::raise_file_limit();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -245,26 +245,5 @@ async fn talk(
                 }
             } => return sent,
         }
-    }
-}
-
-/// Raises this process's open-file limit to `want` (within the hard limit): the clients
-/// need one descriptor each.
-fn raise_file_limit(want: u64) {
-    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
-    let limit = getrlimit(Resource::Nofile);
-    let hard = limit.maximum.unwrap_or(u64::MAX);
-    let soft = want.min(hard);
-    if limit.current.is_some_and(|c| c >= soft) {
-        return;
-    }
-    if let Err(e) = setrlimit(
-        Resource::Nofile,
-        Rlimit {
-            current: Some(soft),
-            maximum: limit.maximum,
-        },
-    ) {
-        eprintln!("soak: cannot raise the file limit to {soft}: {e}");
     }
 }

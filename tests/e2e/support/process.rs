@@ -1,4 +1,5 @@
-//! What `/proc` says about a server process: its memory and CPU time, for the benchmarks.
+//! What `/proc` says about a server process (its memory and CPU time), and the file limit
+//! many clients need: for the benchmarks.
 
 use std::process::Command;
 
@@ -37,4 +38,17 @@ fn clock_ticks() -> u64 {
         .trim()
         .parse()
         .expect("a number")
+}
+
+/// Raises this process's soft limit of open files to the hard limit (the servers started
+/// from here inherit it): every client needs a socket on each side.
+pub fn raise_file_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current < limit.maximum {
+        limit.current = limit.maximum;
+        if let Err(e) = setrlimit(Resource::Nofile, limit) {
+            eprintln!("cannot raise the open-file limit: {e}");
+        }
+    }
 }
