@@ -22,3 +22,4 @@ mod sandbox;
 mod startup;
 mod static_files;
 mod tls;
+mod tools;

@@ -275,11 +275,18 @@ impl Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("switchboard.toml");
         std::fs::write(&path, config).expect("config written");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .args(["start", "-c"])
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        cmd.args(["start", "-c"])
             .arg(&path)
             .args(args)
-            .envs(env.iter().copied())
+            .envs(env.iter().copied());
+        Self::spawn(cmd, dir)
+    }
+
+    /// Runs `cmd` (a `switchboard` command that ends up serving, such as `start` or `dev`),
+    /// logging at info, and waits for "switchboard ready"; `dir` lives as long as the server.
+    pub fn spawn(mut cmd: Command, dir: tempfile::TempDir) -> Self {
+        let mut child = cmd
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
