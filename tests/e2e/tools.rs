@@ -221,3 +221,12 @@ fn save(path: &Path, text: &str) {
     std::fs::write(&tmp, text).expect("write");
     std::fs::rename(&tmp, path).expect("rename");
 }
+
+#[test]
+fn help_lists_the_plugin_tools() {
+    let out = tool(Path::new("."), &["--help"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for command in ["new NAME", "build [DIR]", "check FILE.wasm", "dev [DIR]"] {
+        assert!(text.contains(command), "{command} missing from:\n{text}");
+    }
+}
