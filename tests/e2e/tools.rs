@@ -193,7 +193,7 @@ async fn dev_rebuilds_and_swaps_after_a_change_and_survives_a_syntax_error() {
 
     let mut cmd = tool_command(&project, &["dev", "--addr", "127.0.0.1:0"]);
     cmd.env("RUST_LOG", "info");
-    let server = Server::spawn(cmd, tempfile::tempdir().expect("temp dir"));
+    let mut server = Server::spawn(cmd, tempfile::tempdir().expect("temp dir"));
     answers(&server, "one", "one").await;
 
     // A change: the reply gets a prefix. Written whole (temp + rename), as editors do.
@@ -214,6 +214,14 @@ async fn dev_rebuilds_and_swaps_after_a_change_and_survives_a_syntax_error() {
     save(&lib, &format!("{changed}\nfn broken( {{\n"));
     server.wait_for_log_since(mark, "dev: build failed").await;
     answers(&server, "three", "v2:three").await;
+
+    // SIGTERM stops dev and the server it started: nothing keeps listening.
+    let addr = server.addrs[0];
+    assert!(server.terminate().success(), "{}", server.log());
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "the dev server outlived dev"
+    );
 }
 
 fn save(path: &Path, text: &str) {
