@@ -2,7 +2,8 @@
 //!
 //! Gateways ([`gateway`]) hold client connections; worker hosts ([`worker`]) run the plugins;
 //! the [`bus`] is the only place they meet; [`control`] is the command line and process
-//! management around them.
+//! management around them; [`tools`] are the plugin developer's commands (new, build,
+//! check, dev).
 
 pub mod api;
 pub mod bus;
@@ -10,6 +11,7 @@ pub mod config;
 #[cfg(feature = "runtime")]
 pub mod control;
 pub mod gateway;
+pub mod tools;
 #[cfg(feature = "runtime")]
 pub mod private_dir;
 #[cfg(feature = "runtime")]

@@ -23,3 +23,4 @@ mod sandbox;
 mod startup;
 mod static_files;
 mod tls;
+mod tools;

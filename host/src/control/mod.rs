@@ -28,7 +28,15 @@ const EXIT_USAGE: u8 = 2;
 /// Switchboard: a long-connection server whose logic runs as WebAssembly components.
 /// Without a command it opens the interactive console.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(
+    version,
+    about,
+    after_help = "Plugin tools (see `switchboard new --help`):\n  \
+                  new NAME --lang L    start a plugin project\n  \
+                  build [DIR]          build it into a component\n  \
+                  check FILE.wasm      would a server accept it?\n  \
+                  dev [DIR]            serve it, rebuild and hot-swap on save"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

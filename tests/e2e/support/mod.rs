@@ -65,7 +65,7 @@ pub fn plugins_dir() -> &'static Path {
 
 /// A test-only plugin of `tests/plugins/NAME` (one that misbehaves on purpose, so it is no
 /// example and never lands in target/plugins), built once per test run: with cargo, or with
-/// the JavaScript SDK's build when the folder has a `package.json`.
+/// `switchboard build` when the folder has a `package.json`.
 pub fn fixture_bytes(name: &str) -> Vec<u8> {
     static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
     plugins_dir(); // the toolchains are installed, the plugin profile's deps are built
@@ -80,12 +80,9 @@ pub fn fixture_bytes(name: &str) -> Vec<u8> {
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
     if !built.iter().any(|n| n == name) {
         let mut build = if javascript {
-            let mut node = Command::new("node");
-            node.arg(root().join("plugin-sdk/js/bin/switchboard-build.js"))
-                .arg(&source)
-                .arg("-o")
-                .arg(&path);
-            node
+            let mut switchboard = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+            switchboard.arg("build").arg(&source).arg("-o").arg(&path);
+            switchboard
         } else {
             let mut cargo = Command::new(env!("CARGO"));
             cargo
@@ -285,11 +282,18 @@ impl Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("switchboard.toml");
         std::fs::write(&path, config).expect("config written");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
-            .args(["start", "-c"])
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        cmd.args(["start", "-c"])
             .arg(&path)
             .args(args)
-            .envs(env.iter().copied())
+            .envs(env.iter().copied());
+        Self::spawn(cmd, dir)
+    }
+
+    /// Runs `cmd` (a `switchboard` command that ends up serving, such as `start` or `dev`),
+    /// logging at info, and waits for "switchboard ready"; `dir` lives as long as the server.
+    pub fn spawn(mut cmd: Command, dir: tempfile::TempDir) -> Self {
+        let mut child = cmd
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
