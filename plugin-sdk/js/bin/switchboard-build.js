@@ -80,30 +80,29 @@ function engineOf(dir) {
   return packageOf(dir).switchboard?.engine ?? "quickjs";
 }
 
-// The functions of the WIT interface switchboard:plugin/api, in camelCase.
-const API_FUNCTIONS = [
-  "sendToClient", "sendToUid", "sendToGroup", "sendToAll", "isOnline", "isUidOnline",
-  "getClientCount", "getClientCountByGroup", "getUidCountByGroup", "getUidCount",
-  "getClientList", "getClientListByGroup", "getClientListByUid", "getUidList",
-  "getUidListByGroup", "getGroupList", "getClientInfo", "closeClient", "bindUid", "unbindUid",
-  "joinGroup", "leaveGroup", "ungroup", "setSession", "updateSession", "deleteSession",
-  "getSession", "setTimer", "clearTimer", "log",
-];
+// The imported interfaces the SDK wraps.
+const IMPORTED = ["api", "variables", "kv"];
 
-// The imported interfaces of the world, each with its functions in camelCase.
-const INTERFACES = {
-  api: API_FUNCTIONS,
-  variables: ["get"],
-  kv: ["get", "set", "delete", "listKeys", "increment"],
-};
+// Each imported interface's functions, in camelCase, read from the WIT itself so a new
+// function needs no second list here.
+function interfacesOf(witPath) {
+  const text = readFileSync(join(witPath, "switchboard.wit"), "utf8");
+  const camel = (name) => name.replace(/-([a-z0-9])/g, (_, c) => c.toUpperCase());
+  const found = {};
+  for (const name of IMPORTED) {
+    const body = new RegExp(`^interface ${name} \\{([\\s\\S]*?)^\\}`, "m").exec(text);
+    if (!body) fail(`${witPath}: no interface ${name}`);
+    found[name] = [...body[1].matchAll(/^\s*([a-z][a-z0-9-]*)\s*:\s*func\b/gm)].map((m) => camel(m[1]));
+  }
+  return found;
+}
 
 // The module "@switchboard-internal/raw-NAME": interface NAME's raw bindings as one object.
 // QuickJS exposes an interface as its module's default export; StarlingMonkey wants named
 // imports (aliased, since `delete` is a keyword).
-function rawModule(engine, name) {
+function rawModule(engine, name, fns) {
   const from = `"switchboard:plugin/${name}@0.1.0"`;
   if (engine === "quickjs") return `import raw from ${from};\nexport default raw;\n`;
-  const fns = INTERFACES[name];
   return (
     `import { ${fns.map((f, i) => `${f} as f${i}`).join(", ")} } from ${from};\n` +
     `export default { ${fns.map((f, i) => `${JSON.stringify(f)}: f${i}`).join(", ")} };\n`
@@ -111,15 +110,15 @@ function rawModule(engine, name) {
 }
 
 // Resolves the "@switchboard-internal/raw-*" modules the SDK imports.
-function rawApiPlugin(engine) {
+function rawApiPlugin(engine, interfaces) {
   return {
     name: "switchboard-raw-api",
     setup(b) {
       b.onResolve({ filter: /^@switchboard-internal\/raw-/ }, (args) => ({ path: args.path, namespace: "switchboard" }));
       b.onLoad({ filter: /.*/, namespace: "switchboard" }, (args) => {
         const name = args.path.replace("@switchboard-internal/raw-", "");
-        if (!INTERFACES[name]) return { errors: [{ text: `no interface ${name}` }] };
-        return { contents: rawModule(engine, name), loader: "js" };
+        if (!interfaces[name]) return { errors: [{ text: `no interface ${name}` }] };
+        return { contents: rawModule(engine, name, interfaces[name]), loader: "js" };
       });
     },
   };
@@ -154,7 +153,7 @@ export async function build({ dir, out, engine, wit }) {
       external: ["switchboard:*", "wasi:*"],
       alias: { "switchboard-sdk": join(SDK_DIR, "src", "index.js") },
       define: { __SWITCHBOARD_ENGINE__: JSON.stringify(engine) },
-      plugins: [rawApiPlugin(engine)],
+      plugins: [rawApiPlugin(engine, interfacesOf(witPath))],
       logLevel: "warning",
     });
     let component;
