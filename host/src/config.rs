@@ -711,6 +711,19 @@ pub fn is_app_name(name: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// The app a plugin file is for: `app` if given, else the file's stem; the refused name if
+/// that is no app name.
+pub fn app_of_file(file: &std::path::Path, app: Option<&str>) -> Result<String, String> {
+    let app = app
+        .or_else(|| file.file_stem().and_then(|s| s.to_str()))
+        .unwrap_or_default();
+    if is_app_name(app) {
+        Ok(app.to_owned())
+    } else {
+        Err(app.to_owned())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

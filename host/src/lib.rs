@@ -11,8 +11,8 @@ pub mod config;
 #[cfg(feature = "runtime")]
 pub mod control;
 pub mod gateway;
-pub mod tools;
 #[cfg(feature = "runtime")]
 pub mod private_dir;
+pub mod tools;
 #[cfg(feature = "runtime")]
 pub mod worker;

@@ -15,7 +15,7 @@ use super::socket::{self, Request, Response};
 use crate::bus::nats::releases::{Outcome, Releases};
 use crate::bus::nats::{self, Node, peers};
 use crate::bus::sha256_hex;
-use crate::config::{ClusterConfig, Config, is_app_name};
+use crate::config::{ClusterConfig, Config, app_of_file};
 
 /// How long a deploy waits for every worker (or the local server) to report: compiling a
 /// large plugin takes seconds on a small machine.
@@ -23,19 +23,11 @@ const REPORT_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// Deploys `file` as app `app` (default: the file's stem).
 pub(super) fn run(config: &Config, file: &Path, app: Option<&str>) -> Result<(), Failure> {
-    let app = match app {
-        Some(app) => app.to_owned(),
-        None => file
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default()
-            .to_owned(),
-    };
-    if !is_app_name(&app) {
-        return Err(Failure::usage(format!(
-            "{app:?} is not an app name (letters, digits, '-' and '_'); name it with --app"
-        )));
-    }
+    let app = app_of_file(file, app).map_err(|name| {
+        Failure::usage(format!(
+            "{name:?} is not an app name (letters, digits, '-' and '_'); name it with --app"
+        ))
+    })?;
     let bytes = std::fs::read(file)
         .map_err(|e| Failure::usage(format!("cannot read {}: {e}", file.display())))?;
     if !bytes.starts_with(b"\0asm") {

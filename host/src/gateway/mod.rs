@@ -321,19 +321,19 @@ impl Gateway {
             return Ok(());
         };
         let mut registry = lock(&world);
-        match command {
-            Command::Send {
+        match registry.apply_state(command)? {
+            Some(Command::Send {
                 to,
                 message,
                 without,
-            } => {
+            }) => {
                 // Built once: every client of the send shares the payload.
                 let out = Outgoing::of(&message);
                 registry.for_each_target(&to, &without, |id, entry| {
                     entry.handle.push(id, out.clone());
                 });
             }
-            Command::Close { client, force } => {
+            Some(Command::Close { client, force }) => {
                 if let Some(entry) = registry.get(client) {
                     if force {
                         entry.handle.kill.kill(KillReason::Requested);
@@ -342,25 +342,7 @@ impl Gateway {
                     }
                 }
             }
-            Command::BindUid { client, uid } => {
-                registry.bind_uid(client, uid);
-            }
-            Command::UnbindUid { client } => {
-                registry.unbind_uid(client);
-            }
-            Command::JoinGroup { client, group } => {
-                registry.join_group(client, group);
-            }
-            Command::LeaveGroup { client, group } => {
-                registry.leave_group(client, &group);
-            }
-            Command::Ungroup { group } => registry.ungroup(&group),
-            Command::SetSession { client, session } => {
-                registry.set_session(client, session);
-            }
-            Command::UpdateSession { client, session } => {
-                registry.update_session(client, &session)?;
-            }
+            _ => {}
         }
         Ok(())
     }

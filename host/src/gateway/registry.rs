@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use std::ops::Bound as Edge;
 
 use crate::bus::{
-    Bound, ClientFilter, ClientId, ClientInfo, Context, GatewayId, Group, InfoFields, Protocol,
-    Query, Reply, Session, SessionTooLarge, SystemInfo, Target, Uid,
+    Bound, ClientFilter, ClientId, ClientInfo, Command, Context, GatewayId, Group, InfoFields,
+    Protocol, Query, Reply, Session, SessionTooLarge, SystemInfo, Target, Uid,
 };
 
 /// What the registry keeps about one client; `H` is how the gateway reaches its connection.
@@ -246,6 +246,34 @@ impl<H> Registry<H> {
             Some(entry) => entry.session.merge(update).map(|()| true),
             None => Ok(false),
         }
+    }
+
+    /// Applies a command that only changes what is kept here (uids, groups, sessions) and
+    /// gives back the others (sends and closes), which must reach the clients' connections.
+    pub fn apply_state(&mut self, command: Command) -> Result<Option<Command>, SessionTooLarge> {
+        match command {
+            Command::BindUid { client, uid } => {
+                self.bind_uid(client, uid);
+            }
+            Command::UnbindUid { client } => {
+                self.unbind_uid(client);
+            }
+            Command::JoinGroup { client, group } => {
+                self.join_group(client, group);
+            }
+            Command::LeaveGroup { client, group } => {
+                self.leave_group(client, &group);
+            }
+            Command::Ungroup { group } => self.ungroup(&group),
+            Command::SetSession { client, session } => {
+                self.set_session(client, session);
+            }
+            Command::UpdateSession { client, session } => {
+                self.update_session(client, &session)?;
+            }
+            io @ (Command::Send { .. } | Command::Close { .. }) => return Ok(Some(io)),
+        }
+        Ok(None)
     }
 
     /// Empties the client's session; `false` if the client is unknown.

@@ -34,20 +34,11 @@ pub enum CheckError {
 
 /// Checks `file` as a plugin of `app` (default: the file's stem).
 pub async fn check(file: &Path, app: Option<&str>) -> Result<Accepted, CheckError> {
-    let app = match app {
-        Some(app) => app.to_owned(),
-        None => file
-            .file_stem()
-            .and_then(|s| s.to_str())
-            .unwrap_or_default()
-            .to_owned(),
-    };
-    if !crate::config::is_app_name(&app) {
-        return Err(ToolError::Failed(format!(
-            "{app:?} is no app name (letters, digits, '-' and '_'): pass --app NAME"
+    let app = crate::config::app_of_file(file, app).map_err(|name| {
+        ToolError::Failed(format!(
+            "{name:?} is no app name (letters, digits, '-' and '_'): pass --app NAME"
         ))
-        .into());
-    }
+    })?;
     let bytes = std::fs::read(file).map_err(|e| ToolError::io(file, "reading", e))?;
     let work = tempfile::tempdir().map_err(|e| ToolError::io(Path::new("/tmp"), "creating", e))?;
     let plugins = work.path().join("plugins");

@@ -176,14 +176,16 @@ export function getClientListByUid(uid, after = null, limit = 256) {
   return list(call(api.getClientListByUid, uid, cursor(after), limit));
 }
 
-function* pages(fetch, options) {
+// Every item of every page `fetch(after, size)` returns, until an empty page; an item's
+// cursor is `cursorOf(item)`.
+function* pages(fetch, options, cursorOf = (item) => item) {
   let after = options?.after ?? null;
   const size = options?.pageSize ?? 256;
   for (;;) {
     const page = fetch(after, size);
     if (page.length === 0) return;
     yield* page;
-    after = page[page.length - 1];
+    after = cursorOf(page[page.length - 1]);
   }
 }
 
@@ -247,16 +249,8 @@ export function getClientSessionsByGroup(group, after = null, limit = 256) {
   return sessionPairs(call(api.getClientSessionsByGroup, group, cursor(after), limit));
 }
 
-function* sessionPages(fetch, options) {
-  let after = options?.after ?? null;
-  const size = options?.pageSize ?? 256;
-  for (;;) {
-    const page = fetch(after, size);
-    if (page.length === 0) return;
-    yield* page;
-    after = page[page.length - 1][0];
-  }
-}
+// Session pages are [client, session] pairs, whose cursor is the client.
+const sessionPages = (fetch, options) => pages(fetch, options, ([client]) => client);
 
 /** Every connected client's `[clientId, session]`, sorted by id, fetched a page at a time. */
 export function clientSessions(options) {

@@ -327,34 +327,16 @@ impl Gateways for SimGateway {
         let mut closed = None;
         {
             let mut registry = self.registry.lock().unwrap_or_else(PoisonError::into_inner);
-            match command {
-                Command::Send {
+            match registry.apply_state(command)? {
+                Some(Command::Send {
                     to,
                     message,
                     without,
-                } => registry.for_each_target(&to, &without, |_, entry| {
+                }) => registry.for_each_target(&to, &without, |_, entry| {
                     entry.handle.push(message.clone());
                 }),
-                Command::Close { client, .. } => closed = Some(client),
-                Command::BindUid { client, uid } => {
-                    registry.bind_uid(client, uid);
-                }
-                Command::UnbindUid { client } => {
-                    registry.unbind_uid(client);
-                }
-                Command::JoinGroup { client, group } => {
-                    registry.join_group(client, group);
-                }
-                Command::LeaveGroup { client, group } => {
-                    registry.leave_group(client, &group);
-                }
-                Command::Ungroup { group } => registry.ungroup(&group),
-                Command::SetSession { client, session } => {
-                    registry.set_session(client, session);
-                }
-                Command::UpdateSession { client, session } => {
-                    registry.update_session(client, &session)?;
-                }
+                Some(Command::Close { client, .. }) => closed = Some(client),
+                _ => {}
             }
         }
         if let Some(client) = closed {
