@@ -54,6 +54,9 @@ impl Plan {
     }
 }
 
+/// How long a room stays quiet before a stopped client stops reading.
+const QUIET: Duration = Duration::from_secs(3);
+
 /// What every client counts.
 #[derive(Default)]
 struct Tally {
@@ -184,8 +187,10 @@ async fn soak(plan: Plan) {
     );
 }
 
-/// One client: sends `m<seq>` every `period` after `phase`, counts its room's chat lines,
-/// and after the stop waits until its own last line came back. Returns what it sent.
+/// One client: sends `m<seq>` every `period` after `phase` and counts its room's chat lines.
+/// After the stop it keeps reading until its own last line came back and the room has been
+/// quiet for [`QUIET`] (others may have sent one more), at most a minute. Returns what it
+/// sent.
 async fn talk(
     ws: tokio_tungstenite::WebSocketStream<
         tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
@@ -201,15 +206,20 @@ async fn talk(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let me = format!("u{n}: ");
     let (mut sent, mut echoed) = (0u64, 0u64);
+    // Once stopped: when to give up, and when the room has been quiet long enough.
     let mut draining: Option<tokio::time::Instant> = None;
+    let mut quiet_until = tokio::time::Instant::now();
     loop {
+        let done_waiting = match draining {
+            Some(deadline) if echoed >= sent => deadline.min(quiet_until),
+            Some(deadline) => deadline,
+            None => tokio::time::Instant::now() + Duration::from_secs(86_400),
+        };
         tokio::select! {
             _ = tick.tick(), if draining.is_none() => {
                 if stop.load(Relaxed) {
-                    if echoed >= sent {
-                        return sent;
-                    }
                     draining = Some(tokio::time::Instant::now() + Duration::from_secs(60));
+                    quiet_until = tokio::time::Instant::now() + QUIET;
                     continue;
                 }
                 sent += 1;
@@ -227,9 +237,7 @@ async fn talk(
                         if text.starts_with(me.as_str()) {
                             echoed += 1;
                         }
-                    }
-                    if draining.is_some() && echoed >= sent {
-                        return sent;
+                        quiet_until = tokio::time::Instant::now() + QUIET;
                     }
                 }
                 Some(Ok(_)) => {}
@@ -238,12 +246,7 @@ async fn talk(
                     return sent;
                 }
             },
-            () = async {
-                match draining {
-                    Some(deadline) => tokio::time::sleep_until(deadline).await,
-                    None => std::future::pending().await,
-                }
-            } => return sent,
+            () = tokio::time::sleep_until(done_waiting), if draining.is_some() => return sent,
         }
     }
 }
