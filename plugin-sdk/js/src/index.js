@@ -637,7 +637,6 @@ export function makeEvents(pluginOrClass) {
       return run("onConnect", new Context(ctx));
     },
     onWebsocketConnect(ctx, request) {
-      if (!get().onWebsocketConnect) return undefined;
       let result;
       try {
         result = run("onWebsocketConnect", new Context(ctx), new HttpRequest(request));
