@@ -238,6 +238,50 @@ async fn half_open_handshakes_are_closed_at_the_timeout_while_a_normal_client_co
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frame_headers_announcing_a_mebibyte_then_silence_cost_no_memory() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const CLIENTS: usize = 1000;
+    const ANNOUNCED: u32 = 1 << 20;
+    let server = Setup::one("frame", "echo").start();
+    let pid = server.pid();
+    let before = crate::support::process::data_kib(pid);
+    // Each client announces a frame of the largest size allowed, and sends nothing more.
+    let mut silent = Vec::with_capacity(CLIENTS);
+    for _ in 0..CLIENTS {
+        let mut stream = tokio::net::TcpStream::connect(server.addrs[0])
+            .await
+            .expect("connects");
+        stream
+            .write_all(&ANNOUNCED.to_be_bytes())
+            .await
+            .expect("a header");
+        silent.push(stream);
+    }
+    // Reserving ahead of the payload would take CLIENTS MiB; watch for a second.
+    let bound_kib = (CLIENTS as u64 * u64::from(ANNOUNCED) >> 10) / 16;
+    for _ in 0..20 {
+        let grown = crate::support::process::data_kib(pid).saturating_sub(before);
+        assert!(
+            grown < bound_kib,
+            "{grown} KiB reserved for {CLIENTS} silent headers"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The headers were taken as announced: the last silent client sends its payload at last
+    // and gets its frame back whole.
+    let mut last = silent.pop().expect("clients");
+    let payload = vec![7u8; ANNOUNCED as usize];
+    last.write_all(&payload).await.expect("the payload");
+    let mut echoed = vec![0u8; 4 + payload.len()];
+    tokio::time::timeout(Duration::from_secs(30), last.read_exact(&mut echoed))
+        .await
+        .expect("echoed in time")
+        .expect("echoed");
+    assert_eq!(echoed[..4], ANNOUNCED.to_be_bytes());
+    assert!(echoed[4..] == payload[..]);
+}
+
 #[tokio::test]
 async fn a_client_over_its_message_rate_is_throttled_as_configured() {
     let server = Setup::default()
