@@ -259,7 +259,7 @@ async fn frame_headers_announcing_a_mebibyte_then_silence_cost_no_memory() {
         silent.push(stream);
     }
     // Reserving ahead of the payload would take CLIENTS MiB; watch for a second.
-    let bound_kib = (CLIENTS as u64 * u64::from(ANNOUNCED) >> 10) / 16;
+    let bound_kib = CLIENTS as u64 * u64::from(ANNOUNCED) / 1024 / 16;
     for _ in 0..20 {
         let grown = crate::support::process::data_kib(pid).saturating_sub(before);
         assert!(
