@@ -11,6 +11,7 @@ mod cli;
 mod cluster;
 mod connections;
 mod deploy;
+mod go_sdk;
 mod hot_swap;
 mod http_api;
 mod isolation;
