@@ -12,7 +12,7 @@ use crate::support::probe::Probe;
 use crate::support::{Setup, fixture_bytes, http_get, plugins_dir};
 
 /// A compile cache kept between runs: a Go component takes about a second to compile.
-fn cached(setup: Setup) -> Setup {
+pub fn cached(setup: Setup) -> Setup {
     let cache = plugins_dir().join(".e2e/cache");
     setup.worker(&format!("cache_dir = {:?}", cache.display().to_string()))
 }

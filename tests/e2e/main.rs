@@ -7,6 +7,7 @@ mod api;
 mod apps;
 mod browser;
 mod capabilities;
+mod chat_rules;
 mod cli;
 mod cluster;
 mod connections;
