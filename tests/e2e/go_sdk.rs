@@ -124,3 +124,31 @@ async fn go_import_results_beyond_the_arena_in_one_event_do_not_trap_and_memory_
     assert!(!server.log().contains("instance replaced"));
     drop(others);
 }
+
+/// The error policy shared by the SDKs (issue 16): an API error a handler lets escape is
+/// logged at warn as `unhandled error in on-message: KIND: DETAIL` and the event ends
+/// normally; the instance keeps its memory (the probe's counter).
+pub async fn an_unhandled_api_error_is_logged_and_the_instance_keeps_its_state(probe: &str) {
+    let server = cached(Setup::one("websocket", probe).worker("instances = 1")).start();
+    let mut a = Probe::connect(&server.url()).await;
+    let mark = server.mark();
+    // No reply comes: the error ended the event. The log line says what happened.
+    a.ws()
+        .send_text(&json!({"id": "u", "op": "unhandled", "client": "bad"}).to_string())
+        .await;
+    let line = server
+        .wait_for_log_since(mark, "unhandled error in on-message: invalid-client-id: ")
+        .await
+        .text;
+    assert!(
+        line.contains("WARN") && line.contains(&format!("app=\"{probe}\"")),
+        "{line}"
+    );
+    assert_eq!(a.ok("counter", json!({})).await, json!(1));
+    assert!(!server.log_since(mark).contains("instance replaced"));
+}
+
+#[tokio::test]
+async fn an_api_error_escaping_a_go_handler_is_logged_and_the_instance_keeps_its_state() {
+    an_unhandled_api_error_is_logged_and_the_instance_keeps_its_state("probe-go").await;
+}
