@@ -10,12 +10,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	sb "switchboard.dev/sdk"
+	_ "switchboard.dev/sdk/hostlog"
 )
 
 // observers is the group that gets close and timer notices.
@@ -438,6 +440,15 @@ func (p *Probe) run(ctx *sb.Context, op string, a args) (any, error) {
 		return map[string]any{"n": n, "elapsed_us": time.Since(started).Microseconds()}, nil
 	case "trap":
 		panic("probe: trap requested")
+	case "slog":
+		// log/slog through the SDK's hostlog handler (the default once it is imported).
+		text, err := a.str("message")
+		if err != nil {
+			return nil, err
+		}
+		slog.With("client", ctx.Client).WithGroup("req").Warn(text, "n", 1, slog.Group("g", "x", "a b"))
+		slog.Debug("below the default level: dropped")
+		return none, nil
 	case "counter":
 		return p.counter, nil
 	case "session-bytes":

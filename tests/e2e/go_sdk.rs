@@ -152,3 +152,29 @@ pub async fn an_unhandled_api_error_is_logged_and_the_instance_keeps_its_state(p
 async fn an_api_error_escaping_a_go_handler_is_logged_and_the_instance_keeps_its_state() {
     an_unhandled_api_error_is_logged_and_the_instance_keeps_its_state("probe-go").await;
 }
+
+#[tokio::test]
+async fn go_slog_records_go_to_the_host_log_with_their_attributes() {
+    let server = cached(Setup::one("websocket", "probe-go")).start();
+    let mut a = Probe::connect(&server.url()).await;
+    let mark = server.mark();
+    a.ok("slog", json!({"message": "hello from slog"})).await;
+    let line = server
+        .wait_for_log_since(mark, "hello from slog")
+        .await
+        .text;
+    let expected = format!("hello from slog client={} req.n=1 req.g.x=\"a b\"", a.id);
+    assert!(line.contains(&expected), "{line}");
+    assert!(
+        line.contains("WARN") && line.contains("app=\"probe-go\""),
+        "{line}"
+    );
+    // Records below the handler's level (Info by default) are dropped: a fence shows it.
+    a.ok(
+        "log",
+        json!({"level": "warn", "message": "fence after slog"}),
+    )
+    .await;
+    server.wait_for_log_since(mark, "fence after slog").await;
+    assert!(!server.log_since(mark).contains("below the default level"));
+}
