@@ -203,20 +203,26 @@ async fn one_address_cannot_take_more_than_max_connections_per_ip() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_open_handshakes_are_closed_at_the_timeout_while_a_normal_client_connects() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    /// As many as issue 13 names: each holds a socket on both sides.
+    const HALF_OPEN: usize = 10_000;
+    crate::support::process::raise_file_limit();
     let server = Setup::one("websocket", "echo")
-        .listener(Listener::new("websocket", "probe").with("handshake_timeout_ms = 2000"))
+        .listener(
+            Listener::new("websocket", "probe")
+                .with("handshake_timeout_ms = 2000")
+                .with("max_connections_per_ip = 0"),
+        )
         .start();
     let slow_addr = server.addrs[1];
-    // A slowloris: many connections that start a request head and never finish it.
-    let mut slow = Vec::new();
-    for _ in 0..300 {
-        let mut stream = tokio::net::TcpStream::connect(slow_addr)
-            .await
-            .expect("connects");
-        stream
-            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
-            .await
-            .expect("half a head");
+    // A slowloris from one address: connections that start a request head and never finish.
+    let mut slow = Vec::with_capacity(HALF_OPEN);
+    for i in 0..HALF_OPEN {
+        let mut stream = match tokio::net::TcpStream::connect(slow_addr).await {
+            Ok(stream) => stream,
+            Err(e) => panic!("half-open connection {i} of {HALF_OPEN}: {e}"),
+        };
+        // The server may have closed the earliest ones already: a failed write is fine.
+        let _ = stream.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n").await;
         slow.push(stream);
     }
     // Meanwhile a normal client of the same listener connects and is served.
@@ -225,11 +231,55 @@ async fn half_open_handshakes_are_closed_at_the_timeout_while_a_normal_client_co
     // Every half-open connection is closed by the server, none left hanging.
     for mut stream in slow {
         let mut buf = [0u8; 64];
-        let read = tokio::time::timeout(Duration::from_secs(20), stream.read(&mut buf))
+        let read = tokio::time::timeout(Duration::from_secs(30), stream.read(&mut buf))
             .await
             .expect("closed within the timeout, not left open");
         assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn frame_headers_announcing_a_mebibyte_then_silence_cost_no_memory() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    const CLIENTS: usize = 1000;
+    const ANNOUNCED: u32 = 1 << 20;
+    let server = Setup::one("frame", "echo").start();
+    let pid = server.pid();
+    let before = crate::support::process::data_kib(pid);
+    // Each client announces a frame of the largest size allowed, and sends nothing more.
+    let mut silent = Vec::with_capacity(CLIENTS);
+    for _ in 0..CLIENTS {
+        let mut stream = tokio::net::TcpStream::connect(server.addrs[0])
+            .await
+            .expect("connects");
+        stream
+            .write_all(&ANNOUNCED.to_be_bytes())
+            .await
+            .expect("a header");
+        silent.push(stream);
+    }
+    // Reserving ahead of the payload would take CLIENTS MiB; watch for a second.
+    let bound_kib = CLIENTS as u64 * u64::from(ANNOUNCED) / 1024 / 16;
+    for _ in 0..20 {
+        let grown = crate::support::process::data_kib(pid).saturating_sub(before);
+        assert!(
+            grown < bound_kib,
+            "{grown} KiB reserved for {CLIENTS} silent headers"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The headers were taken as announced: the last silent client sends its payload at last
+    // and gets its frame back whole.
+    let mut last = silent.pop().expect("clients");
+    let payload = vec![7u8; ANNOUNCED as usize];
+    last.write_all(&payload).await.expect("the payload");
+    let mut echoed = vec![0u8; 4 + payload.len()];
+    tokio::time::timeout(Duration::from_secs(30), last.read_exact(&mut echoed))
+        .await
+        .expect("echoed in time")
+        .expect("echoed");
+    assert_eq!(echoed[..4], ANNOUNCED.to_be_bytes());
+    assert!(echoed[4..] == payload[..]);
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
-//! `cargo xtask fuzz [--seconds N | --runs N] [TARGET...]`: runs the coverage-guided fuzz
-//! targets of `fuzz/` (cargo-fuzz on nightly, both installed on first use), each on its corpus
-//! in `fuzz/corpus/TARGET`, which the run grows and the repository keeps.
+//! `cargo xtask fuzz [--seconds N | --runs N | --cmin] [TARGET...]`: runs the coverage-guided
+//! fuzz targets of `fuzz/` (cargo-fuzz on nightly, both installed on first use), each on its
+//! corpus in `fuzz/corpus/TARGET`, which the run grows and the repository keeps; `--cmin`
+//! instead shrinks each corpus to the fewest inputs that keep its coverage.
 
 use std::ffi::OsString;
 use std::path::Path;
@@ -23,12 +24,14 @@ const DEFAULT_SECONDS: u32 = 10;
 /// Runs the chosen targets (all by default), one after the other; fails on the first crash.
 pub fn run(root: &Path, args: &[OsString]) -> Result<ExitCode> {
     let mut limit = format!("-max_total_time={DEFAULT_SECONDS}");
+    let mut minimise = false;
     let mut targets = Vec::new();
     let mut args = args.iter().map(|a| a.to_string_lossy().into_owned());
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--seconds" => limit = format!("-max_total_time={}", number(args.next())?),
             "--runs" => limit = format!("-runs={}", number(args.next())?),
+            "--cmin" => minimise = true,
             name if TARGETS.contains(&name) => targets.push(name.to_owned()),
             other => bail!("unknown fuzz target or option {other:?}; targets: {TARGETS:?}"),
         }
@@ -39,13 +42,18 @@ pub fn run(root: &Path, args: &[OsString]) -> Result<ExitCode> {
     install()?;
     let fuzz = root.join("fuzz");
     for target in &targets {
-        println!("fuzz: {target} ({limit})");
-        let status = Command::new("cargo")
-            .current_dir(&fuzz)
-            .args(["+nightly", "fuzz", "run", target, "-O", "--"])
-            .arg(&limit)
-            .status()
-            .context("cannot run cargo fuzz")?;
+        let mut cargo = Command::new("cargo");
+        cargo.current_dir(&fuzz);
+        if minimise {
+            println!("fuzz: minimising the corpus of {target}");
+            cargo.args(["+nightly", "fuzz", "cmin", target, "-O"]);
+        } else {
+            println!("fuzz: {target} ({limit})");
+            cargo
+                .args(["+nightly", "fuzz", "run", target, "-O", "--"])
+                .arg(&limit);
+        }
+        let status = cargo.status().context("cannot run cargo fuzz")?;
         if !status.success() {
             eprintln!("fuzz: {target} failed; the input is in fuzz/artifacts/{target}/");
             return Ok(ExitCode::FAILURE);

@@ -58,10 +58,11 @@ commands:
                       against the echo app; fails on FAILED or NON-STRICT.
                       Needs Python 2.7 (pyenv, or AUTOBAHN_PYTHON); installs the suite into
                       target/autobahn on first use
-  fuzz [--seconds N | --runs N] [TARGET...]
+  fuzz [--seconds N | --runs N | --cmin] [TARGET...]
                       the coverage-guided fuzz targets of fuzz/ (line_codec, frame_codec,
                       handshake, bus_codec, config), 10 s each by default, on their corpora in
-                      fuzz/corpus; installs nightly and cargo-fuzz on first use
+                      fuzz/corpus (--cmin: shrink each corpus, keeping its coverage); installs
+                      nightly and cargo-fuzz on first use
   help                print this";
 
 fn main() -> ExitCode {
