@@ -11,6 +11,11 @@ macro_rules! in_every_sdk {
             async fn rust() {
                 super::$scenario("probe").await
             }
+
+            #[tokio::test]
+            async fn go() {
+                super::$scenario("probe-go").await
+            }
         }
     )*};
 }
