@@ -117,8 +117,12 @@ async fn go_import_results_beyond_the_arena_in_one_event_do_not_trap_and_memory_
         assert_eq!(a.ok("session-bytes", json!({})).await, expected);
     }
     let after = peak_memory(&admin, "probe-go").await;
-    assert_eq!(
-        after, settled,
+    // Flat: whatever Go's collector does with its heap (a page or two either way), 20 more
+    // events grow the memory by less than what one of them reads. The arena as it was (the
+    // results of an event kept until it returned, the overflow in Go memory) traps instead.
+    let one_event = (CLIENTS * VALUE) as u64;
+    assert!(
+        after < settled + one_event,
         "the instance's memory grew from {settled} to {after} bytes over 20 more events"
     );
     assert!(!server.log().contains("instance replaced"));
