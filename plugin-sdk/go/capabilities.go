@@ -5,6 +5,7 @@ package switchboard
 
 import (
 	"bytes"
+	"iter"
 	"strings"
 	"time"
 
@@ -13,11 +14,11 @@ import (
 	wit "switchboard.dev/sdk/internal/wit/types"
 )
 
-// The error kinds of the key-value store (besides TooLarge and InvalidArgument).
+// The error kinds of the key-value store (besides ErrTooLarge and ErrInvalidArgument).
 const (
-	InvalidKey  ErrorKind = "invalid-key"
-	NotANumber  ErrorKind = "not-a-number"
-	Unavailable ErrorKind = "unavailable"
+	ErrInvalidKey  ErrorKind = "invalid-key"  // empty or over 1024 bytes
+	ErrNotANumber  ErrorKind = "not-a-number" // Increment of a value that is no integer
+	ErrUnavailable ErrorKind = "unavailable"  // the store failed or did not answer in time
 )
 
 // VariablesOf is the type of Variables.
@@ -28,6 +29,7 @@ var Variables VariablesOf
 
 // Get returns the value of variable name, and whether the app has it.
 func (VariablesOf) Get(name string) (string, bool) {
+	defer release(hold())
 	v := varsraw.Get(name)
 	if v.IsNone() {
 		return "", false
@@ -40,27 +42,28 @@ type Store struct{}
 
 // KV is the app's key-value store: shared by every instance of the app, invisible to other
 // apps, kept across restarts and hot swaps. Keys are non-empty strings of at most 1024 bytes,
-// values at most 1 000 000 bytes. Errors are *Error with a kind: InvalidKey, TooLarge,
-// NotANumber, InvalidArgument or Unavailable.
+// values at most 1 000 000 bytes. Errors are *Error with a kind: ErrInvalidKey, ErrTooLarge,
+// ErrNotANumber, ErrInvalidArgument or ErrUnavailable.
 var KV Store
 
 func fromKvError(e kvraw.KvError) error {
 	switch e.Tag() {
 	case kvraw.KvError_InvalidKey:
-		return &Error{InvalidKey, strings.Clone(e.InvalidKey())}
+		return &Error{ErrInvalidKey, strings.Clone(e.InvalidKey())}
 	case kvraw.KvError_TooLarge:
-		return &Error{TooLarge, strings.Clone(e.TooLarge())}
+		return &Error{ErrTooLarge, strings.Clone(e.TooLarge())}
 	case kvraw.KvError_NotANumber:
-		return &Error{NotANumber, strings.Clone(e.NotANumber())}
+		return &Error{ErrNotANumber, strings.Clone(e.NotANumber())}
 	case kvraw.KvError_InvalidArgument:
-		return &Error{InvalidArgument, strings.Clone(e.InvalidArgument())}
+		return &Error{ErrInvalidArgument, strings.Clone(e.InvalidArgument())}
 	default:
-		return &Error{Unavailable, strings.Clone(e.Unavailable())}
+		return &Error{ErrUnavailable, strings.Clone(e.Unavailable())}
 	}
 }
 
 // Get returns the value of key, and whether it is set (and not expired).
 func (Store) Get(key string) ([]byte, bool, error) {
+	defer release(hold())
 	r := kvraw.Get(key)
 	if r.IsErr() {
 		return nil, false, fromKvError(r.Err())
@@ -69,7 +72,7 @@ func (Store) Get(key string) ([]byte, bool, error) {
 	if v.IsNone() {
 		return nil, false, nil
 	}
-	// Returned memory is reused after the event: the caller gets its own copy.
+	// The value is in the arena, given back when this returns: the caller gets a copy.
 	return bytes.Clone(v.Some()), true, nil
 }
 
@@ -80,6 +83,7 @@ func (s Store) GetString(key string) (string, bool, error) {
 }
 
 func (Store) set(key string, value []byte, ttl wit.Option[uint64]) error {
+	defer release(hold())
 	r := kvraw.Set(key, value, ttl)
 	if r.IsErr() {
 		return fromKvError(r.Err())
@@ -104,6 +108,7 @@ func (s Store) SetWithTTL(key string, value []byte, ttl time.Duration) error {
 
 // Delete removes key; a key that is not set is no error.
 func (Store) Delete(key string) error {
+	defer release(hold())
 	r := kvraw.Delete(key)
 	if r.IsErr() {
 		return fromKvError(r.Err())
@@ -114,6 +119,7 @@ func (Store) Delete(key string) error {
 // Increment adds delta to the integer at key (a missing key counts as 0) atomically, across
 // every instance, and returns the new value.
 func (Store) Increment(key string, delta int64) (int64, error) {
+	defer release(hold())
 	r := kvraw.Increment(key, delta)
 	if r.IsErr() {
 		return 0, fromKvError(r.Err())
@@ -124,23 +130,15 @@ func (Store) Increment(key string, delta int64) (int64, error) {
 // ListKeys returns one page of the keys with prefix, sorted, after after ("" for the first
 // page), at most limit (1..=1000). An empty page means the end.
 func (Store) ListKeys(prefix, after string, limit uint32) ([]string, error) {
-	r := kvraw.ListKeys(prefix, option(after, after != ""), limit)
+	defer release(hold())
+	r := kvraw.ListKeys(prefix, cursor(after), limit)
 	if r.IsErr() {
 		return nil, fromKvError(r.Err())
 	}
 	return cloneStrings(r.Ok()), nil
 }
 
-// Keys returns every key with prefix, sorted, fetched a page at a time.
-func (s Store) Keys(prefix string) ([]string, error) {
-	var all []string
-	after := ""
-	for {
-		page, err := s.ListKeys(prefix, after, 500)
-		if err != nil || len(page) == 0 {
-			return all, err
-		}
-		all = append(all, page...)
-		after = page[len(page)-1]
-	}
+// Keys walks every key with prefix, sorted, a page at a time (options as for Clients).
+func (s Store) Keys(prefix string, opts ...PageOption) iter.Seq2[string, error] {
+	return pages(func(a string, n uint32) ([]string, error) { return s.ListKeys(prefix, a, n) }, itself, opts)
 }

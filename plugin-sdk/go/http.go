@@ -5,8 +5,8 @@ package switchboard
 // Denied), and bounds it by the app's outbound_timeout_ms (else kind HTTPTimeout). Waiting
 // for the network does not count against the event's CPU deadline.
 //
-// Bodies are read into the per-event argument arena first (4 MiB), then copied out: a
-// response much larger than that costs Go allocations inside cabi_realloc.
+// The response body is read in chunks of 64 KiB, each copied out of the argument arena and
+// its space given back at once, so a body of any size stays within the arena.
 
 import (
 	"bytes"
@@ -20,17 +20,12 @@ import (
 	wit "switchboard.dev/sdk/internal/wit/types"
 )
 
-// The kinds of an *HTTPError.
+// The kinds of an outbound request's *Error (besides ErrTimeout).
 const (
-	Denied      ErrorKind = "denied"
-	HTTPTimeout ErrorKind = "timeout"
-	HTTPFailed  ErrorKind = "http"
-	InvalidURL  ErrorKind = "invalid-url"
+	ErrDenied     ErrorKind = "denied"      // not in the app's allowed_outbound_hosts
+	ErrHTTP       ErrorKind = "http"        // the request failed
+	ErrInvalidURL ErrorKind = "invalid-url" // not http(s)://host[:port][/path]
 )
-
-// HTTPError is why an outbound request failed; Kind is Denied, HTTPTimeout, HTTPFailed or
-// InvalidURL.
-type HTTPError = Error
 
 // Request is an outbound HTTP request; send it with Do.
 type Request struct {
@@ -67,24 +62,24 @@ func httpErr(kind ErrorKind, detail string) error { return &Error{kind, detail} 
 func fromCode(code h.ErrorCode) error {
 	switch code.Tag() {
 	case h.ErrorCode_HttpRequestDenied:
-		return httpErr(Denied, "the destination is not in this app's allowed_outbound_hosts")
+		return httpErr(ErrDenied, "the destination is not in this app's allowed_outbound_hosts")
 	case h.ErrorCode_ConnectionTimeout, h.ErrorCode_ConnectionReadTimeout,
 		h.ErrorCode_ConnectionWriteTimeout, h.ErrorCode_DnsTimeout:
-		return httpErr(HTTPTimeout, fmt.Sprintf("error code %d", code.Tag()))
+		return httpErr(ErrTimeout, fmt.Sprintf("error code %d", code.Tag()))
 	}
-	return httpErr(HTTPFailed, fmt.Sprintf("error code %d", code.Tag()))
+	return httpErr(ErrHTTP, fmt.Sprintf("error code %d", code.Tag()))
 }
 
 func fromStream(e streams.StreamError) error {
 	if e.Tag() == streams.StreamError_Closed {
-		return httpErr(HTTPFailed, "the connection closed early")
+		return httpErr(ErrHTTP, "the connection closed early")
 	}
 	ioErr := e.LastOperationFailed()
 	defer ioErr.Drop()
 	if code := h.HttpErrorCode(ioErr); code.IsSome() {
 		return fromCode(code.Some())
 	}
-	return httpErr(HTTPFailed, strings.Clone(ioErr.ToDebugString()))
+	return httpErr(ErrHTTP, strings.Clone(ioErr.ToDebugString()))
 }
 
 func splitURL(url string) (h.Scheme, string, string, error) {
@@ -104,7 +99,7 @@ func splitURL(url string) (h.Scheme, string, string, error) {
 	}
 	authority, path := rest[:cut], rest[cut:]
 	if !ok || authority == "" {
-		return s, "", "", httpErr(InvalidURL, fmt.Sprintf("%q is not http(s)://host[:port][/path]", url))
+		return s, "", "", httpErr(ErrInvalidURL, fmt.Sprintf("%q is not http(s)://host[:port][/path]", url))
 	}
 	if path == "" {
 		path = "/"
@@ -134,6 +129,7 @@ func method(name string) h.Method {
 
 // Do sends the request and reads the whole response.
 func (r Request) Do() (*Response, error) {
+	defer release(hold())
 	scheme, authority, path, err := splitURL(r.URL)
 	if err != nil {
 		return nil, err
@@ -144,7 +140,7 @@ func (r Request) Do() (*Response, error) {
 	}
 	fields := h.FieldsFromList(entries)
 	if fields.IsErr() {
-		return nil, httpErr(HTTPFailed, "invalid header")
+		return nil, httpErr(ErrHTTP, "invalid header")
 	}
 	request := h.MakeOutgoingRequest(fields.Ok())
 	request.SetMethod(method(r.Method))
@@ -163,7 +159,7 @@ func (r Request) Do() (*Response, error) {
 	}
 	body := request.Body()
 	if body.IsErr() {
-		return nil, httpErr(HTTPFailed, "the request body was taken")
+		return nil, httpErr(ErrHTTP, "the request body was taken")
 	}
 	outgoing := body.Ok()
 	// The request goes first and the body after: the host buffers little of a body.
@@ -181,7 +177,7 @@ func (r Request) Do() (*Response, error) {
 	ready.Drop()
 	got := future.Get()
 	if got.IsNone() || got.Some().IsErr() {
-		return nil, httpErr(HTTPFailed, "the response was not ready")
+		return nil, httpErr(ErrHTTP, "the response was not ready")
 	}
 	outcome := got.Some().Ok()
 	if outcome.IsErr() {
@@ -197,7 +193,7 @@ func (r Request) Do() (*Response, error) {
 	headers.Drop()
 	incoming := response.Consume()
 	if incoming.IsErr() {
-		return nil, httpErr(HTTPFailed, "the response body was taken")
+		return nil, httpErr(ErrHTTP, "the response body was taken")
 	}
 	result.Body, err = readBody(incoming.Ok())
 	return result, err
@@ -206,7 +202,7 @@ func (r Request) Do() (*Response, error) {
 func writeBody(body *h.OutgoingBody, data []byte) error {
 	stream := body.Write()
 	if stream.IsErr() {
-		return httpErr(HTTPFailed, "the request body stream was taken")
+		return httpErr(ErrHTTP, "the request body stream was taken")
 	}
 	out := stream.Ok()
 	for len(data) > 0 {
@@ -228,23 +224,33 @@ func readBody(body *h.IncomingBody) ([]byte, error) {
 	stream := body.Stream()
 	if stream.IsErr() {
 		body.Drop()
-		return nil, httpErr(HTTPFailed, "the response body stream was taken")
+		return nil, httpErr(ErrHTTP, "the response body stream was taken")
 	}
 	in := stream.Ok()
 	var buf bytes.Buffer
 	for {
-		r := in.BlockingRead(64 << 10)
-		if r.IsErr() {
-			e := r.Err()
+		done, err := readChunk(in, &buf)
+		if done {
 			in.Drop()
 			h.IncomingBodyFinish(body).Drop()
-			if e.Tag() == streams.StreamError_Closed {
-				return buf.Bytes(), nil
-			}
-			return nil, fromStream(e)
+			return buf.Bytes(), err
 		}
-		buf.Write(r.Ok())
 	}
+}
+
+// readChunk appends the next chunk of in to buf and gives its arena space back; done at the
+// end of the body (err nil) or on an error.
+func readChunk(in *streams.InputStream, buf *bytes.Buffer) (bool, error) {
+	defer release(hold())
+	r := in.BlockingRead(64 << 10)
+	if r.IsErr() {
+		if e := r.Err(); e.Tag() != streams.StreamError_Closed {
+			return true, fromStream(e)
+		}
+		return true, nil
+	}
+	buf.Write(r.Ok())
+	return false, nil
 }
 
 // Get sends GET url.

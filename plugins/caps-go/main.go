@@ -32,7 +32,7 @@ func parity(ctx *sb.Context, command, key, value string) (string, error) {
 		if err := sb.JoinGroup(ctx.Client, "caps"); err != nil {
 			return "", err
 		}
-		return "ok", sb.BindUid(ctx.Client, key)
+		return "ok", sb.BindUID(ctx.Client, key)
 	case "who":
 		members, err := sb.GetClientSessionsByGroup("caps", "", 10)
 		if err != nil {
@@ -52,22 +52,22 @@ func parity(ctx *sb.Context, command, key, value string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		ids, err := sb.GetClientIdsByUids([]string{key})
+		ids, err := sb.GetClientIDsByUIDs([]string{key})
 		if err != nil {
 			return "", err
 		}
-		uids, err := sb.Uids().All()
+		uids, err := sb.Collect(sb.UIDs())
 		if err != nil {
 			return "", err
 		}
 		return strconv.FormatUint(counts["caps"], 10) + "+" + strconv.FormatUint(counts["none"], 10) +
 			" " + strings.Join(seen, ",") + " " + strings.Join(uids, ",") + " " + strconv.Itoa(len(ids[key])), nil
 	case "notice":
-		uids, err := sb.GetUidListPaged("", 1000)
+		uids, err := sb.GetUIDListPaged("", 1000)
 		if err != nil {
 			return "", err
 		}
-		if err := sb.SendToUids(uids, sb.Text(strings.TrimSpace(key+" "+value))); err != nil {
+		if err := sb.SendToUIDs(uids, sb.Text(strings.TrimSpace(key+" "+value))); err != nil {
 			return "", err
 		}
 		if err := sb.SendToGroups([]string{"caps"}, sb.Text("to caps"), ctx.Client); err != nil {
@@ -118,7 +118,7 @@ func run(ctx *sb.Context, line string) (string, error) {
 		n, err := sb.KV.Increment(key, delta)
 		return strconv.FormatInt(n, 10), err
 	case "keys":
-		keys, err := sb.KV.Keys(key)
+		keys, err := sb.Collect(sb.KV.Keys(key))
 		return strings.Join(keys, ","), err
 	case "http":
 		response, err := sb.Get(key)
@@ -131,19 +131,17 @@ func run(ctx *sb.Context, line string) (string, error) {
 }
 
 // OnMessage answers each text message with the outcome of its command.
-func (Caps) OnMessage(ctx *sb.Context, msg sb.Message) {
+func (Caps) OnMessage(ctx *sb.Context, msg sb.Message) error {
 	reply, err := run(ctx, msg.String())
 	if err != nil {
-		var e *sb.Error
-		if errors.As(err, &e) {
-			reply = "error " + string(e.Kind)
+		var kind sb.ErrorKind
+		if errors.As(err, &kind) {
+			reply = "error " + string(kind)
 		} else {
 			reply = "error " + err.Error()
 		}
 	}
-	if err := ctx.Reply(sb.Text(reply)); err != nil {
-		sb.Warnf("caps: reply failed: %v", err)
-	}
+	return ctx.Reply(sb.Text(reply))
 }
 
 func init() { sb.Register(Caps{}) }

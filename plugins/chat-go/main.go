@@ -54,7 +54,7 @@ func recentHistory(room string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	last, _ := strconv.ParseInt(strings.TrimSpace(stored), 10, 64)
+	last, _ := strconv.ParseInt(strings.Trim(stored, asciiSpace), 10, 64)
 	lines := []string{}
 	for seq := max(1, last-kept+1); seq <= last; seq++ {
 		slot, _, err := sb.KV.GetString(historySlotKey(room, seq))
@@ -90,27 +90,21 @@ func validName(name string, max int) bool {
 	return true
 }
 
-// splitOnce splits at the first whitespace character.
+// asciiSpace is what separates a command from its argument and what is trimmed from a line,
+// the same in the four chats: ASCII whitespace (space, tab, LF, VT, FF, CR) only, so a
+// no-break space or an em space is part of a word.
+const asciiSpace = " \t\n\v\f\r"
+
+// splitOnce splits at the first ASCII whitespace character.
 func splitOnce(s string) (string, string, bool) {
-	i := strings.IndexFunc(s, unicode.IsSpace)
+	i := strings.IndexAny(s, asciiSpace)
 	if i < 0 {
 		return s, "", false
 	}
-	_, size := utf8.DecodeRuneInString(s[i:])
-	return s[:i], s[i+size:], true
+	return s[:i], s[i+1:], true
 }
 
-// check logs a failed API call: chat replies are best effort.
-func check(err error) {
-	if err != nil {
-		sb.Warnf("chat: %v", err)
-	}
-}
-
-func uidOnline(uid string) bool {
-	online, err := sb.IsUidOnline(uid)
-	return err == nil && online
-}
+func uidOnline(uid string) (bool, error) { return sb.IsUIDOnline(uid) }
 
 type client struct {
 	id      string
@@ -121,218 +115,238 @@ func (c *client) name() string { return displayName(c.session, c.id) }
 
 func (c *client) room() string { return c.session[roomKey] }
 
-func (c *client) reply(line string) { check(sb.SendToClient(c.id, sb.Text(line))) }
+func (c *client) reply(line string) error { return sb.SendToClient(c.id, sb.Text(line)) }
 
-func (c *client) nick(nick string) {
+// nick binds the uid first and records the nick in the session only once that worked: a
+// failed bind is reported and changes nothing. Two clients asking for one free nick at the
+// same moment may both get it (see README.md).
+func (c *client) nick(nick string) error {
 	if !validName(nick, maxNick) {
-		c.reply(fmt.Sprintf("error: invalid nick (1 to %d characters, no spaces)", maxNick))
-		return
+		return c.reply(fmt.Sprintf("error: invalid nick (1 to %d characters, no spaces)", maxNick))
 	}
 	old := c.name()
-	if current, ok := c.session[nickKey]; (!ok || current != nick) && uidOnline(nick) {
-		c.reply("error: nick " + nick + " is taken")
-		return
+	if current, ok := c.session[nickKey]; !ok || current != nick {
+		taken, err := uidOnline(nick)
+		if err != nil {
+			return c.reply("error: could not check nick " + nick + ": " + err.Error())
+		}
+		if taken {
+			return c.reply("error: nick " + nick + " is taken")
+		}
 	}
-	check(sb.BindUid(c.id, nick))
-	check(sb.UpdateSession(c.id, sb.Session{nickKey: nick}))
+	if err := sb.BindUID(c.id, nick); err != nil {
+		return c.reply("error: could not take nick " + nick + ": " + err.Error())
+	}
+	if err := sb.UpdateSession(c.id, sb.Session{nickKey: nick}); err != nil {
+		return c.reply("error: could not take nick " + nick + ": " + err.Error())
+	}
 	c.session[nickKey] = nick
-	c.reply("* you are now known as " + nick)
-	if room := c.room(); room != "" && old != nick {
-		check(sb.SendToGroup(room, sb.Text("* "+old+" is now known as "+nick), c.id))
+	if err := c.reply("* you are now known as " + nick); err != nil {
+		return err
 	}
+	if room := c.room(); room != "" && old != nick {
+		return sb.SendToGroup(room, sb.Text("* "+old+" is now known as "+nick), c.id)
+	}
+	return nil
 }
 
-func (c *client) join(room string) {
+// join joins the new room before leaving the old one, and records it only once joined: a
+// failed join is reported and leaves the client where it was.
+func (c *client) join(room string) error {
 	if !validName(room, maxRoom) {
-		c.reply(fmt.Sprintf("error: invalid room (1 to %d characters, no spaces)", maxRoom))
-		return
+		return c.reply(fmt.Sprintf("error: invalid room (1 to %d characters, no spaces)", maxRoom))
 	}
 	if c.room() == room {
-		c.reply("error: you are already in " + room)
-		return
+		return c.reply("error: you are already in " + room)
+	}
+	if err := sb.JoinGroup(c.id, room); err != nil {
+		return c.reply("error: could not join " + room + ": " + err.Error())
+	}
+	if err := sb.UpdateSession(c.id, sb.Session{roomKey: room}); err != nil {
+		_ = sb.LeaveGroup(c.id, room)
+		return c.reply("error: could not join " + room + ": " + err.Error())
 	}
 	if old := c.room(); old != "" {
-		c.leaveRoom(old)
+		if err := c.leaveRoom(old); err != nil {
+			return err
+		}
 	}
-	check(sb.JoinGroup(c.id, room))
-	check(sb.UpdateSession(c.id, sb.Session{roomKey: room}))
 	c.session[roomKey] = room
-	check(sb.SendToGroup(room, sb.Text("* "+c.name()+" joined "+room)))
-	c.replay(room, false)
+	if err := sb.SendToGroup(room, sb.Text("* "+c.name()+" joined "+room)); err != nil {
+		return err
+	}
+	return c.replay(room, false)
 }
 
 // replay sends the room's last messages to this client; always: even when there are none.
-func (c *client) replay(room string, always bool) {
+func (c *client) replay(room string, always bool) error {
 	lines, err := recentHistory(room)
 	if err != nil {
-		c.reply("error: history unavailable: " + err.Error())
-		return
+		return c.reply("error: history unavailable: " + err.Error())
 	}
 	if len(lines) == 0 && !always {
-		return
+		return nil
 	}
-	c.reply(fmt.Sprintf("* last %d messages in %s:", len(lines), room))
+	if err := c.reply(fmt.Sprintf("* last %d messages in %s:", len(lines), room)); err != nil {
+		return err
+	}
 	for _, line := range lines {
-		c.reply("[history] " + line)
+		if err := c.reply("[history] " + line); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
-func (c *client) history() {
+func (c *client) history() error {
 	room := c.room()
 	if room == "" {
-		c.reply("error: you are not in a room")
-		return
+		return c.reply("error: you are not in a room")
 	}
-	c.replay(room, true)
+	return c.replay(room, true)
 }
 
-func (c *client) leave(room string) {
+func (c *client) leave(room string) error {
 	current := c.room()
 	if room == "" && current == "" {
-		c.reply("error: you are not in a room")
-		return
+		return c.reply("error: you are not in a room")
 	}
 	if room != "" && current != room {
-		c.reply("error: you are not in " + room)
-		return
+		return c.reply("error: you are not in " + room)
 	}
-	c.leaveRoom(current)
+	if err := c.leaveRoom(current); err != nil {
+		return err
+	}
 	session := sb.Session{}
 	for k, v := range c.session {
 		if k != roomKey {
 			session[k] = v
 		}
 	}
-	check(sb.SetSession(c.id, session))
 	c.session = session
+	return sb.SetSession(c.id, session)
 }
 
 // leaveRoom announces the departure to the room (the leaver included) and leaves it.
-func (c *client) leaveRoom(room string) {
-	check(sb.SendToGroup(room, sb.Text("* "+c.name()+" left "+room)))
-	check(sb.LeaveGroup(c.id, room))
+func (c *client) leaveRoom(room string) error {
+	if err := sb.SendToGroup(room, sb.Text("* "+c.name()+" left "+room)); err != nil {
+		return err
+	}
+	return sb.LeaveGroup(c.id, room)
 }
 
-func (c *client) who() {
+func (c *client) who() error {
 	room := c.room()
 	if room == "" {
-		c.reply("error: you are not in a room")
-		return
+		return c.reply("error: you are not in a room")
 	}
 	var names []string
-	members := sb.ClientsInGroup(room)
-	for members.Next() {
-		id := members.Id()
-		session, err := sb.GetSession(id)
-		if err != nil || session == nil {
-			session = sb.Session{}
+	for member, err := range sb.SessionsInGroup(room) {
+		if err != nil {
+			return c.reply("error: " + err.Error())
 		}
-		names = append(names, displayName(session, id))
-	}
-	if err := members.Err(); err != nil {
-		c.reply("error: " + err.Error())
-		return
+		names = append(names, displayName(member.Session, member.Client))
 	}
 	sort.Strings(names)
-	c.reply(fmt.Sprintf("* in %s (%d): %s", room, len(names), strings.Join(names, ", ")))
+	return c.reply(fmt.Sprintf("* in %s (%d): %s", room, len(names), strings.Join(names, ", ")))
 }
 
-func (c *client) msg(args string) {
-	nick, rest, ok := splitOnce(args)
-	if !ok {
-		c.reply("error: usage: /msg NICK TEXT")
-		return
-	}
-	text := strings.TrimSpace(rest)
+func (c *client) msg(args string) error {
+	nick, rest, _ := splitOnce(args)
+	text := strings.Trim(rest, asciiSpace)
 	if nick == "" || text == "" {
-		c.reply("error: usage: /msg NICK TEXT")
-		return
+		return c.reply("error: usage: /msg NICK TEXT")
 	}
-	if !uidOnline(nick) {
-		c.reply("error: no such nick " + nick)
-		return
+	online, err := uidOnline(nick)
+	if err != nil {
+		return err
 	}
-	check(sb.SendToUid(nick, sb.Text("[private] "+c.name()+": "+text)))
-	c.reply("[private to " + nick + "] " + text)
+	if !online {
+		return c.reply("error: no such nick " + nick)
+	}
+	if err := sb.SendToUID(nick, sb.Text("[private] "+c.name()+": "+text)); err != nil {
+		return err
+	}
+	return c.reply("[private to " + nick + "] " + text)
 }
 
-func (c *client) say(text string) {
+func (c *client) say(text string) error {
 	room := c.room()
 	if room == "" {
-		c.reply("error: you are not in a room; /join ROOM first")
-		return
+		return c.reply("error: you are not in a room; /join ROOM first")
 	}
 	line := c.name() + ": " + text
 	if err := recordHistory(room, line); err != nil {
-		sb.Warnf("chat: history not kept: %v", err)
+		sb.Logf(sb.LevelWarn, "chat: history not kept: %v", err)
 	}
-	check(sb.SendToGroup(room, sb.Text(line)))
+	return sb.SendToGroup(room, sb.Text(line))
 }
 
-func (c *client) handle(line string) {
-	line = strings.TrimSpace(line)
+func (c *client) handle(line string) error {
+	line = strings.Trim(line, asciiSpace)
 	if line == "" {
-		return
+		return nil
 	}
 	command, isCommand := strings.CutPrefix(line, "/")
 	if !isCommand {
-		c.say(line)
-		return
+		return c.say(line)
 	}
 	name, args, _ := splitOnce(command)
-	args = strings.TrimSpace(args)
+	args = strings.Trim(args, asciiSpace)
 	switch {
 	case name == "nick" && args == "":
-		c.reply("error: usage: /nick NAME")
+		return c.reply("error: usage: /nick NAME")
 	case name == "nick":
-		c.nick(args)
+		return c.nick(args)
 	case name == "join" && args == "":
-		c.reply("error: usage: /join ROOM")
+		return c.reply("error: usage: /join ROOM")
 	case name == "join":
-		c.join(args)
+		return c.join(args)
 	case name == "leave":
-		c.leave(args)
+		return c.leave(args)
 	case name == "who":
-		c.who()
+		return c.who()
 	case name == "msg":
-		c.msg(args)
+		return c.msg(args)
 	case name == "history":
-		c.history()
+		return c.history()
 	case name == "help":
-		c.reply("* " + help)
-	default:
-		c.reply("error: unknown command /" + name + "; " + help)
+		return c.reply("* " + help)
 	}
+	return c.reply("error: unknown command /" + name + "; " + help)
 }
 
-// Chat keeps no state of its own.
+// Chat keeps no state of its own. A host API error a handler returns is logged at warn by
+// the SDK; the event ends there.
 type Chat struct{ sb.BaseHandler }
 
 // OnMessage handles one line.
-func (Chat) OnMessage(ctx *sb.Context, msg sb.Message) {
+func (Chat) OnMessage(ctx *sb.Context, msg sb.Message) error {
 	if msg.IsBinary() {
-		check(ctx.Reply(sb.Text("error: binary messages are not supported")))
-		return
+		return ctx.Reply(sb.Text("error: binary messages are not supported"))
 	}
 	// The context's session is a snapshot taken when the message left the gateway, which may
 	// predate the previous command's changes: read the current one.
-	session, err := sb.GetSession(ctx.Client)
-	if err != nil || session == nil {
+	session, ok, err := sb.GetSession(ctx.Client)
+	if err != nil || !ok {
 		session = ctx.Session
 	}
 	c := client{id: ctx.Client, session: session}
-	c.handle(msg.String())
+	return c.handle(msg.String())
 }
 
 // OnClose tells the rooms the client was in.
-func (Chat) OnClose(ctx *sb.Context, bound sb.Bound) {
+func (Chat) OnClose(ctx *sb.Context, bound sb.Bound) error {
 	name := displayName(ctx.Session, ctx.Client)
-	if bound.HasUid {
-		name = bound.Uid
+	if uid, ok := bound.UID(); ok {
+		name = uid
 	}
 	for _, room := range bound.Groups {
-		check(sb.SendToGroup(room, sb.Text("* "+name+" left "+room+" (disconnected)")))
+		if err := sb.SendToGroup(room, sb.Text("* "+name+" left "+room+" (disconnected)")); err != nil {
+			return err
+		}
 	}
+	return nil
 }
 
 func init() { sb.Register(Chat{}) }

@@ -6,11 +6,10 @@ import sb "switchboard.dev/sdk"
 // Echo keeps no state.
 type Echo struct{ sb.BaseHandler }
 
-// OnMessage sends the message back.
-func (Echo) OnMessage(ctx *sb.Context, msg sb.Message) {
-	if err := ctx.Reply(msg); err != nil {
-		sb.Warnf("echo to %s failed: %v", ctx.Client, err)
-	}
+// OnMessage sends the message back; a failure is logged by the SDK (the event still ends
+// normally).
+func (Echo) OnMessage(ctx *sb.Context, msg sb.Message) error {
+	return ctx.Reply(msg)
 }
 
 func init() { sb.Register(Echo{}) }

@@ -11,6 +11,11 @@ macro_rules! in_every_sdk {
             async fn rust() {
                 super::$scenario("probe").await
             }
+
+            #[tokio::test]
+            async fn go() {
+                super::$scenario("probe-go").await
+            }
         }
     )*};
 }
@@ -21,10 +26,12 @@ mod api;
 mod apps;
 mod browser;
 mod capabilities;
+mod chat_rules;
 mod cli;
 mod cluster;
 mod connections;
 mod deploy;
+mod go_sdk;
 mod hot_swap;
 mod http_api;
 mod isolation;

@@ -257,11 +257,15 @@ async fn a_thousand_uids_and_a_group_of_a_thousand_clients_page_through(probe: &
             .await,
         "invalid-client-id"
     );
-    assert_eq!(
-        p.err("get-uid-list-paged", json!({"after": "", "limit": 1}))
-            .await,
-        "invalid-name"
-    );
+    // The Go SDK's one-page functions take "" as "from the start" (no id, uid or group is
+    // empty, so nothing is lost), so its probe cannot hand the host an empty cursor.
+    if probe != "probe-go" {
+        assert_eq!(
+            p.err("get-uid-list-paged", json!({"after": "", "limit": 1}))
+                .await,
+            "invalid-name"
+        );
+    }
 }
 
 async fn close_client_with_delivers_the_message_before_the_close(probe: &str) {

@@ -271,8 +271,9 @@ import sb "switchboard.dev/sdk"
 // App is the plugin.
 type App struct{ sb.BaseHandler }
 
-// OnMessage handles one message of a client.
-func (App) OnMessage(ctx *sb.Context, msg sb.Message) {}
+// OnMessage handles one message of a client. A returned error is logged at warn by the SDK
+// and the event ends normally.
+func (App) OnMessage(ctx *sb.Context, msg sb.Message) error { return nil }
 
 func init() { sb.Register(App{}) }
 

@@ -27,7 +27,7 @@ func Get(s sb.Session, key string, v any) bool {
 func Set(client, key string, v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
-		return &sb.Error{Kind: sb.InvalidArgument, Detail: fmt.Sprintf("session key %q: %v", key, err)}
+		return &sb.Error{Kind: sb.ErrInvalidArgument, Detail: fmt.Sprintf("session key %q: %v", key, err)}
 	}
 	return sb.UpdateSession(client, sb.Session{key: string(data)})
 }

@@ -65,21 +65,23 @@ pub fn plugins_dir() -> &'static Path {
 
 /// A test-only plugin of `tests/plugins/NAME` (one that misbehaves on purpose, so it is no
 /// example and never lands in target/plugins), built once per test run: with cargo, or with
-/// `switchboard build` when the folder has a `package.json`.
+/// `switchboard build` when the folder has a `package.json` or a `go.mod`.
 pub fn fixture_bytes(name: &str) -> Vec<u8> {
     static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
     plugins_dir(); // the toolchains are installed, the plugin profile's deps are built
     let source = root().join("tests/plugins").join(name);
-    let javascript = source.join("package.json").is_file();
+    let other = ["package.json", "go.mod"]
+        .into_iter()
+        .find(|manifest| source.join(manifest).is_file());
     let target_dir = root().join("target/wasm");
-    let path = if javascript {
-        target_dir.join(format!("js/{name}.wasm"))
-    } else {
-        target_dir.join(format!("wasm32-wasip2/plugin/{name}.wasm"))
+    let path = match other {
+        Some("go.mod") => target_dir.join(format!("go/{name}.wasm")),
+        Some(_) => target_dir.join(format!("js/{name}.wasm")),
+        None => target_dir.join(format!("wasm32-wasip2/plugin/{name}.wasm")),
     };
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
     if !built.iter().any(|n| n == name) {
-        let mut build = if javascript {
+        let mut build = if other.is_some() {
             let mut switchboard = Command::new(env!("CARGO_BIN_EXE_switchboard"));
             switchboard.arg("build").arg(&source).arg("-o").arg(&path);
             switchboard
@@ -93,6 +95,9 @@ pub fn fixture_bytes(name: &str) -> Vec<u8> {
                 .arg(format!("switchboard-plugin-{name}"));
             cargo
         };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("the fixtures' folder");
+        }
         let status = build.current_dir(root()).status().expect("the build runs");
         assert!(
             status.success(),

@@ -6,8 +6,10 @@
 // results into this instance, and an allocation there may run Go's garbage collector, which
 // reads the clock, an import; calling an import from cabi_realloc traps ("cannot leave
 // component instance"), after some thousands of events (wasmtime issue 14318). The arena is
-// static memory, so allocating never reaches the Go runtime; the SDK copies everything it
-// hands to plugin code out of it and resets it when each export returns.
+// static memory, so allocating never reaches the Go runtime. The SDK copies everything it
+// hands to plugin code out of it at once and gives the space back: an event's arguments as
+// soon as the dispatcher copied them, an import's results as soon as the wrapper copied them
+// (Hold and Release around each import), so one call's results, not one event's, must fit.
 package runtime
 
 import (
@@ -86,15 +88,15 @@ func Unpin() {
 	pinner.Unpin()
 }
 
-// ArenaSize is the static memory for one event's arguments and its imports' results.
+// ArenaSize is the static memory for one event's arguments, or one import's results.
 const ArenaSize = 4 << 20
 
 var (
 	arena    [ArenaSize]byte
 	arenaTop uintptr
-	// Requests that did not fit: Go memory, kept alive until Reset. Allocating it may run
-	// the garbage collector inside cabi_realloc, the very hazard the arena avoids, so it
-	// only happens for an event carrying more than ArenaSize bytes.
+	// Requests that did not fit: Go memory, kept alive until released. Allocating it may
+	// run the garbage collector inside cabi_realloc, the very hazard the arena avoids, so it
+	// only happens for one event's arguments, or one import's results, above ArenaSize.
 	overflow [][]uint64
 )
 
@@ -124,12 +126,30 @@ func cabiRealloc(oldPointer unsafe.Pointer, oldSize, alignment, newSize uintptr)
 	return pointer
 }
 
-// Reset frees everything cabi_realloc handed out. Call it only when nothing lifted from
-// the arena is referenced any more: at the end of an export.
-func Reset() {
-	arenaTop = 0
-	overflow = nil
+// Mark is a position in the arena: what Hold returns and Release goes back to.
+type Mark struct {
+	top      uintptr
+	overflow int
 }
+
+// Hold marks the arena's current top, before an import whose results the host will lower
+// into it.
+func Hold() Mark { return Mark{arenaTop, len(overflow)} }
+
+// Release frees everything cabi_realloc handed out since m. Call it only when nothing lifted
+// from that part of the arena is referenced any more: once an import's results are copied
+// out, or once the dispatcher has copied an event's arguments.
+func Release(m Mark) {
+	arenaTop = m.top
+	clear(overflow[m.overflow:])
+	overflow = overflow[:m.overflow]
+}
+
+// Reset frees the whole arena: at the end of an export, and once its arguments are copied.
+func Reset() { Release(Mark{}) }
+
+// Used is how many bytes of the arena are handed out now (the overflow not counted).
+func Used() uintptr { return arenaTop }
 
 // The WASI adapter allocates its state through cabi_realloc_adapter, once, possibly before
 // the Go runtime is initialised: a static block of its own.

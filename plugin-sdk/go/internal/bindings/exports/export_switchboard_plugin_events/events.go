@@ -20,59 +20,48 @@ type Dispatcher interface {
 	OnWorkerStop(workerID uint32)
 }
 
-// Dispatch is set by switchboard.Register; events before that are ignored.
+// Dispatch is set by the SDK root package's init (always imported with this package): it
+// refuses every event until switchboard.Register gives it a handler.
 var Dispatch Dispatcher
 
-// Every export ends by resetting the argument arena: the dispatcher has copied what it kept.
+// Every export ends by resetting the argument arena: the dispatcher has copied what it kept
+// (and reset it already before calling the handler; this covers a dispatcher that returned
+// early).
 
 func OnWorkerStart(workerID uint32) {
 	defer witRuntime.Reset()
-	if Dispatch != nil {
-		Dispatch.OnWorkerStart(workerID)
-	}
+	Dispatch.OnWorkerStart(workerID)
 }
 
 func OnConnect(ctx switchboard_plugin_types.Context) {
 	defer witRuntime.Reset()
-	if Dispatch != nil {
-		Dispatch.OnConnect(ctx)
-	}
+	Dispatch.OnConnect(ctx)
 }
 
 func OnWebsocketConnect(ctx switchboard_plugin_types.Context, request switchboard_plugin_types.HttpRequest) witTypes.Result[witTypes.Unit, switchboard_plugin_types.Rejection] {
 	defer witRuntime.Reset()
-	if Dispatch != nil {
-		if r := Dispatch.OnWebsocketConnect(ctx, request); r != nil {
-			return witTypes.Err[witTypes.Unit](*r)
-		}
+	if r := Dispatch.OnWebsocketConnect(ctx, request); r != nil {
+		return witTypes.Err[witTypes.Unit](*r)
 	}
 	return witTypes.Ok[witTypes.Unit, switchboard_plugin_types.Rejection](witTypes.Unit{})
 }
 
 func OnMessage(ctx switchboard_plugin_types.Context, message switchboard_plugin_types.Message) {
 	defer witRuntime.Reset()
-	if Dispatch != nil {
-		Dispatch.OnMessage(ctx, message)
-	}
+	Dispatch.OnMessage(ctx, message)
 }
 
 func OnClose(ctx switchboard_plugin_types.Context, bound switchboard_plugin_types.Bound) {
 	defer witRuntime.Reset()
-	if Dispatch != nil {
-		Dispatch.OnClose(ctx, bound)
-	}
+	Dispatch.OnClose(ctx, bound)
 }
 
 func OnTimer(id uint64) {
 	defer witRuntime.Reset()
-	if Dispatch != nil {
-		Dispatch.OnTimer(id)
-	}
+	Dispatch.OnTimer(id)
 }
 
 func OnWorkerStop(workerID uint32) {
 	defer witRuntime.Reset()
-	if Dispatch != nil {
-		Dispatch.OnWorkerStop(workerID)
-	}
+	Dispatch.OnWorkerStop(workerID)
 }

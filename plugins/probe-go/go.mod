@@ -1,0 +1,7 @@
+module switchboard.dev/plugins/probe-go
+
+go 1.27
+
+require switchboard.dev/sdk v0.0.0
+
+replace switchboard.dev/sdk => ../../plugin-sdk/go
