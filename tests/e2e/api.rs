@@ -665,3 +665,33 @@ async fn log_goes_to_the_host_log_tagged_with_the_app() {
         "{stdout}"
     );
 }
+
+/// The SDKs' error policy (issue 16): an API error a handler lets escape is logged at warn
+/// with the app, the handler and the error, and the event ends normally: the instance keeps
+/// its in-memory state (the probe's `counter`).
+async fn an_unhandled_api_error_is_logged_and_the_instance_keeps_its_state(probe: &str) {
+    let server = Setup::one("websocket", probe).start();
+    let mut a = Probe::connect(&server.url()).await;
+    let mark = server.mark();
+    a.ws()
+        .send_text(&json!({"id": 1, "op": "unhandled", "client": "nope"}).to_string())
+        .await;
+    let line = server
+        .wait_for_log_since(mark, "unhandled error in on-message: invalid-client-id: ")
+        .await
+        .text;
+    assert!(
+        line.contains("WARN") && line.contains(&format!("app=\"{probe}\"")),
+        "{line}"
+    );
+    assert_eq!(a.ok("counter", json!({})).await, json!(1), "{probe}");
+    assert!(
+        !server.log_since(mark).contains("instance replaced"),
+        "{probe}: the instance must not be replaced"
+    );
+}
+
+#[tokio::test]
+async fn an_unhandled_api_error_is_logged_and_the_instance_keeps_its_state_rust() {
+    an_unhandled_api_error_is_logged_and_the_instance_keeps_its_state("probe").await;
+}

@@ -153,6 +153,11 @@ crate-type = ["cdylib"]
 # switchboard-sdk = {{ git = "https://…/switchboard", package = "switchboard-sdk" }}
 switchboard-sdk = {{ path = {sdk:?} }}
 
+# Handlers may return `Result<(), E>` where the `Plugin` trait says `impl Outcome`: the SDK's
+# error policy, not an accidental refinement.
+[lints.rust]
+refining_impl_trait = "allow"
+
 [profile.release]
 opt-level = "s"
 strip = true
