@@ -695,3 +695,8 @@ async fn an_unhandled_api_error_is_logged_and_the_instance_keeps_its_state(probe
 async fn an_unhandled_api_error_is_logged_and_the_instance_keeps_its_state_rust() {
     an_unhandled_api_error_is_logged_and_the_instance_keeps_its_state("probe").await;
 }
+
+#[tokio::test]
+async fn an_unhandled_api_error_is_logged_and_the_instance_keeps_its_state_javascript() {
+    an_unhandled_api_error_is_logged_and_the_instance_keeps_its_state("probe-js").await;
+}
