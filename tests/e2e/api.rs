@@ -1,4 +1,5 @@
-//! Every API function's semantics (API.md), exercised through `plugins/probe`.
+//! Every API function's semantics (API.md), exercised through the probe protocol
+//! (`plugins/probe/README.md`) as each SDK implements it.
 
 use std::time::Duration;
 
@@ -11,14 +12,27 @@ use crate::support::{Setup, eventually};
 /// A well-formed id that no client has.
 const NOBODY: &str = "ffffffff000000000001";
 
-/// Starts a probe server.
-fn server() -> crate::support::Server {
-    Setup::one("websocket", "probe").start()
+in_every_sdk!(
+    client_ids_presence_and_counts,
+    uids_bind_move_unbind_and_count,
+    groups_membership_counts_sends_and_ungroup,
+    client_lists_page_in_id_order,
+    sessions_set_merge_delete_and_snapshot,
+    client_info_fills_only_the_asked_fields,
+    send_to_all_keeps_frame_types_and_skips_without,
+    close_client_flushes_first_and_reports_what_was_bound,
+    timers_fire_repeat_and_clear,
+    websocket_handshake_can_be_rejected_by_the_app,
+    log_goes_to_the_host_log_tagged_with_the_app,
+);
+
+/// Starts a server running the probe plugin `probe` (its app has the same name).
+fn server(probe: &str) -> crate::support::Server {
+    Setup::one("websocket", probe).start()
 }
 
-#[tokio::test]
-async fn client_ids_presence_and_counts() {
-    let server = server();
+async fn client_ids_presence_and_counts(probe: &str) {
+    let server = server(probe);
     let mut a = Probe::connect(&server.url()).await;
     let b = Probe::connect(&server.url()).await;
 
@@ -68,9 +82,8 @@ async fn client_ids_presence_and_counts() {
     );
 }
 
-#[tokio::test]
-async fn uids_bind_move_unbind_and_count() {
-    let server = server();
+async fn uids_bind_move_unbind_and_count(probe: &str) {
+    let server = server(probe);
     let mut a = Probe::connect(&server.url()).await;
     let mut b = Probe::connect(&server.url()).await;
     let c = Probe::connect(&server.url()).await;
@@ -162,9 +175,8 @@ async fn uids_bind_move_unbind_and_count() {
     drop(c);
 }
 
-#[tokio::test]
-async fn groups_membership_counts_sends_and_ungroup() {
-    let server = server();
+async fn groups_membership_counts_sends_and_ungroup(probe: &str) {
+    let server = server(probe);
     let mut a = Probe::connect(&server.url()).await;
     let mut b = Probe::connect(&server.url()).await;
     let mut c = Probe::connect(&server.url()).await;
@@ -274,9 +286,8 @@ async fn groups_membership_counts_sends_and_ungroup() {
     drop((b, c));
 }
 
-#[tokio::test]
-async fn client_lists_page_in_id_order() {
-    let server = server();
+async fn client_lists_page_in_id_order(probe: &str) {
+    let server = server(probe);
     let mut a = Probe::connect(&server.url()).await;
     let mut others = Vec::new();
     for _ in 0..6 {
@@ -320,9 +331,8 @@ async fn client_lists_page_in_id_order() {
     );
 }
 
-#[tokio::test]
-async fn sessions_set_merge_delete_and_snapshot() {
-    let server = server();
+async fn sessions_set_merge_delete_and_snapshot(probe: &str) {
+    let server = server(probe);
     let mut a = Probe::connect(&server.url()).await;
     let b = Probe::connect(&server.url()).await;
     let ib = b.id.clone();
@@ -401,9 +411,8 @@ async fn sessions_set_merge_delete_and_snapshot() {
     );
 }
 
-#[tokio::test]
-async fn client_info_fills_only_the_asked_fields() {
-    let server = server();
+async fn client_info_fills_only_the_asked_fields(probe: &str) {
+    let server = server(probe);
     let mut a = Probe::connect(&server.url()).await;
     let ia = a.id.clone();
     a.ok("bind-uid", json!({"client": ia, "uid": "me"})).await;
@@ -446,9 +455,8 @@ async fn client_info_fills_only_the_asked_fields() {
     );
 }
 
-#[tokio::test]
-async fn send_to_all_keeps_frame_types_and_skips_without() {
-    let server = server();
+async fn send_to_all_keeps_frame_types_and_skips_without(probe: &str) {
+    let server = server(probe);
     let mut a = Probe::connect(&server.url()).await;
     let mut b = Probe::connect(&server.url()).await;
     let mut c = Probe::connect(&server.url()).await;
@@ -471,9 +479,8 @@ async fn send_to_all_keeps_frame_types_and_skips_without() {
     }
 }
 
-#[tokio::test]
-async fn close_client_flushes_first_and_reports_what_was_bound() {
-    let server = server();
+async fn close_client_flushes_first_and_reports_what_was_bound(probe: &str) {
+    let server = server(probe);
     let mut observer = Probe::connect(&server.url()).await;
     let io = observer.id.clone();
     observer
@@ -556,9 +563,8 @@ async fn close_client_flushes_first_and_reports_what_was_bound() {
         .await;
 }
 
-#[tokio::test]
-async fn timers_fire_repeat_and_clear() {
-    let server = server();
+async fn timers_fire_repeat_and_clear(probe: &str) {
+    let server = server(probe);
     let mut a = Probe::connect(&server.url()).await;
     let ia = a.id.clone();
     a.ok("join-group", json!({"client": ia, "group": "observers"}))
@@ -597,9 +603,8 @@ async fn timers_fire_repeat_and_clear() {
     a.ok("clear-timer", json!({"timer": 999_999})).await;
 }
 
-#[tokio::test]
-async fn websocket_handshake_can_be_rejected_by_the_app() {
-    let server = server();
+async fn websocket_handshake_can_be_rejected_by_the_app(probe: &str) {
+    let server = server(probe);
     let url = format!("{}?reject=401", server.url());
     let err = tokio_tungstenite::connect_async(&url)
         .await
@@ -623,9 +628,8 @@ async fn websocket_handshake_can_be_rejected_by_the_app() {
     );
 }
 
-#[tokio::test]
-async fn log_goes_to_the_host_log_tagged_with_the_app() {
-    let server = server();
+async fn log_goes_to_the_host_log_tagged_with_the_app(probe: &str) {
+    let server = server(probe);
     let mut a = Probe::connect(&server.url()).await;
     let mark = server.mark();
     a.ok(
@@ -638,7 +642,7 @@ async fn log_goes_to_the_host_log_tagged_with_the_app() {
         .await
         .text;
     assert!(
-        line.contains("WARN") && line.contains("app=\"probe\""),
+        line.contains("WARN") && line.contains(&format!("app=\"{probe}\"")),
         "{line}"
     );
 
@@ -651,7 +655,7 @@ async fn log_goes_to_the_host_log_tagged_with_the_app() {
         .await
         .text;
     assert!(
-        stderr.contains("WARN") && stderr.contains("app=\"probe\""),
+        stderr.contains("WARN") && stderr.contains(&format!("app=\"{probe}\"")),
         "{stderr}"
     );
     let stdout = server
@@ -661,7 +665,7 @@ async fn log_goes_to_the_host_log_tagged_with_the_app() {
         .await
         .text;
     assert!(
-        stdout.contains("INFO") && stdout.contains("app=\"probe\""),
+        stdout.contains("INFO") && stdout.contains(&format!("app=\"{probe}\"")),
         "{stdout}"
     );
 }

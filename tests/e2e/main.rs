@@ -1,6 +1,20 @@
 //! End-to-end tests: the real `switchboard` binary, real sockets, real plugins built from
 //! `plugins/`. One test binary, a file per topic.
 
+/// Turns each scenario `async fn NAME(probe: &str)` into a module `NAME` with one test per SDK,
+/// run against that SDK's implementation of the probe protocol (`plugins/probe*`), so every
+/// API function and edge is proven in every language.
+macro_rules! in_every_sdk {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test]
+            async fn rust() {
+                super::$scenario("probe").await
+            }
+        }
+    )*};
+}
+
 mod support;
 
 mod api;

@@ -9,10 +9,17 @@ use crate::support::clients::{Received, Ws};
 use crate::support::probe::Probe;
 use crate::support::{Listener, Setup};
 
-/// A probe server whose listener takes many clients from one address.
-fn server() -> crate::support::Server {
+in_every_sdk!(
+    list_sends_reach_the_right_clients_once_each_and_skip_without,
+    a_thousand_uids_and_a_group_of_a_thousand_clients_page_through,
+    close_client_with_delivers_the_message_before_the_close,
+);
+
+/// A server running the probe plugin `probe`, whose listener takes many clients from one
+/// address.
+fn server(probe: &str) -> crate::support::Server {
     Setup::default()
-        .listener(Listener::new("websocket", "probe").with("max_connections_per_ip = 0"))
+        .listener(Listener::new("websocket", probe).with("max_connections_per_ip = 0"))
         .start()
 }
 
@@ -42,9 +49,8 @@ async fn walk(
     }
 }
 
-#[tokio::test]
-async fn list_sends_reach_the_right_clients_once_each_and_skip_without() {
-    let server = server();
+async fn list_sends_reach_the_right_clients_once_each_and_skip_without(probe: &str) {
+    let server = server(probe);
     let mut p = Probe::connect(&server.url()).await;
     // c[0], c[1] bound to ann; c[2] to bob; c[3] to cy; c[4] unbound. Groups: c[0], c[2] in
     // red; c[2], c[3] in blue (c[2] in both).
@@ -136,10 +142,9 @@ async fn list_sends_reach_the_right_clients_once_each_and_skip_without() {
     }
 }
 
-#[tokio::test]
-async fn a_thousand_uids_and_a_group_of_a_thousand_clients_page_through() {
+async fn a_thousand_uids_and_a_group_of_a_thousand_clients_page_through(probe: &str) {
     const N: usize = 1000;
-    let server = server();
+    let server = server(probe);
     let mut p = Probe::connect(&server.url()).await;
     // Each client binds u0000…, joins `big` and stores its nick as a JSON session value
     // before its handshake completes.
@@ -259,9 +264,8 @@ async fn a_thousand_uids_and_a_group_of_a_thousand_clients_page_through() {
     );
 }
 
-#[tokio::test]
-async fn close_client_with_delivers_the_message_before_the_close() {
-    let server = server();
+async fn close_client_with_delivers_the_message_before_the_close(probe: &str) {
+    let server = server(probe);
     let mut p = Probe::connect(&server.url()).await;
     let mut c = Probe::connect(&server.url()).await;
     p.ok(

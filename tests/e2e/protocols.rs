@@ -117,16 +117,35 @@ async fn a_message_with_a_newline_never_reaches_a_text_client_as_several_lines()
     let me: serde_json::Value = serde_json::from_str(&lines.recv_text().await).expect("JSON");
     let text_client = me["ok"]["client"].as_str().expect("an id").to_owned();
 
-    // A WebSocket user tries to make the text client read a line of its choosing.
+    // A WebSocket user tries to make the text client read a line of its choosing: sent to
+    // the client by id, the plugin gets `invalid-argument` and nothing is sent…
     let mut probe = crate::support::probe::Probe::connect(&server.url()).await;
-    for message in ["hello\n{\"forged\":true}", "after"] {
-        probe
-            .ok(
-                "send-to-client",
-                serde_json::json!({"client": text_client, "message": message}),
-            )
-            .await;
-    }
+    let forged = "hello\n{\"forged\":true}";
+    let to_client = serde_json::json!({"client": text_client, "message": forged});
+    assert_eq!(
+        probe.err("send-to-client", to_client.clone()).await,
+        "invalid-argument"
+    );
+    let to_list = serde_json::json!({"clients": [probe.id, text_client], "message": forged});
+    assert_eq!(
+        probe.err("send-to-clients", to_list).await,
+        "invalid-argument"
+    );
+    assert_eq!(
+        probe.err("close-client-with", to_client).await,
+        "invalid-argument"
+    );
+    // …and through a group, whose members the worker cannot know, the gateway drops it.
+    let join = serde_json::json!({"client": text_client, "group": "g"});
+    probe.ok("join-group", join).await;
+    let to_group = serde_json::json!({"group": "g", "message": forged});
+    probe.ok("send-to-group", to_group).await;
+    probe
+        .ok(
+            "send-to-client",
+            serde_json::json!({"client": text_client, "message": "after"}),
+        )
+        .await;
     assert_eq!(
         lines.recv_text().await,
         "after",

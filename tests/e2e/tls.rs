@@ -321,14 +321,19 @@ async fn a_message_with_a_newline_never_reaches_a_tls_text_client_as_several_lin
 
     let mark = server.mark();
     let mut probe = crate::support::probe::Probe::connect(&server.url()).await;
-    for message in ["hello\n{\"forged\":true}", "after"] {
-        probe
-            .ok(
-                "send-to-client",
-                serde_json::json!({"client": client, "message": message}),
-            )
-            .await;
-    }
+    let forged = "hello\n{\"forged\":true}";
+    // Refused to the plugin when sent by id; dropped by the gateway when sent to a group.
+    let to_client = serde_json::json!({"client": client, "message": forged});
+    assert_eq!(
+        probe.err("send-to-client", to_client).await,
+        "invalid-argument"
+    );
+    let join = serde_json::json!({"client": client, "group": "g"});
+    probe.ok("join-group", join).await;
+    let to_group = serde_json::json!({"group": "g", "message": forged});
+    probe.ok("send-to-group", to_group).await;
+    let after = serde_json::json!({"client": client, "message": "after"});
+    probe.ok("send-to-client", after).await;
     assert_eq!(
         next_line(&mut tls).await,
         "after\n",

@@ -1,7 +1,7 @@
 //! The plugin developer tools against the real binary: `switchboard new` and `build` in a
 //! folder outside the repository for every language, the result answering through a real
-//! server; `check` with the server's own reasons; `dev` rebuilding, swapping, and surviving a
-//! syntax error.
+//! server; `check` with the server's own reasons; `dev` rebuilding, swapping, surviving a
+//! syntax error, and never leaving its server behind.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -222,6 +222,30 @@ async fn dev_rebuilds_and_swaps_after_a_change_and_survives_a_syntax_error() {
         tokio::net::TcpStream::connect(addr).await.is_err(),
         "the dev server outlived dev"
     );
+}
+
+#[tokio::test]
+async fn a_dev_loop_killed_outright_takes_its_server_with_it() {
+    let outside = tempfile::tempdir().expect("temp dir");
+    switchboard(outside.path(), &["new", "orphan", "--lang", "rust"]);
+    let project = outside.path().join("orphan");
+    let mut cmd = tool_command(&project, &["dev", "--addr", "127.0.0.1:0"]);
+    cmd.env("RUST_LOG", "info");
+    let server = Server::spawn(cmd, tempfile::tempdir().expect("temp dir"));
+    answers(&server, "one", "one").await;
+
+    // SIGKILL leaves dev no chance to stop its server: the server sees its standard input
+    // (a pipe only dev held) close, and stops by itself.
+    let addr = server.addrs[0];
+    let killed = Command::new("kill")
+        .args(["-KILL", &server.pid().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    crate::support::eventually("the orphaned dev server stops listening", async || {
+        tokio::net::TcpStream::connect(addr).await.is_err()
+    })
+    .await;
 }
 
 fn save(path: &Path, text: &str) {

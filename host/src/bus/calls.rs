@@ -119,6 +119,20 @@ fn message(m: Message) -> CallResult<Message> {
     Ok(m)
 }
 
+/// Refuses a message holding a newline when one of `to` reads newline-delimited lines: it would
+/// reach that client as several lines, letting its author inject lines. A send to a uid, a
+/// group or everyone cannot know its clients' framing here; their gateways drop it instead.
+fn expressible(to: &[ClientId], m: &Message) -> CallResult<()> {
+    let has_newline = || m.data().contains(&b'\n');
+    match to.iter().find(|id| id.reads_lines()) {
+        Some(id) if has_newline() => Err(CallError::InvalidArgument(format!(
+            "client {id} reads newline-delimited lines (a `text` listener): a message \
+             containing a newline would reach it as several lines"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 fn session(pairs: Vec<(String, String)>) -> CallResult<Session> {
     Session::new(pairs).map_err(|e| CallError::TooLarge(e.to_string()))
 }
@@ -186,6 +200,11 @@ impl Calls {
     }
 
     async fn send(&self, to: Target, m: Message, without: &[String]) -> CallResult<()> {
+        match &to {
+            Target::Client(id) => expressible(std::slice::from_ref(id), &m)?,
+            Target::Clients(ids) => expressible(ids, &m)?,
+            _ => {}
+        }
         let command = Command::Send {
             to,
             message: message(m)?,
@@ -525,6 +544,7 @@ impl Calls {
     pub async fn close_client_with(&self, client: &str, m: Message) -> CallResult<()> {
         let client = client_id(client)?;
         let message = message(m)?;
+        expressible(&[client], &message)?;
         let send = Command::Send {
             to: Target::Client(client),
             message,
@@ -615,5 +635,25 @@ impl Calls {
             (_, Reply::Session(session)) => Ok(session),
             (query, other) => Err(unexpected(&query, other)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bus::GatewayId;
+
+    #[test]
+    fn a_newline_is_refused_only_for_a_client_that_reads_lines() {
+        let gateway = GatewayId::new(3).expect("non-zero");
+        let lines = ClientId::of_connection(gateway, 1, true).expect("valid");
+        let ws = ClientId::of_connection(gateway, 2, false).expect("valid");
+        let forged = Message::text("hi\n{\"forged\":true}");
+        let refused = expressible(&[ws, lines], &forged).expect_err("a line client is among them");
+        assert_eq!(refused.kind(), "invalid-argument");
+        assert!(refused.to_string().contains(&lines.to_string()));
+        assert!(expressible(&[ws], &forged).is_ok());
+        assert!(expressible(&[lines], &Message::text("one line")).is_ok());
+        assert!(expressible(&[lines], &Message::binary(b"a\nb".to_vec())).is_err());
     }
 }

@@ -10,6 +10,11 @@ use serde::{Deserialize, Serialize};
 /// The largest connection sequence a client id can hold (48 bits).
 const MAX_SEQ: u64 = (1 << 48) - 1;
 
+/// The sequence's top bit: the client reads newline-delimited lines (a `text` listener), so a
+/// message holding a newline cannot reach it as one message. In the id, every sender can
+/// refuse such a message at once, without asking the gateway that holds the client.
+const READS_LINES: u64 = 1 << 47;
+
 /// Longest uid or group name, in bytes.
 pub const MAX_NAME_BYTES: usize = 256;
 
@@ -62,6 +67,22 @@ impl ClientId {
         (1..=MAX_SEQ)
             .contains(&seq)
             .then_some(Self { gateway, seq })
+    }
+
+    /// The id of the `n`th connection (1..2^47) of `gateway`, marked if its client reads
+    /// newline-delimited lines.
+    pub fn of_connection(gateway: GatewayId, n: u64, reads_lines: bool) -> Option<Self> {
+        let mark = if reads_lines { READS_LINES } else { 0 };
+        (1..READS_LINES).contains(&n).then_some(Self {
+            gateway,
+            seq: n | mark,
+        })
+    }
+
+    /// Whether the client reads newline-delimited lines, where a newline in a message would
+    /// split it.
+    pub fn reads_lines(self) -> bool {
+        self.seq & READS_LINES != 0
     }
 
     /// The gateway that holds the client.
@@ -250,6 +271,18 @@ mod tests {
         assert!(ClientId::new(gw(1), 0).is_none());
         assert!(ClientId::new(gw(1), MAX_SEQ).is_some());
         assert!(ClientId::new(gw(1), MAX_SEQ + 1).is_none());
+    }
+
+    #[test]
+    fn a_connection_id_says_whether_its_client_reads_lines() {
+        let text = ClientId::of_connection(gw(9), 5, true).expect("valid");
+        let ws = ClientId::of_connection(gw(9), 5, false).expect("valid");
+        assert!(text.reads_lines() && !ws.reads_lines());
+        assert_ne!(text, ws);
+        assert_eq!(text.to_string(), "00000009800000000005");
+        assert_eq!(text.to_string().parse::<ClientId>(), Ok(text));
+        assert!(ClientId::of_connection(gw(9), 0, false).is_none());
+        assert!(ClientId::of_connection(gw(9), READS_LINES, false).is_none());
     }
 
     #[test]

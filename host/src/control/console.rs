@@ -97,6 +97,7 @@ fn run_line(line: &str, config: Option<&std::path::Path>) {
         Command::Start { role, .. } => Command::Start {
             daemon: true,
             daemon_child: false,
+            stop_on_stdin_eof: false,
             role,
         },
         Command::Restart { role, .. } => Command::Restart { daemon: true, role },

@@ -63,6 +63,10 @@ enum Command {
         /// Internal: this process is the daemon.
         #[arg(long, hide = true)]
         daemon_child: bool,
+        /// Internal: also stop when standard input closes (the server of `switchboard dev`,
+        /// which holds the other end, so the server never outlives it).
+        #[arg(long, hide = true)]
+        stop_on_stdin_eof: bool,
         /// What this process does in a cluster; overrides `cluster.role`.
         #[arg(long, value_enum)]
         role: Option<Role>,
@@ -159,12 +163,13 @@ fn execute(command: &Command, path: Option<&Path>) -> Result<(), Failure> {
         Command::Start {
             daemon: false,
             daemon_child,
+            stop_on_stdin_eof,
             ..
         } => {
             if daemon_child {
                 process::detach();
             }
-            serve_foreground(config, path, daemon_child)
+            serve_foreground(config, path, daemon_child, stop_on_stdin_eof)
         }
         Command::Start {
             daemon: true, role, ..
@@ -177,7 +182,7 @@ fn execute(command: &Command, path: Option<&Path>) -> Result<(), Failure> {
             if daemon {
                 start_daemon(&config, path, role)
             } else {
-                serve_foreground(config, path, false)
+                serve_foreground(config, path, false, false)
             }
         }
         Command::Reload => match ask(&config, &Request::Reload)? {
@@ -228,8 +233,14 @@ fn ask(config: &Config, request: &Request) -> Result<Response, Failure> {
     socket::call(&config.run.socket(), request).map_err(Failure::other)
 }
 
-/// Serves in this process; `daemon`: its stderr is the log file, which it rotates.
-fn serve_foreground(config: Config, path: Option<&Path>, daemon: bool) -> Result<(), Failure> {
+/// Serves in this process; `daemon`: its stderr is the log file, which it rotates;
+/// `stop_on_stdin_eof`: the end of standard input stops it as a signal would.
+fn serve_foreground(
+    config: Config,
+    path: Option<&Path>,
+    daemon: bool,
+    stop_on_stdin_eof: bool,
+) -> Result<(), Failure> {
     let run = &config.run;
     let rotating = daemon
         .then(|| log_rotation::open(&run.log_file, run.log_max_mib, run.log_keep))
@@ -239,7 +250,7 @@ fn serve_foreground(config: Config, path: Option<&Path>, daemon: bool) -> Result
     let runtime = tokio::runtime::Runtime::new()
         .map_err(|e| Failure::other(format!("cannot start the async runtime: {e}")))?;
     let path = path.map(Path::to_owned);
-    let outcome = match runtime.block_on(serve::run(config, path)) {
+    let outcome = match runtime.block_on(serve::run(config, path, stop_on_stdin_eof)) {
         Ok(()) => Ok(()),
         Err(serve::ServeError::Start(e)) => Err(Failure::usage(e)),
         Err(e) => Err(Failure::other(e)),

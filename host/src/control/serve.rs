@@ -174,14 +174,19 @@ impl metrics::Source for Running {
     }
 }
 
-/// Serves until Ctrl-C, SIGTERM or `switchboard stop`, then stops cleanly: clients get
-/// close frames, cluster peers a goodbye, instances `on-worker-stop`.
+/// Serves until Ctrl-C, SIGTERM or `switchboard stop` (or, with `stop_on_stdin_eof`, until
+/// standard input closes), then stops cleanly: clients get close frames, cluster peers a
+/// goodbye, instances `on-worker-stop`.
 ///
 /// Without `[cluster]` the gateway and the worker host of this process are joined by
 /// direct calls; with it, each part of the process joins the others over NATS.
-pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), ServeError> {
+pub async fn run(
+    config: Config,
+    config_path: Option<PathBuf>,
+    stop_on_stdin_eof: bool,
+) -> Result<(), ServeError> {
     let start = |e: StartError| ServeError::Start(e);
-    let mut signals = StopSignals::install().map_err(ServeError::Signal)?;
+    let mut signals = StopSignals::install(stop_on_stdin_eof).map_err(ServeError::Signal)?;
     let pid_file = PidFile::claim(&config.run).map_err(|e| start(e.into()))?;
     let role = config.cluster.as_ref().map_or(Role::All, |c| c.role);
     let gateway = role.is_gateway().then(|| Gateway::new(GatewayId::random()));
@@ -363,24 +368,55 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<(), Ser
 
 /// Ctrl-C (SIGINT) and SIGTERM, caught from the moment this exists: a signal that comes
 /// while plugins load, or just after "ready" is logged, still stops the server cleanly.
+/// Optionally the end of standard input too: a parent that holds the other end (`switchboard
+/// dev`) and dies, even by SIGKILL, takes its server with it.
 struct StopSignals {
     interrupt: Signal,
     terminate: Signal,
+    stdin_closed: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
 impl StopSignals {
-    fn install() -> std::io::Result<Self> {
+    fn install(stop_on_stdin_eof: bool) -> std::io::Result<Self> {
+        let stdin_closed = match stop_on_stdin_eof {
+            true => Some(stdin_closed()?),
+            false => None,
+        };
         Ok(Self {
             interrupt: signal(SignalKind::interrupt())?,
             terminate: signal(SignalKind::terminate())?,
+            stdin_closed,
         })
     }
 
-    /// Waits for either signal.
+    /// Waits for either signal, or the end of standard input if it is watched.
     async fn recv(&mut self) {
+        let stdin_closed = async {
+            match &mut self.stdin_closed {
+                Some(closed) => {
+                    let _ = closed.await;
+                    tracing::info!("standard input closed: the parent process is gone");
+                }
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             _ = self.interrupt.recv() => {}
             _ = self.terminate.recv() => {}
+            () = stdin_closed => {}
         }
     }
+}
+
+/// Resolves once standard input reaches its end (or fails): a thread of its own reads and
+/// drops it, since reading a pipe blocks.
+fn stdin_closed() -> std::io::Result<tokio::sync::oneshot::Receiver<()>> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("stdin-watch".into())
+        .spawn(move || {
+            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut std::io::sink());
+            let _ = tx.send(());
+        })?;
+    Ok(rx)
 }

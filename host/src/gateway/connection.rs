@@ -36,7 +36,7 @@ use crate::config::Throttle;
 
 /// Serves one accepted socket until it closes.
 pub(super) async fn serve(slot: Slot, stream: TcpStream, remote: SocketAddr) {
-    let Some(id) = slot.gw.next_client_id() else {
+    let Some(id) = slot.gw.next_client_id(slot.lst.protocol) else {
         tracing::error!("client id sequence exhausted; refusing connections");
         return;
     };

@@ -309,9 +309,11 @@ impl Gateway {
         worlds.entry(app.into()).or_default().clone()
     }
 
-    /// The next client id; `None` once 2^48 connections have been made.
-    fn next_client_id(&self) -> Option<ClientId> {
-        ClientId::new(self.id, self.next_seq.fetch_add(1, Ordering::Relaxed))
+    /// The next client id, for a client connected with `protocol`; `None` once 2^47
+    /// connections have been made.
+    fn next_client_id(&self, protocol: Protocol) -> Option<ClientId> {
+        let n = self.next_seq.fetch_add(1, Ordering::Relaxed);
+        ClientId::of_connection(self.id, n, protocol == Protocol::Text)
     }
 
     /// Applies a command of `app`; never waits, so commands apply in the order they are

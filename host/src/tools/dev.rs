@@ -6,7 +6,7 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode};
+use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher};
@@ -154,13 +154,16 @@ fn write_config(
     Ok(path)
 }
 
-/// `switchboard start -c CONFIG`, this very binary, its log on our stderr.
+/// `switchboard start -c CONFIG`, this very binary, its log on our stderr. Its standard
+/// input is a pipe only we hold: if we die, even by SIGKILL, the pipe closes and the server
+/// stops by itself.
 fn start_server(config: &Path) -> Result<Child, ToolError> {
     let exe = std::env::current_exe()
         .map_err(|e| ToolError::Failed(format!("cannot find this program's path: {e}")))?;
     Command::new(exe)
-        .args(["start", "-c"])
+        .args(["start", "--stop-on-stdin-eof", "-c"])
         .arg(config)
+        .stdin(Stdio::piped())
         .spawn()
         .map_err(|e| ToolError::Failed(format!("cannot start the server: {e}")))
 }

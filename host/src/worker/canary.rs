@@ -14,6 +14,7 @@ use super::capabilities::{Grants, KvBackend};
 use super::instance::Instance;
 use super::plugin::{PluginError, Version};
 use super::pool::PoolEnv;
+use super::timers::Timers;
 use crate::bus::{AppName, BusError, Command, Gateways, Query, Reply};
 
 /// Runs the trial of `version` for `app`; any trap, overrun or failed instantiation refuses it.
@@ -36,7 +37,8 @@ pub async fn rehearse(
             kv: KvBackend::custom(Arc::new(Scratch::default())),
             ..env.grants.clone()
         };
-        let mut canary = Instance::new(&version, app, &env.limits, gateways, fired, 0, &grants)
+        let timers = Timers::new(fired, 0, env.clock.clone());
+        let mut canary = Instance::new(&version, app, &env.limits, gateways, timers, &grants)
             .await
             .map_err(|e| format!("cannot instantiate: {e:#}"))?;
         canary

@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::mpsc::UnboundedSender;
 use wasmtime::{Store, UpdateDeadline};
 
 use super::bindings::{Plugin, wit};
@@ -48,14 +47,13 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// Instantiates `version`; timer firings go to `fired` tagged with `generation`.
+    /// Instantiates `version`, whose timers are `timers`.
     pub async fn new(
         version: &Version,
         app: AppName,
         limits: &Limits,
         gateways: Arc<dyn Gateways>,
-        fired: UnboundedSender<Fired>,
-        generation: u64,
+        timers: Timers,
         grants: &Grants,
     ) -> wasmtime::Result<Self> {
         let wall = WallBudget::default();
@@ -64,7 +62,7 @@ impl Instance {
             version.hash.clone(),
             MemoryCap::new(limits.memory_bytes),
             gateways,
-            Timers::new(fired, generation),
+            timers,
             grants.clone(),
             wall.clone(),
         );

@@ -54,6 +54,7 @@ use pool::{Job, PoolEnv, Recycle};
 use state::InstanceState;
 use stats::LatencySnapshot;
 use threads::GuestThreads;
+pub use timers::{Clock, ManualClock};
 
 /// Why the worker host cannot start.
 #[derive(Debug, thiserror::Error)]
@@ -216,6 +217,7 @@ impl Settings {
         gateways: &Arc<dyn Gateways>,
         guests: &tokio::runtime::Handle,
         kv: &KvBackend,
+        clock: &Clock,
     ) -> Arc<PoolEnv> {
         let granted = self.granted.get(app).cloned().unwrap_or_default();
         Arc::new(PoolEnv {
@@ -231,6 +233,7 @@ impl Settings {
                 outbound: granted.outbound,
                 kv: kv.clone(),
             },
+            clock: clock.clone(),
         })
     }
 
@@ -263,6 +266,7 @@ pub struct WorkerHost {
     guests: GuestThreads,
     threads: usize,
     kv: KvBackend,
+    clock: Clock,
     _ticker: EpochTicker,
 }
 
@@ -271,12 +275,21 @@ impl WorkerHost {
     /// `[worker] data_dir`. No app runs yet ([`WorkerHost::load`] loads them), so the
     /// listeners can refuse clients at once while plugins compile.
     pub fn new(config: &Config, gateways: Arc<dyn Gateways>) -> Result<Arc<Self>, WorkerError> {
+        Self::with_clock(config, gateways, Clock::Real)
+    }
+
+    /// [`WorkerHost::new`] whose plugin timers count time on `clock` (a test's manual clock).
+    pub fn with_clock(
+        config: &Config,
+        gateways: Arc<dyn Gateways>,
+        clock: Clock,
+    ) -> Result<Arc<Self>, WorkerError> {
         let data_dir = &config.worker.data_dir;
         let kv = KvBackend::embedded(data_dir).map_err(|e| WorkerError::Store {
             path: data_dir.clone(),
             reason: e.to_string(),
         })?;
-        Self::with_kv(config, gateways, kv)
+        Self::build(config, gateways, kv, clock)
     }
 
     /// [`WorkerHost::new`] with another key-value store (a cluster's).
@@ -284,6 +297,15 @@ impl WorkerHost {
         config: &Config,
         gateways: Arc<dyn Gateways>,
         kv: KvBackend,
+    ) -> Result<Arc<Self>, WorkerError> {
+        Self::build(config, gateways, kv, Clock::Real)
+    }
+
+    fn build(
+        config: &Config,
+        gateways: Arc<dyn Gateways>,
+        kv: KvBackend,
+        clock: Clock,
     ) -> Result<Arc<Self>, WorkerError> {
         let settings = Settings::of(config);
         let config = &config.worker;
@@ -305,6 +327,7 @@ impl WorkerHost {
             guests,
             threads: config.threads,
             kv,
+            clock,
             _ticker: ticker,
         }))
     }
@@ -429,7 +452,13 @@ impl WorkerHost {
     ) -> Result<Deployed, PluginError> {
         let existing = self.app(name);
         let settings = self.settings();
-        let env = settings.env(name, &self.gateways, self.guests.handle(), &self.kv);
+        let env = settings.env(
+            name,
+            &self.gateways,
+            self.guests.handle(),
+            &self.kv,
+            &self.clock,
+        );
         let outcome = match loaded {
             Ok(version) => canary::rehearse(name.into(), version.clone(), env.clone())
                 .await
@@ -559,7 +588,13 @@ impl WorkerHost {
             describe_changes(&old, &new, &mut changes);
             for (name, app) in self.apps() {
                 if old.pool_changes(&new, &name) {
-                    let env = new.env(&name, &self.gateways, self.guests.handle(), &self.kv);
+                    let env = new.env(
+                        &name,
+                        &self.gateways,
+                        self.guests.handle(),
+                        &self.kv,
+                        &self.clock,
+                    );
                     app.restart_pool(env, new.instances).await;
                 }
             }

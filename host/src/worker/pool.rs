@@ -11,7 +11,7 @@ use tokio::task::JoinHandle;
 use super::app::{AppControl, Deployment};
 use super::capabilities::Grants;
 use super::instance::{CallError, Instance, Limits};
-use super::timers::Fired;
+use super::timers::{Clock, Fired, Timers};
 use super::turns::Turns;
 use crate::bus::{ClientId, Event, EventKind, Gateways, Handshake, Rejection};
 
@@ -42,6 +42,8 @@ pub struct PoolEnv {
     pub guests: tokio::runtime::Handle,
     /// What the app's plugin may reach beyond the API.
     pub grants: Grants,
+    /// What the instances' timers count time on.
+    pub clock: Clock,
 }
 
 /// When a healthy instance is replaced by a fresh one, for guests whose memory only grows.
@@ -336,8 +338,11 @@ impl Slot {
                 self.control.name.clone(),
                 &self.env.limits,
                 self.env.gateways.clone(),
-                self.fired_tx.clone(),
-                self.generation,
+                Timers::new(
+                    self.fired_tx.clone(),
+                    self.generation,
+                    self.env.clock.clone(),
+                ),
                 &self.env.grants,
             )
             .await;

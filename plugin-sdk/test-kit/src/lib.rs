@@ -14,7 +14,8 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Timers run on the real clock (the worker host's plugin threads keep their own runtime).
+//! Plugin timers run on a manual clock that only [`TestKit::advance`] moves, so a test of a
+//! one-hour timer takes no time.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
@@ -25,12 +26,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use switchboard::bus::{
-    BusError, ClientId, Command, Event, EventKind, GatewayId, Gateways, Message, Protocol, Query,
-    Reply, Workers,
+    BusError, ClientId, Command, Event, EventKind, GatewayId, Gateways, Handshake, HttpRequest,
+    Message, MessageKind, Protocol, Query, Reply, Workers,
 };
 use switchboard::config::Config;
 use switchboard::gateway::registry::{Entry, Registry};
-use switchboard::worker::WorkerHost;
+use switchboard::worker::{Clock, ManualClock, WorkerHost};
+
+pub use switchboard::bus::Rejection;
 use tokio::sync::Notify;
 
 /// How long [`Client::recv`] waits for a message before it answers `None`.
@@ -52,7 +55,44 @@ pub struct TestKit {
     app: String,
     host: Arc<WorkerHost>,
     gateway: Arc<SimGateway>,
+    clock: Arc<ManualClock>,
     _dir: tempfile::TempDir,
+}
+
+/// A WebSocket upgrade request, as `on-websocket-connect` sees it.
+#[derive(Clone, Debug)]
+pub struct Upgrade {
+    path: String,
+    query: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Upgrade {
+    /// A request for `target`, a path with an optional `?query`.
+    pub fn new(target: &str) -> Self {
+        let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        Self {
+            path: path.to_owned(),
+            query: query.to_owned(),
+            headers: Vec::new(),
+        }
+    }
+
+    /// Adds a header (its name is lowercased, as the gateway passes names).
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers
+            .push((name.to_ascii_lowercase(), value.to_owned()));
+        self
+    }
+}
+
+/// A message a client received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Received {
+    /// A text message.
+    Text(String),
+    /// A binary message.
+    Binary(Vec<u8>),
 }
 
 impl TestKit {
@@ -84,7 +124,9 @@ impl TestKit {
         std::fs::write(&config_path, text).map_err(|e| setup(&e))?;
         let config = Config::load(&config_path).map_err(|e| setup(&e))?;
         let gateway = SimGateway::new();
-        let host = WorkerHost::new(&config, gateway.clone()).map_err(|e| setup(&e))?;
+        let clock = Arc::new(ManualClock::default());
+        let host = WorkerHost::with_clock(&config, gateway.clone(), Clock::Manual(clock.clone()))
+            .map_err(|e| setup(&e))?;
         let workers: Arc<dyn Workers> = host.clone();
         let _ = gateway.workers.set(Arc::downgrade(&workers));
         host.deploy(&file)
@@ -94,12 +136,27 @@ impl TestKit {
             app: app.to_owned(),
             host,
             gateway,
+            clock,
             _dir: dir,
         })
     }
 
-    /// A new client: its `on-connect` has been delivered when this returns.
+    /// A new client that asked for `/`; panics if the plugin refuses it (test refusals with
+    /// [`TestKit::connect_with`]).
     pub async fn connect(&self) -> Client {
+        match self.connect_with(Upgrade::new("/")).await {
+            Ok(client) => client,
+            Err(refused) => panic!(
+                "the plugin refused a plain connection: {} {}",
+                refused.status, refused.reason
+            ),
+        }
+    }
+
+    /// A new client asking `upgrade`: as on a real gateway it is online from `on-connect`,
+    /// then `on-websocket-connect` gives the verdict. A refused client leaves every index
+    /// (without `on-close`), and the rejection is returned.
+    pub async fn connect_with(&self, upgrade: Upgrade) -> Result<Client, Rejection> {
         let id = self.gateway.accept();
         let inbox = self
             .gateway
@@ -108,12 +165,21 @@ impl TestKit {
         self.gateway
             .deliver(&self.app, id, EventKind::Connect)
             .await;
-        Client {
+        self.gateway.handshake(&self.app, id, upgrade).await?;
+        Ok(Client {
             id,
             app: self.app.clone(),
             inbox,
             gateway: self.gateway.clone(),
-        }
+        })
+    }
+
+    /// Moves the plugin's clock forward by `by`; returns how many `on-timer` events that
+    /// queued. Each timer fires at most once per call, and a repeating timer whose last firing
+    /// is still waiting skips the periods it misses (as on the real clock): read what a firing
+    /// sends (e.g. [`Client::recv`]) before advancing again.
+    pub fn advance(&self, by: Duration) -> usize {
+        self.clock.advance(by)
     }
 
     /// The uid `client` is bound to.
@@ -177,14 +243,29 @@ impl Client {
 
     /// Sends a text message (`on-message`); returns once the event is queued to the plugin.
     pub async fn send(&self, text: &str) {
+        self.send_message(Message::text(text)).await;
+    }
+
+    /// Sends a binary message (`on-message`).
+    pub async fn send_binary(&self, bytes: &[u8]) {
+        self.send_message(Message::binary(bytes.to_vec())).await;
+    }
+
+    async fn send_message(&self, message: Message) {
         self.gateway
-            .deliver(&self.app, self.id, EventKind::Message(Message::text(text)))
+            .deliver(&self.app, self.id, EventKind::Message(message))
             .await;
     }
 
-    /// The next text message this client received, waiting up to [`RECV_TIMEOUT`]; binary
-    /// messages come as lossy UTF-8.
+    /// The next message this client received as text, waiting up to [`RECV_TIMEOUT`];
+    /// binary messages come as lossy UTF-8 ([`Client::recv_message`] tells them apart).
     pub async fn recv(&self) -> Option<String> {
+        self.recv_message().await.map(Received::into_text)
+    }
+
+    /// The next message this client received, text or binary, waiting up to
+    /// [`RECV_TIMEOUT`].
+    pub async fn recv_message(&self) -> Option<Received> {
         let waited = tokio::time::timeout(RECV_TIMEOUT, async {
             loop {
                 let notified = self.inbox.notify.notified();
@@ -195,15 +276,13 @@ impl Client {
             }
         })
         .await;
-        waited
-            .ok()
-            .map(|m| String::from_utf8_lossy(m.data()).into_owned())
+        waited.ok().map(Received::from)
     }
 
-    /// Everything received and not yet read, without waiting.
+    /// Everything received and not yet read, as text, without waiting.
     pub fn drain(&self) -> Vec<String> {
         std::iter::from_fn(|| self.inbox.pop())
-            .map(|m| String::from_utf8_lossy(m.data()).into_owned())
+            .map(|m| Received::from(m).into_text())
             .collect()
     }
 
@@ -215,6 +294,27 @@ impl Client {
     /// Disconnects: the client leaves every index, then `on-close` is delivered.
     pub async fn close(self) {
         self.gateway.disconnect(&self.app, self.id).await;
+    }
+}
+
+impl Received {
+    /// The text, or the bytes as lossy UTF-8.
+    pub fn into_text(self) -> String {
+        match self {
+            Received::Text(text) => text,
+            Received::Binary(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        }
+    }
+}
+
+impl From<Message> for Received {
+    fn from(message: Message) -> Self {
+        match message.kind() {
+            MessageKind::Text => {
+                Received::Text(String::from_utf8_lossy(message.data()).into_owned())
+            }
+            MessageKind::Binary => Received::Binary(message.data().to_vec()),
+        }
     }
 }
 
@@ -296,6 +396,36 @@ impl SimGateway {
                 })
                 .await;
         }
+    }
+
+    /// Asks the app for its verdict on the registered `client`; a refused one is taken back.
+    async fn handshake(
+        &self,
+        app: &str,
+        client: ClientId,
+        upgrade: Upgrade,
+    ) -> Result<(), Rejection> {
+        let Some(ctx) = self.with(|r| r.context(client)) else {
+            return Ok(());
+        };
+        let Some(workers) = self.workers() else {
+            return Ok(());
+        };
+        let verdict = workers
+            .handshake(Handshake {
+                app: app.into(),
+                ctx,
+                request: HttpRequest {
+                    path: upgrade.path,
+                    query: upgrade.query,
+                    headers: upgrade.headers,
+                },
+            })
+            .await;
+        if verdict.is_err() {
+            self.with(|r| r.remove(client));
+        }
+        verdict
     }
 
     /// Removes the client everywhere, then tells the plugin what it was bound to.
