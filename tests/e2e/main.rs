@@ -11,6 +11,16 @@ macro_rules! in_every_sdk {
             async fn rust() {
                 super::$scenario("probe").await
             }
+
+            #[tokio::test]
+            async fn javascript() {
+                super::$scenario("probe-js").await
+            }
+
+            #[tokio::test]
+            async fn python() {
+                super::$scenario("probe-py").await
+            }
         }
     )*};
 }

@@ -23,6 +23,9 @@ export const ENGINE = typeof __SWITCHBOARD_ENGINE__ === "string" ? __SWITCHBOARD
 
 const toU64 = ENGINE === "quickjs" ? Number : BigInt;
 
+// A WIT u32 as a JS number: QuickJS hands over a u32 above 2^31 as a negative int32.
+const fromU32 = (n) => Number(n) >>> 0;
+
 // ---------------------------------------------------------------------------------------------
 // Errors
 // ---------------------------------------------------------------------------------------------
@@ -434,7 +437,7 @@ export function getClientInfo(client, fields) {
             lastActiveMs: Number(s.lastActiveMs),
             bytesIn: Number(s.bytesIn),
             bytesOut: Number(s.bytesOut),
-            gatewayId: s.gatewayId,
+            gatewayId: fromU32(s.gatewayId),
           },
   };
 }
@@ -578,7 +581,7 @@ class Context {
   constructor(raw) {
     this.client = raw.client;
     this.remoteAddr = raw.remoteAddr;
-    this.gatewayId = raw.gatewayId;
+    this.gatewayId = fromU32(raw.gatewayId);
     this.uid = none(raw.uid);
     this.session = fromRawSession(raw.session);
   }
@@ -692,7 +695,7 @@ export function makeEvents(pluginOrClass) {
   };
   return {
     onWorkerStart(workerId) {
-      return run("onWorkerStart", workerId);
+      return run("onWorkerStart", fromU32(workerId));
     },
     onConnect(ctx) {
       return run("onConnect", new Context(ctx));
@@ -720,7 +723,7 @@ export function makeEvents(pluginOrClass) {
       return run("onTimer", Number(id));
     },
     onWorkerStop(workerId) {
-      return run("onWorkerStop", workerId);
+      return run("onWorkerStop", fromU32(workerId));
     },
   };
 }

@@ -7,11 +7,10 @@
 
 from __future__ import annotations
 
-from typing import Optional
 
 from wit_world.imports import variables as _raw
 
 
-def get(name: str) -> Optional[str]:
+def get(name: str) -> str | None:
     """The value of variable ``name``, or ``None`` if the app has no such variable."""
     return _raw.get(name)

@@ -65,21 +65,24 @@ pub fn plugins_dir() -> &'static Path {
 
 /// A test-only plugin of `tests/plugins/NAME` (one that misbehaves on purpose, so it is no
 /// example and never lands in target/plugins), built once per test run: with cargo, or with
-/// `switchboard build` when the folder has a `package.json`.
+/// `switchboard build` when the folder has a `package.json` or a `pyproject.toml`.
 pub fn fixture_bytes(name: &str) -> Vec<u8> {
     static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
     plugins_dir(); // the toolchains are installed, the plugin profile's deps are built
     let source = root().join("tests/plugins").join(name);
     let javascript = source.join("package.json").is_file();
+    let python = source.join("pyproject.toml").is_file();
     let target_dir = root().join("target/wasm");
     let path = if javascript {
         target_dir.join(format!("js/{name}.wasm"))
+    } else if python {
+        target_dir.join(format!("python/{name}.wasm"))
     } else {
         target_dir.join(format!("wasm32-wasip2/plugin/{name}.wasm"))
     };
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
     if !built.iter().any(|n| n == name) {
-        let mut build = if javascript {
+        let mut build = if javascript || python {
             let mut switchboard = Command::new(env!("CARGO_BIN_EXE_switchboard"));
             switchboard.arg("build").arg(&source).arg("-o").arg(&path);
             switchboard
