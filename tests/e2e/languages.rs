@@ -2,7 +2,7 @@
 //! scenarios as their Rust twins: echo keeps text and binary byte-exact and one client's
 //! order, chat runs the scenario of `apps::two_clients_chat_in_a_room` unchanged.
 
-use crate::apps::chat_scenario_with;
+use crate::apps::{chat_scenario_with, chat_whitespace_scenario_with};
 use crate::support::clients::{Frames, Received, Ws};
 use crate::support::{Setup, plugins_dir};
 
@@ -63,6 +63,16 @@ async fn echo_js() {
 #[tokio::test]
 async fn chat_js() {
     chat_scenario_with(cached(Setup::one("websocket", "chat-js"))).await;
+}
+
+#[tokio::test]
+async fn chat_js_commands_split_on_ascii_whitespace_only() {
+    chat_whitespace_scenario_with(cached(Setup::one("websocket", "chat-js"))).await;
+}
+
+#[tokio::test]
+async fn chat_py_commands_split_on_ascii_whitespace_only() {
+    chat_whitespace_scenario_with(cached(Setup::one("websocket", "chat-py"))).await;
 }
 
 #[tokio::test]
