@@ -12,7 +12,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable
 
-import switchboard as sb
+import switchboard_plugin as sb
 
 NICK = "nick"
 ROOM = "room"

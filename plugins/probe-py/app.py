@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import switchboard as sb
+import switchboard_plugin as sb
 
 OBSERVERS = "observers"
 """The group that gets ``close`` and ``timer`` event notices."""

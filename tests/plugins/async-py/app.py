@@ -1,7 +1,7 @@
 """A mistake a Python author makes: an ``async def`` handler. Nothing would run its coroutine,
 so the SDK must refuse it at its first call with a message naming it, before any of it runs."""
 
-import switchboard as sb
+import switchboard_plugin as sb
 
 
 class Async(sb.Plugin):

@@ -4,7 +4,7 @@ are bytes (``str`` is stored as UTF-8), at most 1 000 000.
 
 ::
 
-    from switchboard import kv
+    from switchboard_plugin import kv
 
     kv.set("greeting", "hello")
     kv.get_string("greeting")            # "hello"
@@ -15,7 +15,7 @@ are bytes (``str`` is stored as UTF-8), at most 1 000 000.
 
 Errors raise :class:`KvError` subclasses (:class:`InvalidKey`, :class:`TooLarge`,
 :class:`NotANumber`, :class:`InvalidArgument`, :class:`Unavailable`), which are also
-``switchboard.SwitchboardError``.
+``switchboard_plugin.SwitchboardError``.
 """
 
 from __future__ import annotations
@@ -126,11 +126,10 @@ def list_keys(prefix: str, after: str | None, limit: int) -> list[str]:
         raise _error(e) from None
 
 
-def keys(prefix: str = "") -> Iterator[str]:
-    """Every key with ``prefix``, sorted, fetched a page at a time."""
-    after: str | None = None
+def keys(prefix: str = "", *, after: str | None = None, page_size: int = 500) -> Iterator[str]:
+    """Every key with ``prefix``, sorted, strictly after ``after``, fetched ``page_size`` at a time."""
     while True:
-        page = list_keys(prefix, after)
+        page = list_keys(prefix, after, page_size)
         if not page:
             return
         yield from page

@@ -7,7 +7,7 @@ Waiting for the network does not count against the event's CPU deadline.
 
 ::
 
-    from switchboard import http
+    from switchboard_plugin import http
 
     response = http.get("http://127.0.0.1:8000/check?token=abc")
     if response.status == 200:

@@ -8,7 +8,7 @@ componentize-py generates in plain Python: strings, ``bytes``, ``dict`` sessions
 
 A plugin is a module (``app.py``) that subclasses :class:`Plugin` and exports it::
 
-    import switchboard as sb
+    import switchboard_plugin as sb
 
     class Echo(sb.Plugin):
         def on_message(self, ctx: sb.Context, message: sb.Message) -> None:
@@ -26,8 +26,8 @@ A :class:`SwitchboardError` that escapes a handler is logged at warn and the eve
 normally; any other exception traps: only that event is lost and the host replaces the
 instance (see :class:`Plugin`).
 
-Beyond the API: :mod:`switchboard.variables`, :mod:`switchboard.kv` and
-:mod:`switchboard.http`, as the app's ``[apps.NAME]`` table grants them.
+Beyond the API: :mod:`switchboard_plugin.variables`, :mod:`switchboard_plugin.kv` and
+:mod:`switchboard_plugin.http`, as the app's ``[apps.NAME]`` table grants them.
 
 Errors the host returns are raised as :class:`SwitchboardError` subclasses
 (:class:`InvalidClientId`, :class:`InvalidName`, :class:`TooLarge`, :class:`InvalidArgument`,
@@ -878,5 +878,5 @@ def export(plugin_class: type[Plugin]) -> type:
 
 
 # The capabilities an app can be granted: submodules, imported last because they build on the
-# errors above. ``switchboard.variables.get(name)``, ``switchboard.kv.get(key)`` …
+# errors above. ``switchboard_plugin.variables.get(name)``, ``switchboard_plugin.kv.get(key)`` …
 from . import http, kv, variables  # noqa: E402

@@ -2,7 +2,7 @@
 
 ::
 
-    url = switchboard.variables.get("auth_url")   # str, or None if the app has no such variable
+    url = switchboard_plugin.variables.get("auth_url")   # str, or None if the app has no such variable
 """
 
 from __future__ import annotations
