@@ -359,6 +359,8 @@ class Probe {
         sb.warn(`probe: on-websocket-connect: ${e.message}`);
       }
     }
+    // An API error left to the SDK's policy: logged, the handshake refused with 500.
+    if (request.queryParam("fail") !== null) sb.sendToClient("nope", "x");
     const status = request.queryParam("reject");
     if (status === null) return undefined;
     const n = /^\d+$/.test(status) && Number(status) <= 65535 ? Number(status) : 403;

@@ -361,6 +361,9 @@ class Probe(sb.Plugin):
                 act(value)
             except sb.SwitchboardError as e:
                 sb.warn(f"probe: on-websocket-connect: {e}")
+        if request.query_param("fail") is not None:
+            # An API error left to the SDK's policy: logged, the handshake refused with 500.
+            sb.send_to_client("nope", "x")
         status = request.query_param("reject")
         if status is None:
             return None

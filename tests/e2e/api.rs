@@ -28,6 +28,25 @@ in_every_sdk!(
     keys_named_like_language_builtins_are_plain_data,
 );
 
+/// Not in the macro: the `fail` handshake key is the Rust, JS and Python probes' (probe-go may
+/// add it and a `go` test here).
+mod an_api_error_escaping_the_handshake_handler_refuses_it_with_500 {
+    #[tokio::test]
+    async fn rust() {
+        super::an_api_error_escaping_the_handshake_handler_refuses_it_with_500("probe").await
+    }
+
+    #[tokio::test]
+    async fn javascript() {
+        super::an_api_error_escaping_the_handshake_handler_refuses_it_with_500("probe-js").await
+    }
+
+    #[tokio::test]
+    async fn python() {
+        super::an_api_error_escaping_the_handshake_handler_refuses_it_with_500("probe-py").await
+    }
+}
+
 mod stdout_and_stderr_go_to_the_host_log_tagged_with_the_app {
     #[tokio::test]
     async fn rust() {
@@ -761,5 +780,34 @@ async fn keys_named_like_language_builtins_are_plain_data(probe: &str) {
             .await,
         json!({"constructor": [me]}),
         "{probe}"
+    );
+}
+
+/// The error policy in `on-websocket-connect`: an API error that escapes refuses the handshake
+/// with 500 (a check that failed must not let a client in) and is logged like any other.
+async fn an_api_error_escaping_the_handshake_handler_refuses_it_with_500(probe: &str) {
+    let server = server(probe);
+    let mark = server.mark();
+    let url = format!("{}?fail=1&bind=ann", server.url());
+    match tokio_tungstenite::connect_async(&url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 500, "{probe}");
+        }
+        other => panic!("{probe}: expected an HTTP 500, got {other:?}"),
+    }
+    let line = server
+        .wait_for_log_since(
+            mark,
+            "unhandled error in on-websocket-connect: invalid-client-id: ",
+        )
+        .await
+        .text;
+    assert!(line.contains("WARN"), "{line}");
+    // The refused client never became one, and what its handler did was undone.
+    let mut a = Probe::connect(&server.url()).await;
+    assert_eq!(a.ok("get-client-count", json!({})).await, json!(1));
+    assert_eq!(
+        a.ok("is-uid-online", json!({"uid": "ann"})).await,
+        json!(false)
     );
 }

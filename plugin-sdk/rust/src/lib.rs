@@ -682,6 +682,40 @@ impl fmt::Display for Rejection {
 
 impl std::error::Error for Rejection {}
 
+/// What an `on_websocket_connect` handler may fail with when it both refuses handshakes and
+/// calls the API with `?`: a [`Rejection`] refuses with its status, an API [`Error`] is logged
+/// as the error policy says and refuses with 500.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Refuse the handshake with this status and reason.
+    Rejected(Rejection),
+    /// An API call failed: logged at warn, the handshake refused with 500.
+    Failed(Error),
+}
+
+impl From<Rejection> for Refusal {
+    fn from(r: Rejection) -> Refusal {
+        Refusal::Rejected(r)
+    }
+}
+
+impl From<Error> for Refusal {
+    fn from(e: Error) -> Refusal {
+        Refusal::Failed(e)
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::Rejected(r) => r.fmt(f),
+            Refusal::Failed(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Refusal {}
+
 /// Which fields [`client_info`] fills; combine with `|`, [`InfoFields::all()`] = SwooleWorker's 255.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub struct InfoFields(u8);
@@ -1474,7 +1508,8 @@ pub fn sessions_in_group(group: &str) -> Paged<(ClientId, Session)> {
 /// error's kebab-case kind, or `error` for any other type) and the event ends normally: no
 /// trap, the instance and its state stay. In `on_websocket_connect` a [`Rejection`] refuses
 /// the handshake with its status, and any other escaped error refuses it with 500 (a check
-/// that failed must not let a client in). A panic still traps, as before.
+/// that failed must not let a client in); return `Result<(), Refusal>` there to use `?` on
+/// both. A panic still traps, as before.
 ///
 /// Returning something other than `()` refines the trait's `impl Outcome`, which rustc's
 /// `refining_impl_trait` lint reports: allow it once for the crate
@@ -1538,6 +1573,10 @@ impl<E: fmt::Display + 'static> Outcome for std::result::Result<(), E> {
         let any: &dyn Any = &e;
         Some(if let Some(rejection) = any.downcast_ref::<Rejection>() {
             Escaped::Rejected(rejection.clone())
+        } else if let Some(Refusal::Rejected(rejection)) = any.downcast_ref::<Refusal>() {
+            Escaped::Rejected(rejection.clone())
+        } else if let Some(Refusal::Failed(api)) = any.downcast_ref::<Refusal>() {
+            Escaped::Error(api.kind(), api.detail().to_owned())
         } else if let Some(api) = any.downcast_ref::<Error>() {
             Escaped::Error(api.kind(), api.detail().to_owned())
         } else if let Some(kv) = any.downcast_ref::<kv::KvError>() {
@@ -1781,6 +1820,10 @@ mod tests {
             refused,
             Some(Escaped::Rejected(Rejection::unauthorized("no token")))
         );
+        let refusal = Err::<(), Refusal>(Rejection::forbidden("no").into()).escaped();
+        assert_eq!(refusal, Some(Escaped::Rejected(Rejection::forbidden("no"))));
+        let failed = Err::<(), Refusal>(Error::Timeout("slow".into()).into()).escaped();
+        assert_eq!(failed, Some(Escaped::Error("timeout", "slow".into())));
     }
 
     #[test]

@@ -652,7 +652,7 @@ impl Plugin for Probe {
         &mut self,
         ctx: &Context,
         request: HttpRequest,
-    ) -> Result<(), Rejection> {
+    ) -> Result<(), sb::Refusal> {
         // `?bind=U&join=G&greet=T&nick=N` (N stored as JSON): act on the client before the verdict, as GatewayWorker
         // apps do in onWebSocketConnect; a rejection undoes all of it.
         let client = ctx.client();
@@ -669,11 +669,14 @@ impl Plugin for Probe {
                 sb::log(LogLevel::Warn, &format!("probe: on-websocket-connect: {e}"));
             }
         }
+        if request.query_param("fail").is_some() {
+            // An API error left to the SDK's policy: logged, the handshake refused with 500.
+            sb::send_to_client(&ClientId::new_unchecked("nope"), "x")?;
+        }
         match request.query_param("reject") {
-            Some(status) => Err(Rejection::new(
-                status.parse().unwrap_or(403),
-                "rejected by probe",
-            )),
+            Some(status) => {
+                Err(Rejection::new(status.parse().unwrap_or(403), "rejected by probe").into())
+            }
             None => Ok(()),
         }
     }
