@@ -3,7 +3,7 @@
     switchboard-build PLUGIN_DIR [-o OUT.wasm] [--module app] [--wit WIT_DIR]
 
 The folder holds the plugin module (``app.py`` by default) defining ``Events = export(...)``.
-The ``switchboard`` package beside this file is added to the component; componentize-py
+The ``switchboard_plugin`` package beside this file is added to the component; componentize-py
 generates the WIT bindings it imports. Without ``--wit`` the WIT folder is ``$SWITCHBOARD_WIT``
 or the ``wit/`` of the repository this SDK lives in.
 """

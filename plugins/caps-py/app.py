@@ -1,8 +1,8 @@
 """Caps: the app's variables and key-value store driven by text commands (the protocol of
 plugins/caps-js/README.md), so the same end-to-end test runs against every language."""
 
-import switchboard as sb
-from switchboard import http, kv, variables
+import switchboard_plugin as sb
+from switchboard_plugin import http, kv, variables
 
 
 def run(ctx: sb.Context, line: str) -> str:

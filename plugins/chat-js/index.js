@@ -15,8 +15,13 @@ const HELP = "commands: /nick NAME, /join ROOM, /leave [ROOM], /who, /msg NICK T
 /** Messages kept per room. */
 const KEPT = 50;
 
+// Unicode whitespace, which no nick or room name may hold.
 const WHITESPACE = /\s/u;
 const CONTROL = /\p{Cc}/u;
+// What separates a command from its argument, and is trimmed around a message: ASCII
+// whitespace (space, tab, CR, LF, form feed, vertical tab), the same in every chat port.
+const SPACE = /[ \t\r\n\f\v]/;
+const trimSpace = (text) => text.replace(/^[ \t\r\n\f\v]+|[ \t\r\n\f\v]+$/g, "");
 
 /** The name shown for a client: its nick, or its client id if it has none. */
 function displayName(session, client) {
@@ -41,9 +46,9 @@ function byteOrder(a, b) {
   return x.length - y.length;
 }
 
-/** Splits at the first whitespace character: [head, rest] or null. */
+/** Splits at the first ASCII whitespace character: [head, rest] or null. */
 function splitOnce(text) {
-  const m = WHITESPACE.exec(text);
+  const m = SPACE.exec(text);
   return m ? [text.slice(0, m.index), text.slice(m.index + m[0].length)] : null;
 }
 
@@ -110,8 +115,14 @@ class Client {
     if (this.session[NICK] !== nick && isUidOnline(nick)) {
       return this.reply(`error: nick ${nick} is taken`);
     }
-    check(() => sb.bindUid(this.id, nick));
-    check(() => sb.updateSession(this.id, { [NICK]: nick }));
+    // Recorded only once the uid is bound: a nick the gateway did not take is no nick.
+    try {
+      sb.bindUid(this.id, nick);
+      sb.updateSession(this.id, { [NICK]: nick });
+    } catch (e) {
+      if (!(e instanceof sb.SwitchboardError)) throw e;
+      return this.reply(`error: could not take nick ${nick}: ${e.message}`);
+    }
     this.session[NICK] = nick;
     this.reply(`* you are now known as ${nick}`);
     const room = this.room();
@@ -127,8 +138,15 @@ class Client {
     if (this.room() === room) return this.reply(`error: you are already in ${room}`);
     const old = this.room();
     if (old !== null) this.leaveRoom(old);
-    check(() => sb.joinGroup(this.id, room));
-    check(() => sb.updateSession(this.id, { [ROOM]: room }));
+    // Recorded only once the membership exists: a room not joined is no room.
+    try {
+      sb.joinGroup(this.id, room);
+      sb.updateSession(this.id, { [ROOM]: room });
+    } catch (e) {
+      if (!(e instanceof sb.SwitchboardError)) throw e;
+      delete this.session[ROOM];
+      return this.reply(`error: could not join ${room}: ${e.message}`);
+    }
     this.session[ROOM] = room;
     check(() => sb.sendToGroup(room, `* ${this.name()} joined ${room}`));
     this.replay(room, false);
@@ -197,7 +215,7 @@ class Client {
     const parts = splitOnce(args);
     if (parts === null) return this.reply("error: usage: /msg NICK TEXT");
     const [nick, rest] = parts;
-    const text = rest.trim();
+    const text = trimSpace(rest);
     if (nick === "" || text === "") return this.reply("error: usage: /msg NICK TEXT");
     if (!isUidOnline(nick)) return this.reply(`error: no such nick ${nick}`);
     check(() => sb.sendToUid(nick, `[private] ${this.name()}: ${text}`));
@@ -218,12 +236,12 @@ class Client {
   }
 
   handle(input) {
-    const line = input.trim();
+    const line = trimSpace(input);
     if (line === "") return;
     if (!line.startsWith("/")) return this.say(line);
     const command = line.slice(1);
     const parts = splitOnce(command);
-    const [name, args] = parts === null ? [command, ""] : [parts[0], parts[1].trim()];
+    const [name, args] = parts === null ? [command, ""] : [parts[0], trimSpace(parts[1])];
     switch (name) {
       case "nick":
         return args === "" ? this.reply("error: usage: /nick NAME") : this.nick(args);

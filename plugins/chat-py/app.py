@@ -10,9 +10,9 @@ key-value store (see :class:`History`).
 from __future__ import annotations
 
 import unicodedata
-from typing import Callable, List, Optional
+from collections.abc import Callable
 
-import switchboard as sb
+import switchboard_plugin as sb
 
 NICK = "nick"
 ROOM = "room"
@@ -21,6 +21,9 @@ MAX_ROOM = 64
 HELP = "commands: /nick NAME, /join ROOM, /leave [ROOM], /who, /msg NICK TEXT, /history, /help"
 KEPT = 50
 """Messages kept per room."""
+SPACE = " \t\r\n\f\v"
+"""What separates a command from its argument, and is trimmed around a message: ASCII
+whitespace (space, tab, CR, LF, form feed, vertical tab), the same in every chat port."""
 
 
 def display_name(session: sb.Session, client: str) -> str:
@@ -36,10 +39,10 @@ def valid_name(name: str, max_len: int) -> bool:
     )
 
 
-def split_once(text: str) -> Optional[List[str]]:
-    """Splits at the first whitespace character."""
+def split_once(text: str) -> list[str] | None:
+    """Splits at the first ASCII whitespace character."""
     for i, c in enumerate(text):
-        if c.isspace():
+        if c in SPACE:
             return [text[:i], text[i + 1:]]
     return None
 
@@ -82,7 +85,7 @@ class History:
         sb.kv.set(cls._slot_key(room, seq), f"{seq}\n{line}")
 
     @classmethod
-    def recent(cls, room: str) -> List[str]:
+    def recent(cls, room: str) -> list[str]:
         """The room's last messages, oldest first."""
         stored_last = sb.kv.get_string(cls._seq_key(room))
         last = int(stored_last) if stored_last and stored_last.strip().isdigit() else 0
@@ -104,7 +107,7 @@ class Client:
     def name(self) -> str:
         return display_name(self.session, self.id)
 
-    def room(self) -> Optional[str]:
+    def room(self) -> str | None:
         return self.session.get(ROOM) or None
 
     def reply(self, line: str) -> None:
@@ -116,8 +119,12 @@ class Client:
         old = self.name()
         if self.session.get(NICK) != nick and uid_online(nick):
             return self.reply(f"error: nick {nick} is taken")
-        check(lambda: sb.bind_uid(self.id, nick))
-        check(lambda: sb.update_session(self.id, {NICK: nick}))
+        # Recorded only once the uid is bound: a nick the gateway did not take is no nick.
+        try:
+            sb.bind_uid(self.id, nick)
+            sb.update_session(self.id, {NICK: nick})
+        except sb.SwitchboardError as e:
+            return self.reply(f"error: could not take nick {nick}: {e}")
         self.session[NICK] = nick
         self.reply(f"* you are now known as {nick}")
         room = self.room()
@@ -132,8 +139,13 @@ class Client:
         old = self.room()
         if old is not None:
             self.leave_room(old)
-        check(lambda: sb.join_group(self.id, room))
-        check(lambda: sb.update_session(self.id, {ROOM: room}))
+        # Recorded only once the membership exists: a room not joined is no room.
+        try:
+            sb.join_group(self.id, room)
+            sb.update_session(self.id, {ROOM: room})
+        except sb.SwitchboardError as e:
+            self.session.pop(ROOM, None)
+            return self.reply(f"error: could not join {room}: {e}")
         self.session[ROOM] = room
         check(lambda: sb.send_to_group(room, f"* {self.name()} joined {room}"))
         self.replay(room, False)
@@ -157,7 +169,7 @@ class Client:
             return self.reply("error: you are not in a room")
         return self.replay(room, True)
 
-    def leave(self, room: Optional[str]) -> None:
+    def leave(self, room: str | None) -> None:
         current = self.room()
         if room is None and current is None:
             return self.reply("error: you are not in a room")
@@ -196,7 +208,7 @@ class Client:
         parts = split_once(args)
         if parts is None:
             return self.reply("error: usage: /msg NICK TEXT")
-        nick, text = parts[0], parts[1].strip()
+        nick, text = parts[0], parts[1].strip(SPACE)
         if not nick or not text:
             return self.reply("error: usage: /msg NICK TEXT")
         if not uid_online(nick):
@@ -216,14 +228,14 @@ class Client:
         check(lambda: sb.send_to_group(room, line))
 
     def handle(self, line: str) -> None:
-        line = line.strip()
+        line = line.strip(SPACE)
         if not line:
             return
         if not line.startswith("/"):
             return self.say(line)
         command = line[1:]
         parts = split_once(command)
-        name, args = (command, "") if parts is None else (parts[0], parts[1].strip())
+        name, args = (command, "") if parts is None else (parts[0], parts[1].strip(SPACE))
         if name == "nick":
             return self.reply("error: usage: /nick NAME") if not args else self.nick(args)
         if name == "join":

@@ -1,6 +1,6 @@
 """Echo: sends every message back to its sender unchanged (text stays text, binary stays binary)."""
 
-import switchboard as sb
+import switchboard_plugin as sb
 
 
 class Echo(sb.Plugin):

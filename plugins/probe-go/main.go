@@ -1,7 +1,7 @@
 // Probe in Go: the JSON protocol of plugins/probe/README.md for the API commands, so the
 // end-to-end API suite (tests/e2e/api.rs) runs against the Go SDK as against the Rust one.
-// kv, http, read-file, connect, env, alloc, busy and spin answer {"id": ID, "error":
-// "unsupported"}. Besides the protocol: `unhandled` and `counter` (the SDK's error policy)
+// kv, http, read-file, connect, env, alloc, busy and spin fail with the kind `unsupported`,
+// as in probe-js and probe-py. Besides the protocol: `unhandled` and `counter` (the SDK's error policy)
 // and `session-bytes` (the argument arena, see README.md).
 package main
 
@@ -507,7 +507,8 @@ func reply(id any, ok any, err error) string {
 	case err == nil:
 		body = map[string]any{"id": id, "ok": ok}
 	case errors.Is(err, errUnsupported):
-		body = map[string]any{"id": id, "error": "unsupported"}
+		detail := "not implemented by probe-go"
+		body = map[string]any{"id": id, "err": map[string]any{"kind": "unsupported", "detail": detail}}
 	case errors.As(err, &apiErr):
 		body = map[string]any{"id": id, "err": map[string]any{"kind": string(apiErr.Kind), "detail": apiErr.Detail}}
 	case errors.As(err, &kind):
@@ -578,8 +579,8 @@ func (p *Probe) OnWorkerStop(id uint32) error {
 func (p *Probe) OnConnect(*sb.Context) error { return nil }
 
 // OnWebsocketConnect acts on `?bind=U&join=G&greet=T&nick=N` (N stored as JSON) before the
-// verdict, then lets an API error escape if `unhandled` is there (bind-uid of an empty uid),
-// or rejects with `reject=STATUS`.
+// verdict, then lets an API error escape if `fail` is there (send-to-client of a malformed
+// id, as the other probes do), or rejects with `reject=STATUS`.
 func (p *Probe) OnWebsocketConnect(ctx *sb.Context, request *sb.HTTPRequest) error {
 	var acted []error
 	if uid, ok := request.QueryParam("bind"); ok {
@@ -600,9 +601,9 @@ func (p *Probe) OnWebsocketConnect(ctx *sb.Context, request *sb.HTTPRequest) err
 			sb.Logf(sb.LevelWarn, "probe: on-websocket-connect: %v", err)
 		}
 	}
-	if _, ok := request.QueryParam("unhandled"); ok {
+	if _, ok := request.QueryParam("fail"); ok {
 		// The error policy: an API error escaping this handler refuses with 500.
-		return sb.BindUID(ctx.Client, "")
+		return sb.SendToClient("nope", sb.Text("x"))
 	}
 	if status, ok := request.QueryParam("reject"); ok {
 		code, err := strconv.ParseUint(status, 10, 16)

@@ -24,11 +24,28 @@ in_every_sdk!(
     timers_fire_repeat_and_clear,
     websocket_handshake_can_be_rejected_by_the_app,
     log_goes_to_the_host_log_tagged_with_the_app,
+    an_unhandled_api_error_is_logged_and_the_instance_keeps_its_state,
+    keys_named_like_language_builtins_are_plain_data,
+    an_api_error_escaping_the_handshake_handler_refuses_it_with_500,
 );
 
-/// Starts a server running the probe plugin `probe` (its app has the same name).
+mod stdout_and_stderr_go_to_the_host_log_tagged_with_the_app {
+    #[tokio::test]
+    async fn rust() {
+        super::stdout_and_stderr_go_to_the_host_log_tagged_with_the_app("probe").await
+    }
+
+    #[tokio::test]
+    async fn python() {
+        super::stdout_and_stderr_go_to_the_host_log_tagged_with_the_app("probe-py").await
+    }
+}
+
+/// Starts a server running the probe plugin `probe` (its app has the same name), with the
+/// compile cache the language tests share: the JS and Python probes take seconds to compile,
+/// milliseconds to load from it.
 fn server(probe: &str) -> crate::support::Server {
-    Setup::one("websocket", probe).start()
+    crate::support::cached(Setup::one("websocket", probe)).start()
 }
 
 async fn client_ids_presence_and_counts(probe: &str) {
@@ -645,8 +662,14 @@ async fn log_goes_to_the_host_log_tagged_with_the_app(probe: &str) {
         line.contains("WARN") && line.contains(&format!("app=\"{probe}\"")),
         "{line}"
     );
+}
 
-    // Plain stdout and stderr of the plugin land in the log too, tagged the same way.
+/// Plain stdout and stderr of the plugin land in the log too, tagged like `log` lines. Not in
+/// every SDK: the QuickJS engine (probe-js) has no WASI stdio, only the SDK's `console`, which
+/// writes through `log`.
+async fn stdout_and_stderr_go_to_the_host_log_tagged_with_the_app(probe: &str) {
+    let server = server(probe);
+    let mut a = Probe::connect(&server.url()).await;
     let mark = server.mark();
     a.ok("print", json!({"message": "printed by the probe"}))
         .await;
@@ -667,5 +690,106 @@ async fn log_goes_to_the_host_log_tagged_with_the_app(probe: &str) {
     assert!(
         stdout.contains("INFO") && stdout.contains(&format!("app=\"{probe}\"")),
         "{stdout}"
+    );
+}
+
+/// The SDKs' error policy (issue 16): an API error a handler lets escape is logged at warn
+/// with the app, the handler and the error, and the event ends normally: the instance keeps
+/// its in-memory state (the probe's `counter`).
+async fn an_unhandled_api_error_is_logged_and_the_instance_keeps_its_state(probe: &str) {
+    let server = server(probe);
+    let mut a = Probe::connect(&server.url()).await;
+    let mark = server.mark();
+    a.ws()
+        .send_text(&json!({"id": 1, "op": "unhandled", "client": "nope"}).to_string())
+        .await;
+    let line = server
+        .wait_for_log_since(mark, "unhandled error in on-message: invalid-client-id: ")
+        .await
+        .text;
+    assert!(
+        line.contains("WARN") && line.contains(&format!("app=\"{probe}\"")),
+        "{line}"
+    );
+    assert_eq!(a.ok("counter", json!({})).await, json!(1), "{probe}");
+    assert!(
+        !server.log_since(mark).contains("instance replaced"),
+        "{probe}: the instance must not be replaced"
+    );
+}
+
+/// Session keys, groups and uids such as `__proto__` or `constructor` are data like any other
+/// in every SDK (issue 16: the JS SDK lost a `__proto__` session key).
+async fn keys_named_like_language_builtins_are_plain_data(probe: &str) {
+    let server = server(probe);
+    let mut a = Probe::connect(&server.url()).await;
+    let me = a.id.clone();
+    let session = json!({"__proto__": "p", "constructor": "c", "toString": "t", "a": "1"});
+    a.ok("set-session", json!({"client": me, "session": session}))
+        .await;
+    assert_eq!(
+        a.ok("get-session", json!({"client": me})).await,
+        session,
+        "{probe}"
+    );
+    assert_eq!(
+        a.ok("whoami", json!({})).await["session"],
+        session,
+        "{probe}"
+    );
+    let info = a
+        .ok(
+            "get-client-info",
+            json!({"client": me, "fields": ["session"]}),
+        )
+        .await;
+    assert_eq!(info["session"], session, "{probe}");
+    a.ok("join-group", json!({"client": me, "group": "__proto__"}))
+        .await;
+    a.ok("bind-uid", json!({"client": me, "uid": "constructor"}))
+        .await;
+    assert_eq!(
+        a.ok(
+            "get-client-count-by-groups",
+            json!({"groups": ["__proto__", "toString"]})
+        )
+        .await,
+        json!({"__proto__": 1, "toString": 0}),
+        "{probe}"
+    );
+    assert_eq!(
+        a.ok("get-client-ids-by-uids", json!({"uids": ["constructor"]}))
+            .await,
+        json!({"constructor": [me]}),
+        "{probe}"
+    );
+}
+
+/// The error policy in `on-websocket-connect`: an API error that escapes refuses the handshake
+/// with 500 (a check that failed must not let a client in) and is logged like any other.
+async fn an_api_error_escaping_the_handshake_handler_refuses_it_with_500(probe: &str) {
+    let server = server(probe);
+    let mark = server.mark();
+    let url = format!("{}?fail=1&bind=ann", server.url());
+    match tokio_tungstenite::connect_async(&url).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status().as_u16(), 500, "{probe}");
+        }
+        other => panic!("{probe}: expected an HTTP 500, got {other:?}"),
+    }
+    let line = server
+        .wait_for_log_since(
+            mark,
+            "unhandled error in on-websocket-connect: invalid-client-id: ",
+        )
+        .await
+        .text;
+    assert!(line.contains("WARN"), "{line}");
+    // The refused client never became one, and what its handler did was undone.
+    let mut a = Probe::connect(&server.url()).await;
+    assert_eq!(a.ok("get-client-count", json!({})).await, json!(1));
+    assert_eq!(
+        a.ok("is-uid-online", json!({"uid": "ann"})).await,
+        json!(false)
     );
 }

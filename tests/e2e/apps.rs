@@ -8,6 +8,44 @@ async fn two_clients_chat_in_a_room() {
     chat_scenario("chat").await;
 }
 
+#[tokio::test]
+async fn chat_commands_split_on_ascii_whitespace_only() {
+    chat_whitespace_scenario_with(Setup::one("websocket", "chat")).await;
+}
+
+/// A chat command is split, and a message trimmed, on ASCII whitespace (space, tab, CR, LF,
+/// form feed, vertical tab) and nothing else, in every language's chat (issue 16): a Unicode
+/// space such as U+00A0 or U+0085 is part of the word.
+pub async fn chat_whitespace_scenario_with(setup: Setup) {
+    let server = setup.start();
+    let mut ann = Ws::connect(&server.url()).await;
+    let help =
+        "commands: /nick NAME, /join ROOM, /leave [ROOM], /who, /msg NICK TEXT, /history, /help";
+
+    ann.send_text("\t/nick\tann\r\n").await;
+    assert_eq!(ann.recv_text().await, "* you are now known as ann");
+    ann.send_text("/join\x0blobby\x0c").await;
+    assert_eq!(ann.recv_text().await, "* ann joined lobby");
+    ann.send_text("/msg ann\x0c hi \x0b").await;
+    assert_eq!(ann.recv_text().await, "[private] ann: hi");
+    assert_eq!(ann.recv_text().await, "[private to ann] hi");
+    for word in ["/who\u{a0}now", "/who\u{85}now", "/who\u{2003}now"] {
+        ann.send_text(word).await;
+        assert_eq!(
+            ann.recv_text().await,
+            format!("error: unknown command {word}; {help}")
+        );
+    }
+    // An em space after a nick makes it part of the nick, leaving no text.
+    ann.send_text("/msg ann\u{2003}hi").await;
+    assert_eq!(ann.recv_text().await, "error: usage: /msg NICK TEXT");
+    // Trimmed on ASCII whitespace only: the U+00A0 stays in the line, even alone.
+    ann.send_text(" hi\u{a0}\n").await;
+    assert_eq!(ann.recv_text().await, "ann: hi\u{a0}");
+    ann.send_text("\u{a0}").await;
+    assert_eq!(ann.recv_text().await, "ann: \u{a0}");
+}
+
 /// Two WebSocket clients chat in a room through the chat plugin `app` (the protocol of
 /// plugins/chat/README.md); every language's chat plugin runs this same scenario.
 pub async fn chat_scenario(app: &str) {

@@ -2,16 +2,9 @@
 //! scenarios as their Rust twins: echo keeps text and binary byte-exact and one client's
 //! order, chat runs the scenario of `apps::two_clients_chat_in_a_room` unchanged.
 
-use crate::apps::chat_scenario_with;
+use crate::apps::{chat_scenario_with, chat_whitespace_scenario_with};
 use crate::support::clients::{Frames, Received, Ws};
-use crate::support::{Setup, plugins_dir};
-
-/// A compile cache shared by these tests and kept between runs: the JS, Python and Go
-/// components take seconds each to compile, then milliseconds to load from the cache.
-fn cached(setup: Setup) -> Setup {
-    let cache = plugins_dir().join(".e2e/cache");
-    setup.worker(&format!("cache_dir = {:?}", cache.display().to_string()))
-}
+use crate::support::{Setup, cached};
 
 /// Text and binary WebSocket messages, an empty one, bytes that are not UTF-8 on the frame
 /// protocol, and 8 clients × 200 numbered messages coming back in order.
@@ -66,6 +59,21 @@ async fn chat_js() {
 }
 
 #[tokio::test]
+async fn chat_js_commands_split_on_ascii_whitespace_only() {
+    chat_whitespace_scenario_with(cached(Setup::one("websocket", "chat-js"))).await;
+}
+
+#[tokio::test]
+async fn chat_py_commands_split_on_ascii_whitespace_only() {
+    chat_whitespace_scenario_with(cached(Setup::one("websocket", "chat-py"))).await;
+}
+
+#[tokio::test]
+async fn chat_go_commands_split_on_ascii_whitespace_only() {
+    chat_whitespace_scenario_with(cached(Setup::one("websocket", "chat-go"))).await;
+}
+
+#[tokio::test]
 async fn echo_py() {
     echo_scenario("echo-py").await;
 }
@@ -117,4 +125,56 @@ async fn an_async_handler_under_quickjs_is_refused_with_a_clear_message() {
     // Nothing of the handler ran after its first await; the client stays connected.
     ws.send_text("fetch").await;
     assert!(ws.recv_text().await.contains("StarlingMonkey"));
+}
+
+#[tokio::test]
+async fn an_async_handler_in_python_is_refused_at_its_first_call_with_a_clear_message() {
+    let plugins = tempfile::tempdir().expect("temp dir");
+    std::fs::write(
+        plugins.path().join("async-py.wasm"),
+        crate::support::fixture_bytes("async-py"),
+    )
+    .expect("written");
+    let mut setup = cached(Setup::one("websocket", "async-py"));
+    setup.plugins_dir = Some(plugins.path().to_owned());
+    let server = crate::support::Server::start(&setup.toml());
+    let mut ws = Ws::connect(&server.url()).await;
+    assert_eq!(ws.recv_text().await, "connected");
+
+    let mark = server.mark();
+    ws.send_text("hello").await;
+    server
+        .wait_for_log_since(
+            mark,
+            "on_message is a coroutine function (async def), which a Switchboard handler cannot be",
+        )
+        .await;
+    server.wait_for_log_since(mark, "instance replaced").await;
+    // None of the handler ran, and the client stays connected: the next event is refused too.
+    let mark = server.mark();
+    ws.send_text("again").await;
+    server
+        .wait_for_log_since(mark, "on_message is a coroutine function")
+        .await;
+    assert_eq!(
+        ws.try_recv(std::time::Duration::from_millis(200)).await,
+        None,
+        "the async handler must not have run"
+    );
+}
+
+#[tokio::test]
+async fn python_log_with_an_unknown_level_raises_a_value_error_naming_the_valid_ones() {
+    let server = cached(Setup::one("websocket", "probe-py")).start();
+    let mut probe = crate::support::probe::Probe::connect(&server.url()).await;
+    // probe-py hands the level to `switchboard.log` unchecked and answers its ValueError.
+    let (kind, detail) = probe
+        .call("log", serde_json::json!({"level": "loud", "message": "x"}))
+        .await
+        .expect_err("an unknown level is refused");
+    assert_eq!(kind, "bad-request");
+    assert_eq!(
+        detail,
+        "unknown log level 'loud'; valid: trace, debug, info, warn, error"
+    );
 }

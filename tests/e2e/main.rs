@@ -13,6 +13,16 @@ macro_rules! in_every_sdk {
             }
 
             #[tokio::test]
+            async fn javascript() {
+                super::$scenario("probe-js").await
+            }
+
+            #[tokio::test]
+            async fn python() {
+                super::$scenario("probe-py").await
+            }
+
+            #[tokio::test]
             async fn go() {
                 super::$scenario("probe-go").await
             }
@@ -26,7 +36,6 @@ mod api;
 mod apps;
 mod browser;
 mod capabilities;
-mod chat_rules;
 mod cli;
 mod cluster;
 mod connections;

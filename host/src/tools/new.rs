@@ -153,6 +153,11 @@ crate-type = ["cdylib"]
 # switchboard-sdk = {{ git = "https://…/switchboard", package = "switchboard-sdk" }}
 switchboard-sdk = {{ path = {sdk:?} }}
 
+# Handlers may return `Result<(), E>` where the `Plugin` trait says `impl Outcome`: the SDK's
+# error policy, not an accidental refinement.
+[lints.rust]
+refining_impl_trait = "allow"
+
 [profile.release]
 opt-level = "s"
 strip = true
@@ -186,7 +191,7 @@ fn python_manifest(name: &str) -> String {
 name = "{name}"
 version = "0.1.0"
 requires-python = ">=3.10"
-dependencies = ["switchboard-sdk"]
+dependencies = ["switchboard-plugin"]
 
 [tool.switchboard]
 module = "app"
@@ -249,7 +254,7 @@ export default definePlugin({
 
 const EMPTY_PYTHON: &str = r#""""A Switchboard plugin: fill in the handlers you need (each defaults to doing nothing)."""
 
-import switchboard as sb
+import switchboard_plugin as sb
 
 
 class App(sb.Plugin):

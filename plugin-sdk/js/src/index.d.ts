@@ -10,10 +10,17 @@ export type Message = string | Uint8Array;
 /** What a send accepts: text, or bytes in any of these forms. */
 export type MessageInput = string | Uint8Array | ArrayBuffer | ArrayBufferView;
 
-/** A client's session: string keys to string values. */
+/**
+ * A client's session: string keys to string values, in an object without a prototype (so a
+ * key such as `__proto__` is data like any other).
+ */
 export type Session = Record<string, string>;
 
-/** What `setSession`/`updateSession` accept. */
+/**
+ * What `setSession`/`updateSession` accept: an object, a Map, or any iterable of
+ * `[key, value]` pairs (an array, `map.entries()`, a generator). Anything else throws a
+ * TypeError.
+ */
 export type SessionInput = Session | Map<string, string> | Iterable<readonly [string, string]>;
 
 /** The engine a bundle was built for. */
@@ -65,11 +72,14 @@ export declare function getUidCountByGroup(group: string): number;
 export declare function getUidCount(uniquePercent?: number | null): number;
 
 /** One page of connected clients sorted by id, strictly after `after`, at most `limit` (1..=1000). */
-export declare function getClientList(after?: ClientId | null, limit?: number): ClientId[];
+export declare function getClientList(after: ClientId | null | undefined, limit: number): ClientId[];
 /** Like `getClientList`, members of `group` only. */
-export declare function getClientListByGroup(group: string, after?: ClientId | null, limit?: number): ClientId[];
+export declare function getClientListByGroup(group: string, after: ClientId | null | undefined, limit: number): ClientId[];
 /** Like `getClientList`, clients bound to `uid` only. */
-export declare function getClientListByUid(uid: string, after?: ClientId | null, limit?: number): ClientId[];
+export declare function getClientListByUid(uid: string, after: ClientId | null | undefined, limit: number): ClientId[];
+
+/** The page size of the paging iterators unless `pageSize` says otherwise: 256. */
+export declare const DEFAULT_PAGE_SIZE: number;
 
 /** Options of the paging iterators. */
 export interface PageOptions {
@@ -85,19 +95,22 @@ export declare function clientsInGroup(group: string, options?: PageOptions): It
 /** Every client bound to `uid`, sorted by id, fetched a page at a time. */
 export declare function clientsOfUid(uid: string, options?: PageOptions): IterableIterator<ClientId>;
 
-/** Bound uids, sorted; `unique` (default): each once across the cluster, else per gateway. */
-export declare function getUidList(unique?: boolean): string[];
-/** Uids bound to members of `group`, sorted. */
-export declare function getUidListByGroup(group: string, unique?: boolean): string[];
-/** Groups that have members, sorted. */
-export declare function getGroupList(unique?: boolean): string[];
+/**
+ * Bound uids, sorted; `unique`: each once across the cluster (the expensive cluster-wide
+ * query), else each gateway's list concatenated (cheaper, may repeat).
+ */
+export declare function getUidList(unique: boolean): string[];
+/** Uids bound to members of `group`, sorted; `unique` as in `getUidList`. */
+export declare function getUidListByGroup(group: string, unique: boolean): string[];
+/** Groups that have members, sorted; `unique` as in `getUidList`. */
+export declare function getGroupList(unique: boolean): string[];
 
 /** One page of bound uids, sorted, each once, strictly after `after`, at most `limit` (1..=1000). */
-export declare function getUidListPaged(after?: string | null, limit?: number): string[];
+export declare function getUidListPaged(after: string | null | undefined, limit: number): string[];
 /** Like `getUidListPaged`, uids bound to members of `group` only. */
-export declare function getUidListByGroupPaged(group: string, after?: string | null, limit?: number): string[];
+export declare function getUidListByGroupPaged(group: string, after: string | null | undefined, limit: number): string[];
 /** One page of groups that have members, sorted, strictly after `after`, at most `limit`. */
-export declare function getGroupListPaged(after?: string | null, limit?: number): string[];
+export declare function getGroupListPaged(after: string | null | undefined, limit: number): string[];
 /** Options of the name iterators: `after` is a name. */
 export interface NamePageOptions {
   /** Start strictly after this name. */
@@ -113,9 +126,9 @@ export declare function uidsInGroup(group: string, options?: NamePageOptions): I
 export declare function groups(options?: NamePageOptions): IterableIterator<string>;
 
 /** One page of `[clientId, session]`, sorted by id, strictly after `after`, at most `limit`. */
-export declare function getClientSessions(after?: ClientId | null, limit?: number): [ClientId, Session][];
+export declare function getClientSessions(after: ClientId | null | undefined, limit: number): [ClientId, Session][];
 /** Like `getClientSessions`, members of `group` only. */
-export declare function getClientSessionsByGroup(group: string, after?: ClientId | null, limit?: number): [ClientId, Session][];
+export declare function getClientSessionsByGroup(group: string, after: ClientId | null | undefined, limit: number): [ClientId, Session][];
 /** Every connected client's `[clientId, session]`, sorted by id, fetched a page at a time. */
 export declare function clientSessions(options?: PageOptions): IterableIterator<[ClientId, Session]>;
 /** Every member of `group` as `[clientId, session]`, sorted by id, fetched a page at a time. */
@@ -132,7 +145,7 @@ export declare function setSessionJson(client: ClientId, key: string, value: unk
 
 /** The fields `getClientInfo` can fill. */
 export type InfoField = "remoteIp" | "remotePort" | "uid" | "session" | "groups" | "system";
-/** All of them. */
+/** All of them: `getClientInfo(id, INFO_FIELDS)`. */
 export declare const INFO_FIELDS: readonly InfoField[];
 
 /** Facts the gateway keeps about a connection. */
@@ -156,8 +169,8 @@ export interface ClientInfo {
   system: SystemInfo | null;
 }
 
-/** The asked fields (default: all) of what the gateway knows about the client; null if unknown. */
-export declare function getClientInfo(client: ClientId, fields?: Iterable<InfoField>): ClientInfo | null;
+/** The asked fields (`INFO_FIELDS` for all) of what the gateway knows about the client; null if unknown. */
+export declare function getClientInfo(client: ClientId, fields: Iterable<InfoField>): ClientInfo | null;
 
 /** Closes the client: `force = false` flushes what was queued first; `onClose` follows once. */
 export declare function closeClient(client: ClientId, force?: boolean): void;
@@ -246,9 +259,14 @@ export declare class Rejection extends Error {
 /**
  * The handlers a plugin implements; all are optional. A plugin's `index.js` exports such an
  * object (or a class whose instances are, created once per instance) as its default export.
- * Handlers run one at a time per instance; an exception traps (the event is lost, the
- * instance replaced). A handler may be `async` (for `fetch`) only with the StarlingMonkey
- * engine, which waits for its promise; QuickJS refuses it at its first call.
+ * Handlers run one at a time per instance.
+ *
+ * Errors: a `SwitchboardError` that escapes a handler is logged at warn
+ * (`unhandled error in on-message: KIND: DETAIL`) and the event ends normally, the instance
+ * and its state kept; in `onWebsocketConnect` it also refuses the handshake with 500. Any
+ * other exception traps (the event is lost, the instance replaced). A handler may be `async`
+ * (for `fetch`) only with the StarlingMonkey engine, which waits for its promise; QuickJS
+ * refuses it at its first call with a log line naming it, then traps.
  */
 export interface Plugin {
   /** An instance was created (start, scale-up, hot swap, after a failure); may set timers. */
@@ -286,6 +304,6 @@ export declare const kv: {
   set(key: string, value: string | Uint8Array, options?: { ttlMs?: number }): void;
   delete(key: string): void;
   increment(key: string, delta?: number): number;
-  listKeys(prefix?: string, after?: string | null, limit?: number): string[];
+  listKeys(prefix?: string, after: string | null | undefined, limit: number): string[];
   keys(prefix?: string): Generator<string>;
 };

@@ -23,6 +23,9 @@ export const ENGINE = typeof __SWITCHBOARD_ENGINE__ === "string" ? __SWITCHBOARD
 
 const toU64 = ENGINE === "quickjs" ? Number : BigInt;
 
+// A WIT u32 as a JS number: QuickJS hands over a u32 above 2^31 as a negative int32.
+const fromU32 = (n) => Number(n) >>> 0;
+
 // ---------------------------------------------------------------------------------------------
 // Errors
 // ---------------------------------------------------------------------------------------------
@@ -66,18 +69,35 @@ function fromRawMessage(raw) {
   return raw.tag === "text" ? raw.val : raw.val instanceof Uint8Array ? raw.val : new Uint8Array(raw.val);
 }
 
+// A session as WIT pairs, sorted by key, the last value of a repeated key kept. Accepts a plain
+// object, a Map, or any iterable of [key, value] pairs (an array, `map.entries()`, a generator).
 function toRawSession(session) {
-  const entries = session instanceof Map ? [...session] : Array.isArray(session) ? session : Object.entries(session ?? {});
+  if (session == null) return [];
+  let entries;
+  if (typeof session === "string") throw new TypeError("a session is an object, a Map or [key, value] pairs, not a string");
+  if (typeof session[Symbol.iterator] === "function") entries = session;
+  else if (typeof session === "object") entries = Object.entries(session);
+  else throw new TypeError(`a session is an object, a Map or [key, value] pairs, not ${typeof session}`);
   const merged = new Map();
-  for (const [k, v] of entries) merged.set(String(k), String(v));
+  for (const pair of entries) {
+    if (pair == null || typeof pair === "string" || typeof pair[Symbol.iterator] !== "function") {
+      throw new TypeError("a session entry is a [key, value] pair");
+    }
+    const [k, v] = pair;
+    merged.set(String(k), String(v));
+  }
   return [...merged].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
 }
 
-function fromRawSession(raw) {
-  const out = {};
-  for (const [k, v] of raw) out[k] = v;
+// A plain object without a prototype, so every key is its own property: `__proto__`,
+// `constructor` or `toString` as a session key, uid or group is data like any other.
+function record(pairs) {
+  const out = Object.create(null);
+  for (const [k, v] of pairs) out[k] = v;
   return out;
 }
+
+const fromRawSession = (raw) => record(raw);
 
 const none = (v) => (v === undefined ? null : v);
 const list = (v) => (v === undefined || v === null ? [] : [...v]);
@@ -159,28 +179,39 @@ export function getUidCount(uniquePercent = null) {
   return Number(call(api.getUidCount, uniquePercent ?? (ENGINE === "quickjs" ? null : undefined)));
 }
 
+// A required argument: a clear TypeError instead of a host error about `undefined`.
+function required(name, value, type) {
+  if (typeof value !== type) throw new TypeError(`${name} is required (a ${type})`);
+  return value;
+}
+const limitOf = (limit) => required("limit", limit, "number");
+const uniqueOf = (unique) => required("unique", unique, "boolean");
+
+/** The page size of the paging iterators unless `pageSize` says otherwise. */
+export const DEFAULT_PAGE_SIZE = 256;
+
 const cursor = (after) => (after == null ? (ENGINE === "quickjs" ? null : undefined) : after);
 
 /** One page of connected clients sorted by id, strictly after `after`, at most `limit` (1..=1000). */
-export function getClientList(after = null, limit = 256) {
-  return list(call(api.getClientList, cursor(after), limit));
+export function getClientList(after, limit) {
+  return list(call(api.getClientList, cursor(after), limitOf(limit)));
 }
 
 /** Like `getClientList`, members of `group` only. */
-export function getClientListByGroup(group, after = null, limit = 256) {
-  return list(call(api.getClientListByGroup, group, cursor(after), limit));
+export function getClientListByGroup(group, after, limit) {
+  return list(call(api.getClientListByGroup, group, cursor(after), limitOf(limit)));
 }
 
 /** Like `getClientList`, clients bound to `uid` only. */
-export function getClientListByUid(uid, after = null, limit = 256) {
-  return list(call(api.getClientListByUid, uid, cursor(after), limit));
+export function getClientListByUid(uid, after, limit) {
+  return list(call(api.getClientListByUid, uid, cursor(after), limitOf(limit)));
 }
 
 // Every item of every page `fetch(after, size)` returns, until an empty page; an item's
 // cursor is `cursorOf(item)`.
 function* pages(fetch, options, cursorOf = (item) => item) {
   let after = options?.after ?? null;
-  const size = options?.pageSize ?? 256;
+  const size = options?.pageSize ?? DEFAULT_PAGE_SIZE;
   for (;;) {
     const page = fetch(after, size);
     if (page.length === 0) return;
@@ -205,18 +236,18 @@ export function clientsOfUid(uid, options) {
 }
 
 /** One page of bound uids, sorted, each once, strictly after `after`, at most `limit` (1..=1000). */
-export function getUidListPaged(after = null, limit = 256) {
-  return list(call(api.getUidListPaged, cursor(after), limit));
+export function getUidListPaged(after, limit) {
+  return list(call(api.getUidListPaged, cursor(after), limitOf(limit)));
 }
 
 /** Like `getUidListPaged`, uids bound to members of `group` only. */
-export function getUidListByGroupPaged(group, after = null, limit = 256) {
-  return list(call(api.getUidListByGroupPaged, group, cursor(after), limit));
+export function getUidListByGroupPaged(group, after, limit) {
+  return list(call(api.getUidListByGroupPaged, group, cursor(after), limitOf(limit)));
 }
 
 /** One page of groups that have members, sorted, strictly after `after`, at most `limit`. */
-export function getGroupListPaged(after = null, limit = 256) {
-  return list(call(api.getGroupListPaged, cursor(after), limit));
+export function getGroupListPaged(after, limit) {
+  return list(call(api.getGroupListPaged, cursor(after), limitOf(limit)));
 }
 
 /** Every bound uid, sorted, fetched a page at a time. */
@@ -240,13 +271,13 @@ const sessionPairs = (raw) => list(raw).map(([client, session]) => [client, from
  * One page of `[clientId, session]` pairs of connected clients, sorted by id, strictly after
  * `after`, at most `limit` (1..=1000): GatewayWorker's `getAllClientSessions`, paged.
  */
-export function getClientSessions(after = null, limit = 256) {
-  return sessionPairs(call(api.getClientSessions, cursor(after), limit));
+export function getClientSessions(after, limit) {
+  return sessionPairs(call(api.getClientSessions, cursor(after), limitOf(limit)));
 }
 
 /** Like `getClientSessions`, members of `group` only (GatewayWorker's `getClientSessionsByGroup`). */
-export function getClientSessionsByGroup(group, after = null, limit = 256) {
-  return sessionPairs(call(api.getClientSessionsByGroup, group, cursor(after), limit));
+export function getClientSessionsByGroup(group, after, limit) {
+  return sessionPairs(call(api.getClientSessionsByGroup, group, cursor(after), limitOf(limit)));
 }
 
 // Session pages are [client, session] pairs, whose cursor is the client.
@@ -264,31 +295,30 @@ export function clientSessionsInGroup(group, options) {
 
 /** The member count of each of `groups` (at most 1000), as `{group: count}`; 0 for none. */
 export function getClientCountByGroups(groups) {
-  const out = {};
-  for (const [group, n] of list(call(api.getClientCountByGroups, list(groups)))) out[group] = Number(n);
-  return out;
+  return record(list(call(api.getClientCountByGroups, list(groups))).map(([group, n]) => [group, Number(n)]));
 }
 
 /** The clients bound to each of `uids` (at most 1000), as `{uid: [clientId, …]}`; `[]` if offline. */
 export function getClientIdsByUids(uids) {
-  const out = {};
-  for (const [uid, ids] of list(call(api.getClientIdsByUids, list(uids)))) out[uid] = list(ids);
-  return out;
+  return record(list(call(api.getClientIdsByUids, list(uids))).map(([uid, ids]) => [uid, list(ids)]));
 }
 
-/** Bound uids, sorted; `unique`: each once across the cluster, else per gateway (may repeat). */
-export function getUidList(unique = true) {
-  return list(call(api.getUidList, unique));
+/**
+ * Bound uids, sorted; `unique` (required): each once across the cluster (the expensive
+ * cluster-wide query), else each gateway's list concatenated (cheaper, may repeat).
+ */
+export function getUidList(unique) {
+  return list(call(api.getUidList, uniqueOf(unique)));
 }
 
 /** Uids bound to members of `group`, sorted; `unique` as in `getUidList`. */
-export function getUidListByGroup(group, unique = true) {
-  return list(call(api.getUidListByGroup, group, unique));
+export function getUidListByGroup(group, unique) {
+  return list(call(api.getUidListByGroup, group, uniqueOf(unique)));
 }
 
 /** Groups that have members, sorted; `unique` as in `getUidList`. */
-export function getGroupList(unique = true) {
-  return list(call(api.getGroupList, unique));
+export function getGroupList(unique) {
+  return list(call(api.getGroupList, uniqueOf(unique)));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -362,8 +392,8 @@ export const kv = Object.freeze({
     return Number(call(rawKv.increment, key, ENGINE === "quickjs" ? Number(delta) : BigInt(delta)));
   },
   /** One page of keys with `prefix`, sorted, after `after`, at most `limit` (1..=1000). */
-  listKeys(prefix = "", after = null, limit = 500) {
-    return list(call(rawKv.listKeys, prefix, cursor(after), limit));
+  listKeys(prefix, after, limit) {
+    return list(call(rawKv.listKeys, String(prefix ?? ""), cursor(after), limitOf(limit)));
   },
   /** Every key with `prefix`, sorted, fetched a page at a time. */
   *keys(prefix = "") {
@@ -371,11 +401,17 @@ export const kv = Object.freeze({
   },
 });
 
-/** The names of the fields `getClientInfo` can fill. */
+/** The names of the fields `getClientInfo` can fill: pass it for all of them. */
 export const INFO_FIELDS = Object.freeze(["remoteIp", "remotePort", "uid", "session", "groups", "system"]);
 
-/** The asked fields of what the gateway knows about the client; `null` if it is unknown. */
-export function getClientInfo(client, fields = INFO_FIELDS) {
+/**
+ * The asked `fields` (required; `INFO_FIELDS` for all) of what the gateway knows about the
+ * client; `null` if it is unknown.
+ */
+export function getClientInfo(client, fields) {
+  if (fields == null || typeof fields[Symbol.iterator] !== "function" || typeof fields === "string") {
+    throw new TypeError("fields is required: an array of field names, or INFO_FIELDS for all");
+  }
   const flags = {};
   for (const f of INFO_FIELDS) flags[f] = false;
   for (const f of fields) {
@@ -401,7 +437,7 @@ export function getClientInfo(client, fields = INFO_FIELDS) {
             lastActiveMs: Number(s.lastActiveMs),
             bytesIn: Number(s.bytesIn),
             bytesOut: Number(s.bytesOut),
-            gatewayId: s.gatewayId,
+            gatewayId: fromU32(s.gatewayId),
           },
   };
 }
@@ -545,7 +581,7 @@ class Context {
   constructor(raw) {
     this.client = raw.client;
     this.remoteAddr = raw.remoteAddr;
-    this.gatewayId = raw.gatewayId;
+    this.gatewayId = fromU32(raw.gatewayId);
     this.uid = none(raw.uid);
     this.session = fromRawSession(raw.session);
   }
@@ -584,11 +620,22 @@ class HttpRequest {
 /** A thenable: what an `async` handler returns. */
 const isPromise = (value) => value != null && typeof value.then === "function";
 
+// The WIT export's name of a handler: `onWebsocketConnect` → `on-websocket-connect`.
+const witName = (handler) => handler.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+// The error policy: a `SwitchboardError` that escapes a handler is logged at warn and the event
+// ends normally (the instance and its state stay); anything else is rethrown, and traps.
+function escaped(handler, e) {
+  if (!(e instanceof SwitchboardError)) throw e;
+  log("warn", `unhandled error in ${witName(handler)}: ${e.kind}: ${e.detail ?? ""}`);
+}
+
 // What a handler returned, handed back to the engine. StarlingMonkey runs its event loop until
 // a returned promise settles, so an `async` handler may `await fetch(…)`. QuickJS (`--sync`)
 // would drop the promise and the rest of the handler with it: refused, loudly, at once.
 function settle(handler, result) {
-  if (!isPromise(result) || ENGINE === "starlingmonkey") return result;
+  if (!isPromise(result)) return result;
+  if (ENGINE === "starlingmonkey") return result.then(undefined, (e) => escaped(handler, e));
   const why =
     `${handler} returned a Promise, which the QuickJS engine cannot wait for: make it a plain ` +
     `function, or build with StarlingMonkey ("switchboard": { "engine": "starlingmonkey" } in ` +
@@ -611,6 +658,15 @@ function verdict(result) {
   if (result instanceof Rejection) throw { status: result.status, reason: result.reason };
 }
 
+// `onWebsocketConnect` let `e` escape: a `Rejection` refuses with its status, a
+// `SwitchboardError` is logged and refuses with 500 (a failed check must not let a client in),
+// anything else traps.
+function refused(e) {
+  if (e instanceof Rejection) return verdict(e);
+  escaped("onWebsocketConnect", e);
+  throw { status: 500, reason: "internal error" };
+}
+
 /**
  * The `events` export of the component, built from the plugin's default export: an object
  * of handlers, or a class (instantiated once per instance, on its first event). Used by the
@@ -624,31 +680,38 @@ export function makeEvents(pluginOrClass) {
     }
     return plugin;
   };
-  // Calls handler `name` if the plugin has it.
-  const run = (name, ...args) => {
+  // Calls handler `name` if the plugin has it; throws what escapes it.
+  const call = (name, ...args) => {
     const p = get();
     return p[name] ? settle(name, p[name](...args)) : undefined;
   };
+  // The same, with the error policy applied to what escapes.
+  const run = (name, ...args) => {
+    try {
+      return call(name, ...args);
+    } catch (e) {
+      return escaped(name, e);
+    }
+  };
   return {
     onWorkerStart(workerId) {
-      return run("onWorkerStart", workerId);
+      return run("onWorkerStart", fromU32(workerId));
     },
     onConnect(ctx) {
       return run("onConnect", new Context(ctx));
     },
     onWebsocketConnect(ctx, request) {
+      const p = get();
+      if (!p.onWebsocketConnect) return undefined;
       let result;
       try {
-        result = run("onWebsocketConnect", new Context(ctx), new HttpRequest(request));
+        result = p.onWebsocketConnect(new Context(ctx), new HttpRequest(request));
       } catch (e) {
-        if (!(e instanceof Rejection)) throw e;
-        result = e;
+        return refused(e);
       }
       if (!isPromise(result)) return verdict(result);
-      return result.then(verdict, (e) => {
-        if (e instanceof Rejection) return verdict(e);
-        throw e;
-      });
+      if (ENGINE !== "starlingmonkey") return settle("onWebsocketConnect", result);
+      return result.then(verdict, refused);
     },
     onMessage(ctx, message) {
       return run("onMessage", new Context(ctx), fromRawMessage(message));
@@ -660,7 +723,7 @@ export function makeEvents(pluginOrClass) {
       return run("onTimer", Number(id));
     },
     onWorkerStop(workerId) {
-      return run("onWorkerStop", workerId);
+      return run("onWorkerStop", fromU32(workerId));
     },
   };
 }

@@ -246,9 +246,9 @@ impl ClientId {
         leave_group(self, group)
     }
 
-    /// This client's session now; `None` if the client is unknown (see [`get_session`]).
+    /// This client's session now; `None` if the client is unknown (see [`session()`]).
     pub fn session(&self) -> Result<Option<Session>> {
-        get_session(self)
+        session(self)
     }
 
     /// Replaces this client's session (see [`set_session`]).
@@ -673,6 +673,48 @@ impl Rejection {
         Rejection::new(403, reason)
     }
 }
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "rejected with {}: {}", self.status, self.reason)
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+/// What an `on_websocket_connect` handler may fail with when it both refuses handshakes and
+/// calls the API with `?`: a [`Rejection`] refuses with its status, an API [`Error`] is logged
+/// as the error policy says and refuses with 500.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Refuse the handshake with this status and reason.
+    Rejected(Rejection),
+    /// An API call failed: logged at warn, the handshake refused with 500.
+    Failed(Error),
+}
+
+impl From<Rejection> for Refusal {
+    fn from(r: Rejection) -> Refusal {
+        Refusal::Rejected(r)
+    }
+}
+
+impl From<Error> for Refusal {
+    fn from(e: Error) -> Refusal {
+        Refusal::Failed(e)
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::Rejected(r) => r.fmt(f),
+            Refusal::Failed(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for Refusal {}
 
 /// Which fields [`client_info`] fills; combine with `|`, [`InfoFields::all()`] = SwooleWorker's 255.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -1182,7 +1224,7 @@ pub fn delete_session(client: &ClientId) -> Result<()> {
 }
 
 /// The client's session: `None` if the client is unknown, empty if it has none.
-pub fn get_session(client: &ClientId) -> Result<Option<Session>> {
+pub fn session(client: &ClientId) -> Result<Option<Session>> {
     Ok(raw::get_session(&client.0)?.map(session_from_raw))
 }
 
@@ -1457,45 +1499,115 @@ pub fn sessions_in_group(group: &str) -> Paged<(ClientId, Session)> {
 ///
 /// One value lives per instance, created with [`Default`] on the instance's first event; the
 /// host never runs two handlers of one instance at once, hence `&mut self`.
+///
+/// # Errors: the SDK's policy
+/// Every handler returns either `()` or `Result<(), E>` for any `E: Display` (the SDK's
+/// [`Error`], [`kv::KvError`], `anyhow::Error`, a `String` …), so `?` works inside handlers.
+/// An error a handler lets escape is logged at warn as
+/// `unhandled error in on-message: KIND: DETAIL` (the WIT export's name; KIND is the SDK
+/// error's kebab-case kind, or `error` for any other type) and the event ends normally: no
+/// trap, the instance and its state stay. In `on_websocket_connect` a [`Rejection`] refuses
+/// the handshake with its status, and any other escaped error refuses it with 500 (a check
+/// that failed must not let a client in); return `Result<(), Refusal>` there to use `?` on
+/// both. A panic still traps, as before.
+///
+/// Returning something other than `()` refines the trait's `impl Outcome`, which rustc's
+/// `refining_impl_trait` lint reports: allow it once for the crate
+/// (`[lints.rust] refining_impl_trait = "allow"` in Cargo.toml, as `switchboard new` does).
 pub trait Plugin: Default + 'static {
     /// An instance was created (at start, scale-up, hot swap or after a failure); may set timers.
-    fn on_worker_start(&mut self, worker_id: u32) {
+    fn on_worker_start(&mut self, worker_id: u32) -> impl Outcome {
         let _ = worker_id;
     }
 
     /// A TCP client was accepted, or a WebSocket handshake completed.
-    fn on_connect(&mut self, ctx: &Context) {
+    fn on_connect(&mut self, ctx: &Context) -> impl Outcome {
         let _ = ctx;
     }
 
-    /// A WebSocket handshake arrived; `Err` refuses it with that HTTP status and reason.
-    fn on_websocket_connect(
-        &mut self,
-        ctx: &Context,
-        request: HttpRequest,
-    ) -> std::result::Result<(), Rejection> {
+    /// A WebSocket handshake arrived; `Err(Rejection)` refuses it with that HTTP status and
+    /// reason, any other error with 500.
+    fn on_websocket_connect(&mut self, ctx: &Context, request: HttpRequest) -> impl Outcome {
         let _ = (ctx, request);
-        Ok(())
     }
 
     /// One complete message arrived, byte-exact.
-    fn on_message(&mut self, ctx: &Context, message: Message) {
+    fn on_message(&mut self, ctx: &Context, message: Message) -> impl Outcome {
         let _ = (ctx, message);
     }
 
     /// The client is gone; `bound` is what it was bound to; queries about it answer "offline".
-    fn on_close(&mut self, ctx: &Context, bound: Bound) {
+    fn on_close(&mut self, ctx: &Context, bound: Bound) -> impl Outcome {
         let _ = (ctx, bound);
     }
 
     /// A timer set by this instance fired.
-    fn on_timer(&mut self, id: TimerId) {
+    fn on_timer(&mut self, id: TimerId) -> impl Outcome {
         let _ = id;
     }
 
     /// The instance is being retired (stop, hot swap); it has bounded time.
-    fn on_worker_stop(&mut self, worker_id: u32) {
+    fn on_worker_stop(&mut self, worker_id: u32) -> impl Outcome {
         let _ = worker_id;
+    }
+}
+
+/// What a handler may return: `()`, or `Result<(), E>` for any `E: Display + 'static`.
+///
+/// See [the error policy](Plugin#errors-the-sdks-policy) for what happens to an `Err`.
+pub trait Outcome {
+    /// `None` if the handler succeeded, else what escaped it.
+    #[doc(hidden)]
+    fn escaped(self) -> Option<Escaped>;
+}
+
+impl Outcome for () {
+    fn escaped(self) -> Option<Escaped> {
+        None
+    }
+}
+
+impl<E: fmt::Display + 'static> Outcome for std::result::Result<(), E> {
+    fn escaped(self) -> Option<Escaped> {
+        let e = self.err()?;
+        let any: &dyn Any = &e;
+        Some(if let Some(rejection) = any.downcast_ref::<Rejection>() {
+            Escaped::Rejected(rejection.clone())
+        } else if let Some(Refusal::Rejected(rejection)) = any.downcast_ref::<Refusal>() {
+            Escaped::Rejected(rejection.clone())
+        } else if let Some(Refusal::Failed(api)) = any.downcast_ref::<Refusal>() {
+            Escaped::Error(api.kind(), api.detail().to_owned())
+        } else if let Some(api) = any.downcast_ref::<Error>() {
+            Escaped::Error(api.kind(), api.detail().to_owned())
+        } else if let Some(kv) = any.downcast_ref::<kv::KvError>() {
+            Escaped::Error(kv.kind(), kv.detail().to_owned())
+        } else {
+            Escaped::Error("error", e.to_string())
+        })
+    }
+}
+
+/// What escaped a handler (support for [`Outcome`]; not a stable API).
+#[doc(hidden)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Escaped {
+    /// A [`Rejection`]: a refused handshake in `on_websocket_connect`.
+    Rejected(Rejection),
+    /// Any other error: its kebab-case kind (`error` if not the SDK's) and its detail.
+    Error(&'static str, String),
+}
+
+impl Escaped {
+    /// The log line of the error policy for handler `handler` (the WIT export's name).
+    fn line(&self, handler: &str) -> String {
+        match self {
+            Escaped::Rejected(r) => {
+                format!("unhandled error in {handler}: error: {r}")
+            }
+            Escaped::Error(kind, detail) => {
+                format!("unhandled error in {handler}: {kind}: {detail}")
+            }
+        }
     }
 }
 
@@ -1543,17 +1655,26 @@ pub mod __private {
         })
     }
 
+    /// Applies the error policy to what handler `handler` (the WIT export's name) returned.
+    fn settle(handler: &str, outcome: impl Outcome) {
+        if let Some(escaped) = outcome.escaped() {
+            log(LogLevel::Warn, &escaped.line(handler));
+        }
+    }
+
     /// Implements the generated `Guest` trait for a [`Plugin`] type.
     pub struct Adapter<P>(std::marker::PhantomData<P>);
 
     impl<P: Plugin> raw_events::Guest for Adapter<P> {
         fn on_worker_start(worker_id: u32) {
-            with_plugin::<P, _>((), |p| p.on_worker_start(worker_id));
+            with_plugin::<P, _>((), |p| {
+                settle("on-worker-start", p.on_worker_start(worker_id))
+            });
         }
 
         fn on_connect(ctx: raw_types::Context) {
             let ctx = Context::from(ctx);
-            with_plugin::<P, _>((), |p| p.on_connect(&ctx));
+            with_plugin::<P, _>((), |p| settle("on-connect", p.on_connect(&ctx)));
         }
 
         fn on_websocket_connect(
@@ -1566,18 +1687,29 @@ pub mod __private {
                 query: request.query,
                 headers: request.headers,
             };
-            let busy = Err(Rejection::new(503, "plugin busy"));
-            with_plugin::<P, _>(busy, |p| p.on_websocket_connect(&ctx, request)).map_err(|r| {
-                raw_types::Rejection {
-                    status: r.status,
-                    reason: r.reason,
+            let busy = Some(Escaped::Rejected(Rejection::new(503, "plugin busy")));
+            let escaped =
+                with_plugin::<P, _>(busy, |p| p.on_websocket_connect(&ctx, request).escaped());
+            let rejection = match escaped {
+                None => return Ok(()),
+                Some(Escaped::Rejected(r)) => r,
+                Some(error) => {
+                    // A check that failed must not let the client in.
+                    log(LogLevel::Warn, &error.line("on-websocket-connect"));
+                    Rejection::new(500, "internal error")
                 }
+            };
+            Err(raw_types::Rejection {
+                status: rejection.status,
+                reason: rejection.reason,
             })
         }
 
         fn on_message(ctx: raw_types::Context, message: raw_types::Message) {
             let ctx = Context::from(ctx);
-            with_plugin::<P, _>((), |p| p.on_message(&ctx, message.into()));
+            with_plugin::<P, _>((), |p| {
+                settle("on-message", p.on_message(&ctx, message.into()));
+            });
         }
 
         fn on_close(ctx: raw_types::Context, bound: raw_types::Bound) {
@@ -1586,15 +1718,17 @@ pub mod __private {
                 uid: bound.uid,
                 groups: bound.groups,
             };
-            with_plugin::<P, _>((), |p| p.on_close(&ctx, bound));
+            with_plugin::<P, _>((), |p| settle("on-close", p.on_close(&ctx, bound)));
         }
 
         fn on_timer(id: u64) {
-            with_plugin::<P, _>((), |p| p.on_timer(TimerId(id)));
+            with_plugin::<P, _>((), |p| settle("on-timer", p.on_timer(TimerId(id))));
         }
 
         fn on_worker_stop(worker_id: u32) {
-            with_plugin::<P, _>((), |p| p.on_worker_stop(worker_id));
+            with_plugin::<P, _>((), |p| {
+                settle("on-worker-stop", p.on_worker_stop(worker_id))
+            });
         }
     }
 }
@@ -1663,6 +1797,33 @@ mod tests {
         assert_eq!(r.query_param("flag"), Some(""));
         assert_eq!(r.query_param("zz"), None);
         assert_eq!(r.header("X-Token"), Some("t"));
+    }
+
+    #[test]
+    fn what_escapes_a_handler_is_named_by_its_kind() {
+        assert_eq!(().escaped(), None);
+        assert_eq!(Ok::<(), Error>(()).escaped(), None);
+        let api = Err::<(), _>(Error::InvalidClientId("not 20 hex".into())).escaped();
+        assert_eq!(
+            api.map(|e| e.line("on-message")).as_deref(),
+            Some("unhandled error in on-message: invalid-client-id: not 20 hex")
+        );
+        let kv = Err::<(), _>(kv::KvError::Unavailable("down".into())).escaped();
+        assert_eq!(kv, Some(Escaped::Error("unavailable", "down".into())));
+        let other = Err::<(), _>(String::from("disk full")).escaped();
+        assert_eq!(
+            other.map(|e| e.line("on-timer")).as_deref(),
+            Some("unhandled error in on-timer: error: disk full")
+        );
+        let refused = Err::<(), _>(Rejection::unauthorized("no token")).escaped();
+        assert_eq!(
+            refused,
+            Some(Escaped::Rejected(Rejection::unauthorized("no token")))
+        );
+        let refusal = Err::<(), Refusal>(Rejection::forbidden("no").into()).escaped();
+        assert_eq!(refusal, Some(Escaped::Rejected(Rejection::forbidden("no"))));
+        let failed = Err::<(), Refusal>(Error::Timeout("slow".into()).into()).escaped();
+        assert_eq!(failed, Some(Escaped::Error("timeout", "slow".into())));
     }
 
     #[test]

@@ -23,6 +23,10 @@ const MAX_ROOM: usize = 64;
 const HELP: &str =
     "commands: /nick NAME, /join ROOM, /leave [ROOM], /who, /msg NICK TEXT, /history, /help";
 
+/// What separates a command from its argument, and is trimmed around a message: ASCII
+/// whitespace (space, tab, CR, LF, form feed, vertical tab), the same in every chat port.
+const SPACE: [char; 6] = [' ', '\t', '\r', '\n', '\x0c', '\x0b'];
+
 /// The chat plugin; it keeps no state of its own.
 #[derive(Default)]
 struct Chat;
@@ -84,8 +88,14 @@ impl Client<'_> {
         if current != Some(nick) && sb::is_uid_online(nick).unwrap_or(false) {
             return self.reply(format!("error: nick {nick} is taken"));
         }
-        check(self.id.bind_uid(nick));
-        check(self.id.update_session([(NICK, nick)]));
+        // Recorded only once the uid is bound: a nick the gateway did not take is no nick.
+        if let Err(e) = self
+            .id
+            .bind_uid(nick)
+            .and_then(|()| self.id.update_session([(NICK, nick)]))
+        {
+            return self.reply(format!("error: could not take nick {nick}: {e}"));
+        }
         self.session.insert(NICK.to_owned(), nick.to_owned());
         self.reply(format!("* you are now known as {nick}"));
         if let Some(room) = self.room()
@@ -111,8 +121,15 @@ impl Client<'_> {
         if let Some(old) = self.room().map(str::to_owned) {
             self.leave_room(&old);
         }
-        check(self.id.join(room));
-        check(self.id.update_session([(ROOM, room)]));
+        // Recorded only once the membership exists: a room not joined is no room.
+        if let Err(e) = self
+            .id
+            .join(room)
+            .and_then(|()| self.id.update_session([(ROOM, room)]))
+        {
+            self.session.remove(ROOM);
+            return self.reply(format!("error: could not join {room}: {e}"));
+        }
         self.session.insert(ROOM.to_owned(), room.to_owned());
         check(sb::send_to_group(
             room,
@@ -195,10 +212,10 @@ impl Client<'_> {
     }
 
     fn msg(&self, args: &str) {
-        let Some((nick, text)) = args.split_once(char::is_whitespace) else {
+        let Some((nick, text)) = args.split_once(SPACE) else {
             return self.reply("error: usage: /msg NICK TEXT");
         };
-        let text = text.trim();
+        let text = text.trim_matches(SPACE);
         if nick.is_empty() || text.is_empty() {
             return self.reply("error: usage: /msg NICK TEXT");
         }
@@ -227,15 +244,15 @@ impl Client<'_> {
     }
 
     fn handle(&mut self, line: &str) {
-        let line = line.trim();
+        let line = line.trim_matches(SPACE);
         if line.is_empty() {
             return;
         }
         let Some(command) = line.strip_prefix('/') else {
             return self.say(line);
         };
-        let (name, args) = match command.split_once(char::is_whitespace) {
-            Some((name, args)) => (name, args.trim()),
+        let (name, args) = match command.split_once(SPACE) {
+            Some((name, args)) => (name, args.trim_matches(SPACE)),
             None => (command, ""),
         };
         match (name, args) {

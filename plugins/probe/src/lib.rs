@@ -14,11 +14,13 @@ use switchboard_sdk::{
 /// The group that gets `close` and `timer` event notices.
 const OBSERVERS: &str = "observers";
 
-/// The probe's state: the worker id it was started with, and the memory `alloc` hoards.
+/// The probe's state: the worker id it was started with, the memory `alloc` hoards, and how
+/// many `unhandled` requests this instance saw (in memory: it survives only if no trap did).
 #[derive(Default)]
 struct Probe {
     worker: Option<u32>,
     hoard: Vec<Vec<u8>>,
+    unhandled: u64,
 }
 
 /// Why a request could not be answered with `ok`.
@@ -31,6 +33,9 @@ enum Failure {
     Kv(sb::kv::KvError),
     /// An outbound HTTP request failed (kind `http`), or WASI refused something (`wasi`).
     Other(&'static str, String),
+    /// An API error the handler lets escape unanswered (the `unhandled` op): the SDK's error
+    /// policy logs it.
+    Escape(sb::Error),
 }
 
 impl From<sb::kv::KvError> for Failure {
@@ -439,7 +444,7 @@ impl Probe {
                 sb::delete_session(&a.client("client")?)?;
                 Value::Null
             }
-            "get-session" => match sb::get_session(&a.client("client")?)? {
+            "get-session" => match sb::session(&a.client("client")?)? {
                 Some(session) => session_json(&session),
                 None => Value::Null,
             },
@@ -474,6 +479,13 @@ impl Probe {
                 Value::Null
             }
             "worker" => json!(self.worker),
+            "unhandled" => {
+                self.unhandled += 1;
+                let client = a.client("client")?;
+                sb::send_to_client(&client, "x").map_err(Failure::Escape)?;
+                Value::Null
+            }
+            "counter" => json!(self.unhandled),
             "var" => json!(sb::variables::get(a.str("name")?)),
             "kv-get" => json!(sb::kv::get_string(a.str("key")?)?),
             "kv-set" => {
@@ -588,22 +600,23 @@ impl Probe {
         })
     }
 
-    /// Answers one JSON request.
-    fn request(&mut self, ctx: &Context, text: &str) -> Value {
+    /// Answers one JSON request; `Err` is an API error left for the SDK's policy (no answer).
+    fn request(&mut self, ctx: &Context, text: &str) -> sb::Result<Value> {
         let request: Value = match serde_json::from_str(text) {
             Ok(v) => v,
-            Err(e) => return failure_json(Value::Null, bad(format!("invalid JSON: {e}"))),
+            Err(e) => return Ok(failure_json(Value::Null, bad(format!("invalid JSON: {e}")))),
         };
         let Value::Object(map) = request else {
-            return failure_json(Value::Null, bad("a request is a JSON object"));
+            return Ok(failure_json(Value::Null, bad("a request is a JSON object")));
         };
         let id = map.get("id").cloned().unwrap_or(Value::Null);
         let Some(Value::String(op)) = map.get("op") else {
-            return failure_json(id, bad("`op` must be a string"));
+            return Ok(failure_json(id, bad("`op` must be a string")));
         };
         match self.run(ctx, op, &Args(&map)) {
-            Ok(ok) => json!({ "id": id, "ok": ok }),
-            Err(f) => failure_json(id, f),
+            Ok(ok) => Ok(json!({ "id": id, "ok": ok })),
+            Err(Failure::Escape(e)) => Err(e),
+            Err(f) => Ok(failure_json(id, f)),
         }
     }
 }
@@ -611,7 +624,8 @@ impl Probe {
 fn failure_json(id: Value, failure: Failure) -> Value {
     let (kind, detail) = match failure {
         Failure::BadRequest(d) => ("bad-request", d),
-        Failure::Api(e) => (e.kind(), e.detail().to_owned()),
+        // `Escape` never gets here (`request` lets it escape); as an API error if it did.
+        Failure::Api(e) | Failure::Escape(e) => (e.kind(), e.detail().to_owned()),
         Failure::Kv(e) => (e.kind(), e.detail().to_owned()),
         Failure::Other(kind, d) => (kind, d),
     };
@@ -638,7 +652,7 @@ impl Plugin for Probe {
         &mut self,
         ctx: &Context,
         request: HttpRequest,
-    ) -> Result<(), Rejection> {
+    ) -> Result<(), sb::Refusal> {
         // `?bind=U&join=G&greet=T&nick=N` (N stored as JSON): act on the client before the verdict, as GatewayWorker
         // apps do in onWebSocketConnect; a rejection undoes all of it.
         let client = ctx.client();
@@ -655,25 +669,27 @@ impl Plugin for Probe {
                 sb::log(LogLevel::Warn, &format!("probe: on-websocket-connect: {e}"));
             }
         }
+        if request.query_param("fail").is_some() {
+            // An API error left to the SDK's policy: logged, the handshake refused with 500.
+            sb::send_to_client(&ClientId::new_unchecked("nope"), "x")?;
+        }
         match request.query_param("reject") {
-            Some(status) => Err(Rejection::new(
-                status.parse().unwrap_or(403),
-                "rejected by probe",
-            )),
+            Some(status) => {
+                Err(Rejection::new(status.parse().unwrap_or(403), "rejected by probe").into())
+            }
             None => Ok(()),
         }
     }
 
-    fn on_message(&mut self, ctx: &Context, message: Message) {
+    fn on_message(&mut self, ctx: &Context, message: Message) -> sb::Result<()> {
         let reply = match message {
             Message::Text(text) if text.trim_start().starts_with('{') => {
-                Message::Text(self.request(ctx, &text).to_string())
+                Message::Text(self.request(ctx, &text)?.to_string())
             }
             other => other,
         };
-        if let Err(e) = ctx.reply(reply) {
-            sb::log(LogLevel::Warn, &format!("probe: reply failed: {e}"));
-        }
+        // A reply that fails is the SDK's to log (the error policy).
+        ctx.reply(reply)
     }
 
     fn on_close(&mut self, ctx: &Context, bound: Bound) {

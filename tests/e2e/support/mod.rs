@@ -63,19 +63,27 @@ pub fn plugins_dir() -> &'static Path {
     })
 }
 
+/// `setup` with a compile cache shared by the tests and kept between runs: the JS, Python and
+/// Go components take seconds each to compile, then milliseconds to load from the cache.
+pub fn cached(setup: Setup) -> Setup {
+    let cache = plugins_dir().join(".e2e/cache");
+    setup.worker(&format!("cache_dir = {:?}", cache.display().to_string()))
+}
+
 /// A test-only plugin of `tests/plugins/NAME` (one that misbehaves on purpose, so it is no
 /// example and never lands in target/plugins), built once per test run: with cargo, or with
-/// `switchboard build` when the folder has a `package.json` or a `go.mod`.
+/// `switchboard build` when the folder has a `package.json`, a `pyproject.toml` or a `go.mod`.
 pub fn fixture_bytes(name: &str) -> Vec<u8> {
     static BUILT: Mutex<Vec<String>> = Mutex::new(Vec::new());
     plugins_dir(); // the toolchains are installed, the plugin profile's deps are built
     let source = root().join("tests/plugins").join(name);
-    let other = ["package.json", "go.mod"]
+    let other = ["package.json", "pyproject.toml", "go.mod"]
         .into_iter()
         .find(|manifest| source.join(manifest).is_file());
     let target_dir = root().join("target/wasm");
     let path = match other {
         Some("go.mod") => target_dir.join(format!("go/{name}.wasm")),
+        Some("pyproject.toml") => target_dir.join(format!("python/{name}.wasm")),
         Some(_) => target_dir.join(format!("js/{name}.wasm")),
         None => target_dir.join(format!("wasm32-wasip2/plugin/{name}.wasm")),
     };

@@ -4,7 +4,7 @@ are bytes (``str`` is stored as UTF-8), at most 1 000 000.
 
 ::
 
-    from switchboard import kv
+    from switchboard_plugin import kv
 
     kv.set("greeting", "hello")
     kv.get_string("greeting")            # "hello"
@@ -15,12 +15,12 @@ are bytes (``str`` is stored as UTF-8), at most 1 000 000.
 
 Errors raise :class:`KvError` subclasses (:class:`InvalidKey`, :class:`TooLarge`,
 :class:`NotANumber`, :class:`InvalidArgument`, :class:`Unavailable`), which are also
-``switchboard.SwitchboardError``.
+``switchboard_plugin.SwitchboardError``.
 """
 
 from __future__ import annotations
 
-from typing import Iterator, List, Optional, Union
+from collections.abc import Iterator
 
 from componentize_py_types import Err as _Err
 from wit_world.imports import kv as _raw
@@ -78,7 +78,7 @@ def _error(err: _Err) -> KvError:
     return _ERRORS.get(type(value), KvError)(getattr(value, "value", str(value)))
 
 
-def get(key: str) -> Optional[bytes]:
+def get(key: str) -> bytes | None:
     """The value of ``key``, or ``None`` if it is not set (or has expired)."""
     try:
         value = _raw.get(key)
@@ -87,13 +87,13 @@ def get(key: str) -> Optional[bytes]:
     return None if value is None else bytes(value)
 
 
-def get_string(key: str) -> Optional[str]:
+def get_string(key: str) -> str | None:
     """The value of ``key`` as text (invalid UTF-8 replaced), or ``None``."""
     value = get(key)
     return None if value is None else value.decode("utf-8", "replace")
 
 
-def set(key: str, value: Union[str, bytes], ttl_ms: Optional[int] = None) -> None:  # noqa: A001
+def set(key: str, value: str | bytes, ttl_ms: int | None = None) -> None:  # noqa: A001
     """Sets ``key``; with ``ttl_ms`` it disappears that many milliseconds later."""
     data = value.encode("utf-8") if isinstance(value, str) else bytes(value)
     try:
@@ -118,7 +118,7 @@ def increment(key: str, delta: int = 1) -> int:
         raise _error(e) from None
 
 
-def list_keys(prefix: str = "", after: Optional[str] = None, limit: int = 500) -> List[str]:
+def list_keys(prefix: str, after: str | None, limit: int) -> list[str]:
     """One page of the keys with ``prefix``, sorted, after ``after``, at most ``limit``."""
     try:
         return list(_raw.list_keys(prefix, after, limit))
@@ -126,11 +126,10 @@ def list_keys(prefix: str = "", after: Optional[str] = None, limit: int = 500) -
         raise _error(e) from None
 
 
-def keys(prefix: str = "") -> Iterator[str]:
-    """Every key with ``prefix``, sorted, fetched a page at a time."""
-    after: Optional[str] = None
+def keys(prefix: str = "", *, after: str | None = None, page_size: int = 500) -> Iterator[str]:
+    """Every key with ``prefix``, sorted, strictly after ``after``, fetched ``page_size`` at a time."""
     while True:
-        page = list_keys(prefix, after)
+        page = list_keys(prefix, after, page_size)
         if not page:
             return
         yield from page

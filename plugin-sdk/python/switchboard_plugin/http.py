@@ -7,7 +7,7 @@ Waiting for the network does not count against the event's CPU deadline.
 
 ::
 
-    from switchboard import http
+    from switchboard_plugin import http
 
     response = http.get("http://127.0.0.1:8000/check?token=abc")
     if response.status == 200:
@@ -19,7 +19,7 @@ Waiting for the network does not count against the event's CPU deadline.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import List, Mapping, Optional, Tuple, Union
+from collections.abc import Mapping
 
 from componentize_py_types import Err as _Err
 from wit_world.imports import outgoing_handler as _handler
@@ -87,10 +87,10 @@ class Response:
     """A response: its status, headers (names in lowercase) and whole body."""
 
     status: int
-    headers: List[Tuple[str, bytes]]
+    headers: list[tuple[str, bytes]]
     body: bytes
 
-    def header(self, name: str) -> Optional[str]:
+    def header(self, name: str) -> str | None:
         """The first value of header ``name`` (any case), as text."""
         name = name.lower()
         for n, v in self.headers:
@@ -129,9 +129,9 @@ def _split(url: str):
 def request(
     method: str,
     url: str,
-    body: Union[bytes, str] = b"",
-    headers: Optional[Mapping[str, str]] = None,
-    timeout_ms: Optional[int] = None,
+    body: bytes | str = b"",
+    headers: Mapping[str, str] | None = None,
+    timeout_ms: int | None = None,
 ) -> Response:
     """Sends a request and reads the whole response."""
     scheme, authority, path = _split(url)
@@ -200,11 +200,11 @@ def request(
     return Response(status, response_headers, b"".join(chunks))
 
 
-def get(url: str, timeout_ms: Optional[int] = None) -> Response:
+def get(url: str, timeout_ms: int | None = None) -> Response:
     """``GET url``."""
     return request("GET", url, timeout_ms=timeout_ms)
 
 
-def post(url: str, body: Union[bytes, str], timeout_ms: Optional[int] = None) -> Response:
+def post(url: str, body: bytes | str, timeout_ms: int | None = None) -> Response:
     """``POST url`` with ``body``."""
     return request("POST", url, body=body, timeout_ms=timeout_ms)

@@ -8,7 +8,7 @@ componentize-py generates in plain Python: strings, ``bytes``, ``dict`` sessions
 
 A plugin is a module (``app.py``) that subclasses :class:`Plugin` and exports it::
 
-    import switchboard as sb
+    import switchboard_plugin as sb
 
     class Echo(sb.Plugin):
         def on_message(self, ctx: sb.Context, message: sb.Message) -> None:
@@ -22,10 +22,12 @@ component.
 One plugin object lives in each instance, created on the instance's first event; the host
 never runs two handlers of one instance at once. Several instances of one plugin run side by
 side: state that must be shared belongs in sessions, uids and groups (on the gateways).
-A handler that raises traps: only that event is lost and the host replaces the instance.
+A :class:`SwitchboardError` that escapes a handler is logged at warn and the event ends
+normally; any other exception traps: only that event is lost and the host replaces the
+instance (see :class:`Plugin`).
 
-Beyond the API: :mod:`switchboard.variables`, :mod:`switchboard.kv` and
-:mod:`switchboard.http`, as the app's ``[apps.NAME]`` table grants them.
+Beyond the API: :mod:`switchboard_plugin.variables`, :mod:`switchboard_plugin.kv` and
+:mod:`switchboard_plugin.http`, as the app's ``[apps.NAME]`` table grants them.
 
 Errors the host returns are raised as :class:`SwitchboardError` subclasses
 (:class:`InvalidClientId`, :class:`InvalidName`, :class:`TooLarge`, :class:`InvalidArgument`,
@@ -36,7 +38,9 @@ from __future__ import annotations
 
 import json as _json
 from dataclasses import dataclass
-from typing import Dict, Iterable, Iterator, List, Mapping, Optional, Tuple, Type, Union
+import inspect as _inspect
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Literal, TypeAlias, get_args
 
 from componentize_py_types import Err as _Err
 from wit_world.exports import Events as _EventsProtocol
@@ -58,18 +62,28 @@ __all__ = [
     "get_uid_list_paged", "get_uid_list_by_group_paged", "get_group_list_paged", "uids",
     "uids_in_group", "groups", "get_client_sessions", "get_client_sessions_by_group",
     "client_sessions", "client_sessions_in_group", "get_client_count_by_groups",
-    "get_client_ids_by_uids", "session_json", "set_session_json",
+    "get_client_ids_by_uids", "session_json", "set_session_json", "InfoField", "LogLevel",
+    "DEFAULT_PAGE_SIZE",
 ]
 
 #: One complete message: ``str`` for text (a WebSocket text frame, a text-protocol line),
 #: ``bytes`` for binary (a WebSocket binary frame, a length-prefixed frame).
-Message = Union[str, bytes]
+Message: TypeAlias = str | bytes
 
 #: A client's session: string keys to string values.
-Session = Dict[str, str]
+Session: TypeAlias = dict[str, str]
 
-#: The fields :func:`get_client_info` can fill; all of them by default.
-INFO_FIELDS = ("remote_ip", "remote_port", "uid", "session", "groups", "system")
+#: A field :func:`get_client_info` can fill.
+InfoField: TypeAlias = Literal["remote_ip", "remote_port", "uid", "session", "groups", "system"]
+
+#: All the fields :func:`get_client_info` can fill: ``get_client_info(client, INFO_FIELDS)``.
+INFO_FIELDS: tuple[InfoField, ...] = get_args(InfoField)
+
+#: A level of :func:`log`.
+LogLevel: TypeAlias = Literal["trace", "debug", "info", "warn", "error"]
+
+#: The page size of the paging iterators (:func:`clients`, :func:`uids` …) unless told otherwise.
+DEFAULT_PAGE_SIZE = 256
 
 
 # ------------------------------------------------------------------------------------------
@@ -148,7 +162,7 @@ def _message_to_raw(message: Message) -> _t.Message:
     raise TypeError(f"a message is str or bytes, not {type(message).__name__}")
 
 
-def _session_to_raw(session: Union[Mapping[str, str], Iterable[Tuple[str, str]]]) -> List[Tuple[str, str]]:
+def _session_to_raw(session: Mapping[str, str] | Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
     items = session.items() if isinstance(session, Mapping) else session
     merged = {str(k): str(v) for k, v in items}
     return sorted(merged.items())
@@ -175,7 +189,7 @@ class Context:
     #: The id of the gateway that holds the client.
     gateway_id: int
     #: The uid the client is bound to, if any.
-    uid: Optional[str]
+    uid: str | None
     #: A snapshot of the client's session, taken when the event left the gateway.
     session: Session
 
@@ -197,14 +211,14 @@ class HttpRequest:
     #: The query string without ``?``, empty if none.
     query: str
     #: The request headers, names in lowercase, in the order received.
-    headers: List[Tuple[str, str]]
+    headers: list[tuple[str, str]]
 
-    def header(self, name: str) -> Optional[str]:
+    def header(self, name: str) -> str | None:
         """The first value of header ``name`` (case-insensitive), if present."""
         name = name.lower()
         return next((v for k, v in self.headers if k == name), None)
 
-    def query_param(self, name: str) -> Optional[str]:
+    def query_param(self, name: str) -> str | None:
         """The raw value of ``name`` in the query string (``""`` for a bare key), if present."""
         for part in self.query.split("&"):
             key, _, value = part.partition("=")
@@ -230,9 +244,9 @@ class Bound:
     """What was bound to a client when it left; passed to :meth:`Plugin.on_close`."""
 
     #: The uid the client was bound to, if any.
-    uid: Optional[str]
+    uid: str | None
     #: The groups the client was a member of, sorted.
-    groups: List[str]
+    groups: list[str]
 
 
 @dataclass
@@ -252,12 +266,12 @@ class ClientInfo:
     """What :func:`get_client_info` returns: only the asked fields are not ``None``."""
 
     client: str
-    remote_ip: Optional[str]
-    remote_port: Optional[int]
-    uid: Optional[str]
-    session: Optional[Session]
-    groups: Optional[List[str]]
-    system: Optional[SystemInfo]
+    remote_ip: str | None
+    remote_port: int | None
+    uid: str | None
+    session: Session | None
+    groups: list[str] | None
+    system: SystemInfo | None
 
 
 # ------------------------------------------------------------------------------------------
@@ -362,7 +376,7 @@ def get_uid_count_by_group(group: str) -> int:
         raise _error(e) from None
 
 
-def get_uid_count(unique_percent: Optional[float] = None) -> int:
+def get_uid_count(unique_percent: float | None = None) -> int:
     """``None``: the exact number of distinct bound uids. A number ``p``: a cheap estimate
     (each gateway's distinct-uid count multiplied by ``p``, summed)."""
     try:
@@ -371,7 +385,7 @@ def get_uid_count(unique_percent: Optional[float] = None) -> int:
         raise _error(e) from None
 
 
-def get_client_list(after: Optional[str] = None, limit: int = 256) -> List[str]:
+def get_client_list(after: str | None, limit: int) -> list[str]:
     """One page of connected clients sorted by id, strictly after ``after``, at most ``limit``
     (1..=1000). An empty page means the end; :func:`clients` pages for you."""
     try:
@@ -380,7 +394,7 @@ def get_client_list(after: Optional[str] = None, limit: int = 256) -> List[str]:
         raise _error(e) from None
 
 
-def get_client_list_by_group(group: str, after: Optional[str] = None, limit: int = 256) -> List[str]:
+def get_client_list_by_group(group: str, after: str | None, limit: int) -> list[str]:
     """Like :func:`get_client_list`, members of ``group`` only."""
     try:
         return _api.get_client_list_by_group(group, after, limit)
@@ -388,7 +402,7 @@ def get_client_list_by_group(group: str, after: Optional[str] = None, limit: int
         raise _error(e) from None
 
 
-def get_client_list_by_uid(uid: str, after: Optional[str] = None, limit: int = 256) -> List[str]:
+def get_client_list_by_uid(uid: str, after: str | None, limit: int) -> list[str]:
     """Like :func:`get_client_list`, clients bound to ``uid`` only."""
     try:
         return _api.get_client_list_by_uid(uid, after, limit)
@@ -396,7 +410,7 @@ def get_client_list_by_uid(uid: str, after: Optional[str] = None, limit: int = 2
         raise _error(e) from None
 
 
-def _pages(fetch, page_size: int, after: Optional[str]) -> Iterator[str]:
+def _pages(fetch, page_size: int, after: str | None) -> Iterator[str]:
     while True:
         page = fetch(after, page_size)
         if not page:
@@ -405,30 +419,31 @@ def _pages(fetch, page_size: int, after: Optional[str]) -> Iterator[str]:
         after = page[-1]
 
 
-def clients(page_size: int = 256, after: Optional[str] = None) -> Iterator[str]:
+def clients(*, after: str | None = None, page_size: int = DEFAULT_PAGE_SIZE) -> Iterator[str]:
     """Every connected client, sorted by id, fetched ``page_size`` at a time."""
     return _pages(get_client_list, page_size, after)
 
 
-def clients_in_group(group: str, page_size: int = 256, after: Optional[str] = None) -> Iterator[str]:
+def clients_in_group(group: str, *, after: str | None = None, page_size: int = DEFAULT_PAGE_SIZE) -> Iterator[str]:
     """Every member of ``group``, sorted by id, fetched page by page."""
     return _pages(lambda a, n: get_client_list_by_group(group, a, n), page_size, after)
 
 
-def clients_of_uid(uid: str, page_size: int = 256, after: Optional[str] = None) -> Iterator[str]:
+def clients_of_uid(uid: str, *, after: str | None = None, page_size: int = DEFAULT_PAGE_SIZE) -> Iterator[str]:
     """Every client bound to ``uid``, sorted by id, fetched page by page."""
     return _pages(lambda a, n: get_client_list_by_uid(uid, a, n), page_size, after)
 
 
-def get_uid_list(unique: bool = True) -> List[str]:
-    """Bound uids, sorted; ``unique``: each once across the cluster, else per gateway (may repeat)."""
+def get_uid_list(unique: bool) -> list[str]:
+    """Bound uids, sorted. ``unique`` (required): each once across the cluster (the expensive
+    cluster-wide query), else each gateway's list concatenated (cheaper, may repeat)."""
     try:
         return _api.get_uid_list(unique)
     except _Err as e:
         raise _error(e) from None
 
 
-def get_uid_list_by_group(group: str, unique: bool = True) -> List[str]:
+def get_uid_list_by_group(group: str, unique: bool) -> list[str]:
     """Uids bound to members of ``group``, sorted; ``unique`` as in :func:`get_uid_list`."""
     try:
         return _api.get_uid_list_by_group(group, unique)
@@ -436,7 +451,7 @@ def get_uid_list_by_group(group: str, unique: bool = True) -> List[str]:
         raise _error(e) from None
 
 
-def get_group_list(unique: bool = True) -> List[str]:
+def get_group_list(unique: bool) -> list[str]:
     """Groups that have members, sorted; ``unique`` as in :func:`get_uid_list`."""
     try:
         return _api.get_group_list(unique)
@@ -444,7 +459,7 @@ def get_group_list(unique: bool = True) -> List[str]:
         raise _error(e) from None
 
 
-def get_uid_list_paged(after: Optional[str] = None, limit: int = 256) -> List[str]:
+def get_uid_list_paged(after: str | None, limit: int) -> list[str]:
     """One page of bound uids, sorted, each once, strictly after ``after``, at most ``limit``."""
     try:
         return _api.get_uid_list_paged(after, limit)
@@ -452,7 +467,7 @@ def get_uid_list_paged(after: Optional[str] = None, limit: int = 256) -> List[st
         raise _error(e) from None
 
 
-def get_uid_list_by_group_paged(group: str, after: Optional[str] = None, limit: int = 256) -> List[str]:
+def get_uid_list_by_group_paged(group: str, after: str | None, limit: int) -> list[str]:
     """Like :func:`get_uid_list_paged`, uids bound to members of ``group`` only."""
     try:
         return _api.get_uid_list_by_group_paged(group, after, limit)
@@ -460,7 +475,7 @@ def get_uid_list_by_group_paged(group: str, after: Optional[str] = None, limit: 
         raise _error(e) from None
 
 
-def get_group_list_paged(after: Optional[str] = None, limit: int = 256) -> List[str]:
+def get_group_list_paged(after: str | None, limit: int) -> list[str]:
     """One page of groups that have members, sorted, strictly after ``after``, at most ``limit``."""
     try:
         return _api.get_group_list_paged(after, limit)
@@ -468,22 +483,22 @@ def get_group_list_paged(after: Optional[str] = None, limit: int = 256) -> List[
         raise _error(e) from None
 
 
-def uids(page_size: int = 256, after: Optional[str] = None) -> Iterator[str]:
+def uids(*, after: str | None = None, page_size: int = DEFAULT_PAGE_SIZE) -> Iterator[str]:
     """Every bound uid, sorted, fetched page by page."""
     return _pages(get_uid_list_paged, page_size, after)
 
 
-def uids_in_group(group: str, page_size: int = 256, after: Optional[str] = None) -> Iterator[str]:
+def uids_in_group(group: str, *, after: str | None = None, page_size: int = DEFAULT_PAGE_SIZE) -> Iterator[str]:
     """Every uid bound to a member of ``group``, sorted, fetched page by page."""
     return _pages(lambda a, n: get_uid_list_by_group_paged(group, a, n), page_size, after)
 
 
-def groups(page_size: int = 256, after: Optional[str] = None) -> Iterator[str]:
+def groups(*, after: str | None = None, page_size: int = DEFAULT_PAGE_SIZE) -> Iterator[str]:
     """Every group that has members, sorted, fetched page by page."""
     return _pages(get_group_list_paged, page_size, after)
 
 
-def get_client_sessions(after: Optional[str] = None, limit: int = 256) -> List[Tuple[str, Session]]:
+def get_client_sessions(after: str | None, limit: int) -> list[tuple[str, Session]]:
     """One page of ``(client, session)`` of connected clients, sorted by id, strictly after
     ``after``, at most ``limit``: GatewayWorker's ``getAllClientSessions``, paged."""
     try:
@@ -492,8 +507,8 @@ def get_client_sessions(after: Optional[str] = None, limit: int = 256) -> List[T
         raise _error(e) from None
 
 
-def get_client_sessions_by_group(group: str, after: Optional[str] = None,
-                                 limit: int = 256) -> List[Tuple[str, Session]]:
+def get_client_sessions_by_group(group: str, after: str | None,
+                                 limit: int) -> list[tuple[str, Session]]:
     """Like :func:`get_client_sessions`, members of ``group`` only."""
     try:
         return [(c, dict(s)) for c, s in _api.get_client_sessions_by_group(group, after, limit)]
@@ -501,7 +516,7 @@ def get_client_sessions_by_group(group: str, after: Optional[str] = None,
         raise _error(e) from None
 
 
-def _session_pages(fetch, page_size: int, after: Optional[str]) -> Iterator[Tuple[str, Session]]:
+def _session_pages(fetch, page_size: int, after: str | None) -> Iterator[tuple[str, Session]]:
     while True:
         page = fetch(after, page_size)
         if not page:
@@ -510,18 +525,18 @@ def _session_pages(fetch, page_size: int, after: Optional[str]) -> Iterator[Tupl
         after = page[-1][0]
 
 
-def client_sessions(page_size: int = 256, after: Optional[str] = None) -> Iterator[Tuple[str, Session]]:
+def client_sessions(*, after: str | None = None, page_size: int = DEFAULT_PAGE_SIZE) -> Iterator[tuple[str, Session]]:
     """Every connected client's ``(client, session)``, sorted by id, fetched page by page."""
     return _session_pages(get_client_sessions, page_size, after)
 
 
-def client_sessions_in_group(group: str, page_size: int = 256,
-                             after: Optional[str] = None) -> Iterator[Tuple[str, Session]]:
+def client_sessions_in_group(group: str, *, after: str | None = None,
+                             page_size: int = DEFAULT_PAGE_SIZE) -> Iterator[tuple[str, Session]]:
     """Every member of ``group`` as ``(client, session)``, sorted by id, fetched page by page."""
     return _session_pages(lambda a, n: get_client_sessions_by_group(group, a, n), page_size, after)
 
 
-def get_client_count_by_groups(groups: Iterable[str]) -> Dict[str, int]:
+def get_client_count_by_groups(groups: Iterable[str]) -> dict[str, int]:
     """The member count of each of ``groups`` (at most 1000); 0 for a group without members."""
     try:
         return dict(_api.get_client_count_by_groups(list(groups)))
@@ -529,7 +544,7 @@ def get_client_count_by_groups(groups: Iterable[str]) -> Dict[str, int]:
         raise _error(e) from None
 
 
-def get_client_ids_by_uids(uids: Iterable[str]) -> Dict[str, List[str]]:
+def get_client_ids_by_uids(uids: Iterable[str]) -> dict[str, list[str]]:
     """The sorted clients bound to each of ``uids`` (at most 1000); ``[]`` for an offline uid."""
     try:
         return dict(_api.get_client_ids_by_uids(list(uids)))
@@ -537,7 +552,7 @@ def get_client_ids_by_uids(uids: Iterable[str]) -> Dict[str, List[str]]:
         raise _error(e) from None
 
 
-def session_json(session: Optional[Mapping[str, str]], key: str, default=None):
+def session_json(session: Mapping[str, str] | None, key: str, default=None):
     """The session value under ``key`` parsed as JSON (PHP sessions hold arrays; here values are
     strings); ``default`` if the key is absent or not JSON."""
     text = None if session is None else session.get(key)
@@ -564,9 +579,11 @@ _FIELD_FLAGS = {
 }
 
 
-def get_client_info(client: str, fields: Iterable[str] = INFO_FIELDS) -> Optional[ClientInfo]:
+def get_client_info(client: str, fields: Iterable[InfoField]) -> ClientInfo | None:
     """The asked ``fields`` (names from :data:`INFO_FIELDS`) of what the gateway knows about
     the client; ``None`` if it is unknown."""
+    if isinstance(fields, str):
+        raise TypeError("fields is a collection of field names (INFO_FIELDS for all), not a str")
     flags = _t.ClientInfoFields(0)
     for name in fields:
         try:
@@ -645,7 +662,7 @@ def ungroup(group: str) -> None:
         raise _error(e) from None
 
 
-def set_session(client: str, session: Union[Mapping[str, str], Iterable[Tuple[str, str]]]) -> None:
+def set_session(client: str, session: Mapping[str, str] | Iterable[tuple[str, str]]) -> None:
     """Replaces the client's session."""
     try:
         _api.set_session(client, _session_to_raw(session))
@@ -653,7 +670,7 @@ def set_session(client: str, session: Union[Mapping[str, str], Iterable[Tuple[st
         raise _error(e) from None
 
 
-def update_session(client: str, session: Union[Mapping[str, str], Iterable[Tuple[str, str]]]) -> None:
+def update_session(client: str, session: Mapping[str, str] | Iterable[tuple[str, str]]) -> None:
     """Merges into the client's session: given keys overwrite, the others stay."""
     try:
         _api.update_session(client, _session_to_raw(session))
@@ -669,7 +686,7 @@ def delete_session(client: str) -> None:
         raise _error(e) from None
 
 
-def get_session(client: str) -> Optional[Session]:
+def get_session(client: str) -> Session | None:
     """The client's session: ``None`` if the client is unknown, ``{}`` if it has none."""
     try:
         raw = _api.get_session(client)
@@ -701,9 +718,15 @@ _LEVELS = {
 }
 
 
-def log(level: str, message: str) -> None:
-    """Writes a line to the host's log at ``level`` (trace, debug, info, warn, error)."""
-    _api.log(_LEVELS[level], message)
+def log(level: LogLevel, message: str) -> None:
+    """Writes a line to the host's log at ``level`` (trace, debug, info, warn, error).
+
+    An unknown level raises :class:`ValueError` naming the valid ones."""
+    try:
+        raw = _LEVELS[level]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown log level {level!r}; valid: {', '.join(_LEVELS)}") from None
+    _api.log(raw, str(message))
 
 
 def trace(message: str) -> None:
@@ -738,7 +761,15 @@ def error(message: str) -> None:
 
 class Plugin:
     """Subclass it, override the handlers you need (the others do nothing), and
-    ``Events = export(YourPlugin)`` in the module you build."""
+    ``Events = export(YourPlugin)`` in the module you build.
+
+    Errors: a :class:`SwitchboardError` (the API's errors, :mod:`kv`'s included) that
+    escapes a handler is logged at warn as ``unhandled error in on-message: KIND: DETAIL``
+    and the event ends normally, the instance and its state kept; in
+    :meth:`on_websocket_connect` it also refuses the handshake with 500. Any other exception
+    traps: the event is lost and the host replaces the instance. Handlers are plain
+    functions: an ``async def`` handler is refused at its first call (with a log line naming
+    it), since nothing would run its coroutine."""
 
     def on_worker_start(self, worker_id: int) -> None:
         """An instance was created (at start, scale-up, hot swap or after a failure); may set timers."""
@@ -746,7 +777,7 @@ class Plugin:
     def on_connect(self, ctx: Context) -> None:
         """A TCP client was accepted, or a WebSocket handshake completed."""
 
-    def on_websocket_connect(self, ctx: Context, request: HttpRequest) -> Optional[Rejection]:
+    def on_websocket_connect(self, ctx: Context, request: HttpRequest) -> Rejection | None:
         """A WebSocket handshake arrived; raise or return a :class:`Rejection` to refuse it."""
         return None
 
@@ -763,13 +794,45 @@ class Plugin:
         """The instance is being retired (stop, hot swap); it has bounded time."""
 
 
-def export(plugin_class: Type[Plugin]) -> type:
+def _refuse_async(handler: str, method: str) -> None:
+    why = (f"{method} is a coroutine function (async def), which a Switchboard handler cannot be: "
+           "nothing would run its coroutine; make it a plain def")
+    error(why)
+    raise TypeError(why)
+
+
+def _call(plugin: Plugin, handler: str, method: str, *args: object) -> object:
+    """Calls ``plugin.METHOD(*args)`` for the WIT export ``handler``; an ``async def`` is refused
+    before it runs, a coroutine returned anyway is closed and refused."""
+    bound = getattr(plugin, method)
+    if _inspect.iscoroutinefunction(bound):
+        _refuse_async(handler, method)
+    result = bound(*args)
+    if _inspect.iscoroutine(result):
+        result.close()
+        _refuse_async(handler, method)
+    return result
+
+
+def _unhandled(handler: str, e: SwitchboardError) -> None:
+    """The error policy: log what escaped ``handler`` at warn; the event then ends normally."""
+    warn(f"unhandled error in {handler}: {e.kind}: {e.detail}")
+
+
+def _run(plugin: Plugin, handler: str, method: str, *args: object) -> None:
+    try:
+        _call(plugin, handler, method, *args)
+    except SwitchboardError as e:
+        _unhandled(handler, e)
+
+
+def export(plugin_class: type[Plugin]) -> type:
     """Makes the ``Events`` class componentize-py looks for from a :class:`Plugin` subclass.
 
     Write ``Events = export(MyPlugin)`` at the top level of the module you build. The plugin
     object is created on the instance's first event and kept for the life of the instance.
     """
-    slot: List[Plugin] = []
+    slot: list[Plugin] = []
 
     def plugin() -> Plugin:
         if not slot:
@@ -778,36 +841,42 @@ def export(plugin_class: Type[Plugin]) -> type:
 
     class Events(_EventsProtocol):
         def on_worker_start(self, worker_id: int) -> None:
-            plugin().on_worker_start(worker_id)
+            _run(plugin(), "on-worker-start", "on_worker_start", worker_id)
 
         def on_connect(self, ctx: _t.Context) -> None:
-            plugin().on_connect(Context._from_raw(ctx))
+            _run(plugin(), "on-connect", "on_connect", Context._from_raw(ctx))
 
         def on_websocket_connect(self, ctx: _t.Context, request: _t.HttpRequest) -> None:
             req = HttpRequest(request.path, request.query, list(request.headers))
             try:
-                rejection = plugin().on_websocket_connect(Context._from_raw(ctx), req)
+                rejection = _call(plugin(), "on-websocket-connect", "on_websocket_connect",
+                                  Context._from_raw(ctx), req)
             except Rejection as r:
                 rejection = r
-            if rejection is not None:
+            except SwitchboardError as e:
+                # A check that failed must not let the client in.
+                _unhandled("on-websocket-connect", e)
+                rejection = Rejection(500, "internal error")
+            if isinstance(rejection, Rejection):
                 raise _Err(_t.Rejection(rejection.status, rejection.reason))
 
         def on_message(self, ctx: _t.Context, message: _t.Message) -> None:
-            plugin().on_message(Context._from_raw(ctx), message.value)
+            _run(plugin(), "on-message", "on_message", Context._from_raw(ctx), message.value)
 
         def on_close(self, ctx: _t.Context, bound: _t.Bound) -> None:
-            plugin().on_close(Context._from_raw(ctx), Bound(bound.uid, list(bound.groups)))
+            _run(plugin(), "on-close", "on_close", Context._from_raw(ctx),
+                 Bound(bound.uid, list(bound.groups)))
 
         def on_timer(self, id: int) -> None:
-            plugin().on_timer(id)
+            _run(plugin(), "on-timer", "on_timer", id)
 
         def on_worker_stop(self, worker_id: int) -> None:
-            plugin().on_worker_stop(worker_id)
+            _run(plugin(), "on-worker-stop", "on_worker_stop", worker_id)
 
     Events.__name__ = Events.__qualname__ = "Events"
     return Events
 
 
 # The capabilities an app can be granted: submodules, imported last because they build on the
-# errors above. ``switchboard.variables.get(name)``, ``switchboard.kv.get(key)`` …
+# errors above. ``switchboard_plugin.variables.get(name)``, ``switchboard_plugin.kv.get(key)`` …
 from . import http, kv, variables  # noqa: E402

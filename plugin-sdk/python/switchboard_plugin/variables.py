@@ -2,16 +2,15 @@
 
 ::
 
-    url = switchboard.variables.get("auth_url")   # str, or None if the app has no such variable
+    url = switchboard_plugin.variables.get("auth_url")   # str, or None if the app has no such variable
 """
 
 from __future__ import annotations
 
-from typing import Optional
 
 from wit_world.imports import variables as _raw
 
 
-def get(name: str) -> Optional[str]:
+def get(name: str) -> str | None:
     """The value of variable ``name``, or ``None`` if the app has no such variable."""
     return _raw.get(name)
