@@ -2,7 +2,9 @@
 //! queue in batches, runs the heartbeat and, at the end, reports the client gone. Reading,
 //! writing and the heartbeat are independent futures inside it, so none waits for another.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -23,6 +25,7 @@ use super::handshake::{self, BadRequest, HeadError};
 use super::heartbeat::{Beat, Heartbeat};
 use super::listener::{Slot, add};
 use super::registry::Entry;
+use super::send_queue;
 use super::static_files;
 use super::transport::{
     Ending, Failure, Guarded, Incoming, LINGER, Outgoing, ReadHalf, TcpTransport, Transport,
@@ -35,10 +38,31 @@ use crate::bus::{
 use crate::config::Throttle;
 
 /// Serves one accepted socket until it closes.
+///
+/// This future is the connection's task, which lives as long as the connection: it holds
+/// only the slot and a pointer. Connecting (TLS, the upgrade, on-connect) runs in a boxed
+/// future of its own that is freed once the client is connected; before, its state was part
+/// of every task for the connection's whole life (1 KiB of each idle client's 11).
 pub(super) async fn serve(slot: Slot, stream: TcpStream, remote: SocketAddr) {
+    let connected = Box::pin(connect(&slot, stream, remote)).await;
+    if let Some(served) = connected {
+        served.await;
+    }
+}
+
+/// A connected client's life (see [`Client::run`]), on the heap at its own protocol's size.
+type Served<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// Boxes the life of `client` over `t`; not async, so nothing of it stays in the caller.
+fn served<'a, T: Transport + 'a>(client: Client, slot: &'a Slot, t: T) -> Served<'a> {
+    Box::pin(client.run(slot, t))
+}
+
+/// Takes an accepted socket to a connected client; `None` if it never got there.
+async fn connect(slot: &Slot, stream: TcpStream, remote: SocketAddr) -> Option<Served<'_>> {
     let Some(id) = slot.gw.next_client_id() else {
         tracing::error!("client id sequence exhausted; refusing connections");
-        return;
+        return None;
     };
     // Messages are batched into one flush already; Nagle would only add latency.
     if let Err(e) = stream.set_nodelay(true) {
@@ -60,50 +84,32 @@ pub(super) async fn serve(slot: Slot, stream: TcpStream, remote: SocketAddr) {
         (Protocol::WebSocket, tls) => {
             let stream = match tls {
                 None => Stream::Plain(stream),
-                Some(tls) => match tls_handshake(&slot, &tls, stream, id, remote, deadline).await {
-                    Some(stream) => stream,
-                    None => return,
-                },
+                Some(tls) => tls_handshake(slot, &tls, stream, id, remote, deadline).await?,
             };
-            // Boxed: the handshake's state lives on the heap only while it runs, instead of
-            // enlarging every connection task for its whole life.
-            let opening = Box::pin(open_websocket(
-                &slot,
-                id,
-                remote,
-                stream,
-                write_timeout,
-                deadline,
-            ));
-            if let Some((client, ws)) = opening.await {
-                // Each protocol's connection state on the heap at its own size, rather than
-                // every connection task sized for the largest protocol.
-                Box::pin(client.run(&slot, WsTransport::new(ws))).await;
-            }
+            let opened = open_websocket(slot, id, remote, stream, write_timeout, deadline);
+            let (client, ws) = opened.await?;
+            Some(served(client, slot, WsTransport::new(ws)))
         }
         (Protocol::Text, None) => {
-            let client = Client::register(&slot, id, remote).await;
+            let client = Client::register(slot, id, remote).await;
             let t = TcpTransport::new(stream, LineCodec::new(max), write_timeout);
-            Box::pin(client.run(&slot, t)).await;
+            Some(served(client, slot, t))
         }
         (Protocol::Frame, None) => {
-            let client = Client::register(&slot, id, remote).await;
+            let client = Client::register(slot, id, remote).await;
             let t = TcpTransport::new(stream, FrameCodec::new(max), write_timeout);
-            Box::pin(client.run(&slot, t)).await;
+            Some(served(client, slot, t))
         }
         (protocol, Some(tls)) => {
             // The client exists (on-connect) only once its TLS session does.
-            let Some(stream) = tls_handshake(&slot, &tls, stream, id, remote, deadline).await
-            else {
-                return;
-            };
-            let client = Client::register(&slot, id, remote).await;
+            let stream = tls_handshake(slot, &tls, stream, id, remote, deadline).await?;
+            let client = Client::register(slot, id, remote).await;
             if protocol == Protocol::Text {
                 let t = TlsTcpTransport::new(stream, LineCodec::new(max), write_timeout);
-                Box::pin(client.run(&slot, t)).await;
+                Some(served(client, slot, t))
             } else {
                 let t = TlsTcpTransport::new(stream, FrameCodec::new(max), write_timeout);
-                Box::pin(client.run(&slot, t)).await;
+                Some(served(client, slot, t))
             }
         }
     }
