@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::tls::{Stream, Tls};
 use super::tls_transport::TlsTcpTransport;
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, watch};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tracing::debug;
@@ -297,7 +297,7 @@ async fn accept(
 struct Client {
     id: ClientId,
     remote: SocketAddr,
-    rx: mpsc::Receiver<Outgoing>,
+    rx: send_queue::Receiver<Outgoing>,
     kill: Arc<Kill>,
 }
 
@@ -306,7 +306,7 @@ impl Client {
     async fn register(slot: &Slot, id: ClientId, remote: SocketAddr) -> Self {
         let lst = &slot.lst;
         // The queue's capacity is fixed here: a changed `send_queue` applies to new connections.
-        let (tx, rx) = mpsc::channel(lst.config.load().send_queue);
+        let (tx, rx) = send_queue::channel(lst.config.load().send_queue);
         let kill = Arc::new(Kill::default());
         let handle = ClientHandle {
             tx,
@@ -489,7 +489,7 @@ async fn write_side<W: WriteHalf>(
     slot: &Slot,
     id: ClientId,
     writer: &mut W,
-    rx: &mut mpsc::Receiver<Outgoing>,
+    rx: &mut send_queue::Receiver<Outgoing>,
     life: &Life,
 ) -> Ending {
     loop {
@@ -600,9 +600,9 @@ async fn write_rest<W: WriteHalf>(
     slot: &Slot,
     id: ClientId,
     writer: &mut W,
-    rx: &mut mpsc::Receiver<Outgoing>,
+    rx: &mut send_queue::Receiver<Outgoing>,
 ) -> Result<Written, Failure> {
-    let first = rx.try_recv().ok();
+    let first = rx.try_recv();
     write_queue(slot, id, writer, first, Counted::Yes, rx).await
 }
 
@@ -620,7 +620,7 @@ async fn write_queue<W: WriteHalf>(
     writer: &mut W,
     first: Option<Outgoing>,
     counted: Counted,
-    rx: &mut mpsc::Receiver<Outgoing>,
+    rx: &mut send_queue::Receiver<Outgoing>,
 ) -> Result<Written, Failure> {
     // Bounded, so producers on other threads cannot keep this loop from flushing.
     let most = slot.lst.config.load().send_queue;
@@ -639,7 +639,7 @@ async fn write_queue<W: WriteHalf>(
             }
             writer.feed(out).await?;
             if messages < most as u64 {
-                next = rx.try_recv().ok();
+                next = rx.try_recv();
             }
         }
         writer.flush().await?;
