@@ -2,7 +2,9 @@
 //! queue in batches, runs the heartbeat and, at the end, reports the client gone. Reading,
 //! writing and the heartbeat are independent futures inside it, so none waits for another.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -12,7 +14,7 @@ use tokio::time::Instant;
 
 use super::tls::{Stream, Tls};
 use super::tls_transport::TlsTcpTransport;
-use tokio::sync::{Notify, mpsc, watch};
+use tokio::sync::{Notify, watch};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tracing::debug;
@@ -23,6 +25,7 @@ use super::handshake::{self, BadRequest, HeadError};
 use super::heartbeat::{Beat, Heartbeat};
 use super::listener::{Slot, add};
 use super::registry::Entry;
+use super::send_queue;
 use super::static_files;
 use super::transport::{
     Ending, Failure, Guarded, Incoming, LINGER, Outgoing, ReadHalf, TcpTransport, Transport,
@@ -35,10 +38,31 @@ use crate::bus::{
 use crate::config::Throttle;
 
 /// Serves one accepted socket until it closes.
+///
+/// This future is the connection's task, which lives as long as the connection: it holds
+/// only the slot and a pointer. Connecting (TLS, the upgrade, on-connect) runs in a boxed
+/// future of its own that is freed once the client is connected; before, its state was part
+/// of every task for the connection's whole life (2.5 KiB of each idle client's 11).
 pub(super) async fn serve(slot: Slot, stream: TcpStream, remote: SocketAddr) {
+    let connected = Box::pin(connect(&slot, stream, remote)).await;
+    if let Some(served) = connected {
+        served.await;
+    }
+}
+
+/// A connected client's life (see [`Client::run`]), on the heap at its own protocol's size.
+type Served<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// Boxes the life of `client` over `t`; not async, so nothing of it stays in the caller.
+fn served<'a, T: Transport + 'a>(client: Client, slot: &'a Slot, t: T) -> Served<'a> {
+    Box::pin(client.run(slot, t))
+}
+
+/// Takes an accepted socket to a connected client; `None` if it never got there.
+async fn connect(slot: &Slot, stream: TcpStream, remote: SocketAddr) -> Option<Served<'_>> {
     let Some(id) = slot.gw.next_client_id(slot.lst.protocol) else {
         tracing::error!("client id sequence exhausted; refusing connections");
-        return;
+        return None;
     };
     // Messages are batched into one flush already; Nagle would only add latency.
     if let Err(e) = stream.set_nodelay(true) {
@@ -60,50 +84,32 @@ pub(super) async fn serve(slot: Slot, stream: TcpStream, remote: SocketAddr) {
         (Protocol::WebSocket, tls) => {
             let stream = match tls {
                 None => Stream::Plain(stream),
-                Some(tls) => match tls_handshake(&slot, &tls, stream, id, remote, deadline).await {
-                    Some(stream) => stream,
-                    None => return,
-                },
+                Some(tls) => tls_handshake(slot, &tls, stream, id, remote, deadline).await?,
             };
-            // Boxed: the handshake's state lives on the heap only while it runs, instead of
-            // enlarging every connection task for its whole life.
-            let opening = Box::pin(open_websocket(
-                &slot,
-                id,
-                remote,
-                stream,
-                write_timeout,
-                deadline,
-            ));
-            if let Some((client, ws)) = opening.await {
-                // Each protocol's connection state on the heap at its own size, rather than
-                // every connection task sized for the largest protocol.
-                Box::pin(client.run(&slot, WsTransport::new(ws))).await;
-            }
+            let opened = open_websocket(slot, id, remote, stream, write_timeout, deadline);
+            let (client, ws) = opened.await?;
+            Some(served(client, slot, WsTransport::new(ws)))
         }
         (Protocol::Text, None) => {
-            let client = Client::register(&slot, id, remote).await;
+            let client = Client::register(slot, id, remote).await;
             let t = TcpTransport::new(stream, LineCodec::new(max), write_timeout);
-            Box::pin(client.run(&slot, t)).await;
+            Some(served(client, slot, t))
         }
         (Protocol::Frame, None) => {
-            let client = Client::register(&slot, id, remote).await;
+            let client = Client::register(slot, id, remote).await;
             let t = TcpTransport::new(stream, FrameCodec::new(max), write_timeout);
-            Box::pin(client.run(&slot, t)).await;
+            Some(served(client, slot, t))
         }
         (protocol, Some(tls)) => {
             // The client exists (on-connect) only once its TLS session does.
-            let Some(stream) = tls_handshake(&slot, &tls, stream, id, remote, deadline).await
-            else {
-                return;
-            };
-            let client = Client::register(&slot, id, remote).await;
+            let stream = tls_handshake(slot, &tls, stream, id, remote, deadline).await?;
+            let client = Client::register(slot, id, remote).await;
             if protocol == Protocol::Text {
                 let t = TlsTcpTransport::new(stream, LineCodec::new(max), write_timeout);
-                Box::pin(client.run(&slot, t)).await;
+                Some(served(client, slot, t))
             } else {
                 let t = TlsTcpTransport::new(stream, FrameCodec::new(max), write_timeout);
-                Box::pin(client.run(&slot, t)).await;
+                Some(served(client, slot, t))
             }
         }
     }
@@ -291,7 +297,7 @@ async fn accept(
 struct Client {
     id: ClientId,
     remote: SocketAddr,
-    rx: mpsc::Receiver<Outgoing>,
+    rx: send_queue::Receiver<Outgoing>,
     kill: Arc<Kill>,
 }
 
@@ -300,7 +306,7 @@ impl Client {
     async fn register(slot: &Slot, id: ClientId, remote: SocketAddr) -> Self {
         let lst = &slot.lst;
         // The queue's capacity is fixed here: a changed `send_queue` applies to new connections.
-        let (tx, rx) = mpsc::channel(lst.config.load().send_queue);
+        let (tx, rx) = send_queue::channel(lst.config.load().send_queue);
         let kill = Arc::new(Kill::default());
         let handle = ClientHandle {
             tx,
@@ -483,7 +489,7 @@ async fn write_side<W: WriteHalf>(
     slot: &Slot,
     id: ClientId,
     writer: &mut W,
-    rx: &mut mpsc::Receiver<Outgoing>,
+    rx: &mut send_queue::Receiver<Outgoing>,
     life: &Life,
 ) -> Ending {
     loop {
@@ -594,9 +600,9 @@ async fn write_rest<W: WriteHalf>(
     slot: &Slot,
     id: ClientId,
     writer: &mut W,
-    rx: &mut mpsc::Receiver<Outgoing>,
+    rx: &mut send_queue::Receiver<Outgoing>,
 ) -> Result<Written, Failure> {
-    let first = rx.try_recv().ok();
+    let first = rx.try_recv();
     write_queue(slot, id, writer, first, Counted::Yes, rx).await
 }
 
@@ -614,7 +620,7 @@ async fn write_queue<W: WriteHalf>(
     writer: &mut W,
     first: Option<Outgoing>,
     counted: Counted,
-    rx: &mut mpsc::Receiver<Outgoing>,
+    rx: &mut send_queue::Receiver<Outgoing>,
 ) -> Result<Written, Failure> {
     // Bounded, so producers on other threads cannot keep this loop from flushing.
     let most = slot.lst.config.load().send_queue;
@@ -633,7 +639,7 @@ async fn write_queue<W: WriteHalf>(
             }
             writer.feed(out).await?;
             if messages < most as u64 {
-                next = rx.try_recv().ok();
+                next = rx.try_recv();
             }
         }
         writer.flush().await?;

@@ -20,8 +20,12 @@ use super::{ClientHandle, Gateway, ListenerStats, World, connection, lock, now_m
 use crate::bus::{AppName, Message, Protocol, Workers};
 use crate::config::ListenerConfig;
 
-/// tungstenite's read buffer per connection; its 128 KiB default dominates idle memory.
-const WS_READ_BUFFER: usize = 4 * 1024;
+/// tungstenite's read buffer per connection, held for the connection's whole life (its
+/// 128 KiB default dominates idle memory, and 4 KiB was still the largest part of an idle
+/// client). The socket is read in bigger chunks all the same: `Guarded` reads ahead into a
+/// buffer of its own that exists only while tungstenite has not taken it all. Messages up to
+/// this size (header included) arrive in one read; larger ones in pieces of this size.
+const WS_READ_BUFFER: usize = 256;
 
 /// How much tungstenite buffers before writing to the socket (a flush always writes).
 const WS_WRITE_BUFFER: usize = 4 * 1024;

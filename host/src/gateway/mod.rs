@@ -16,6 +16,7 @@ pub mod heartbeat;
 mod listener;
 pub mod registry;
 mod reload;
+mod send_queue;
 mod static_files;
 pub mod tls;
 mod tls_transport;
@@ -33,7 +34,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
@@ -370,14 +371,14 @@ type World = Mutex<Registry<ClientHandle>>;
 /// How the gateway reaches a connection task: its send queue and its kill switch.
 #[derive(Debug)]
 struct ClientHandle {
-    tx: mpsc::Sender<Outgoing>,
+    tx: send_queue::Sender<Outgoing>,
     kill: Arc<Kill>,
 }
 
 impl ClientHandle {
     /// Queues without waiting; a client whose queue is full cannot keep up and is dropped.
     fn push(&self, id: ClientId, out: Outgoing) {
-        if let Err(mpsc::error::TrySendError::Full(_)) = self.tx.try_send(out)
+        if let Err(send_queue::Refused::Full(_)) = self.tx.try_send(out)
             && self.kill.kill(KillReason::QueueFull)
         {
             debug!(client = %id, "send queue full: closing");

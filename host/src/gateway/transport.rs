@@ -198,6 +198,12 @@ pub trait WriteHalf: Send {
 /// make no progress for `timeout`, and reads fail with `InvalidData` as soon as a text
 /// message is known not to be UTF-8 (see [`Utf8Scan`]), even in the middle of a frame.
 ///
+/// It also reads ahead for tungstenite: tungstenite keeps its read buffer for the whole life
+/// of a connection, so that buffer is kept small (`WS_READ_BUFFER` in the listener), and the
+/// socket is still read [`READ_CHUNK`] bytes at a time: into a buffer on the stack, from
+/// which what tungstenite has no room for goes to a heap buffer that exists only until
+/// tungstenite has taken it. An idle connection holds neither.
+///
 /// The timer exists only while a write waits, so an idle connection carries none.
 pub struct Guarded<S> {
     inner: S,
@@ -206,6 +212,11 @@ pub struct Guarded<S> {
     scan: Utf8Scan,
     /// Invalid text was read: the next read says so (the bytes before it went through).
     invalid: bool,
+    /// Bytes read from the socket that tungstenite had no room for yet, from `ahead_at` on;
+    /// empty and without an allocation whenever it has taken them all.
+    ahead: Vec<u8>,
+    /// How much of `ahead` tungstenite has taken.
+    ahead_at: usize,
 }
 
 impl<S> Guarded<S> {
@@ -217,13 +228,20 @@ impl<S> Guarded<S> {
             timer: None,
             scan: Utf8Scan::default(),
             invalid: false,
+            ahead: Vec::new(),
+            ahead_at: 0,
         }
     }
 
     /// Looks at bytes the client sent before they go to tungstenite.
     pub fn scan(&mut self, bytes: &[u8]) {
-        if self.scan.feed(bytes).is_err() {
-            self.invalid = true;
+        Self::scan_passing(&mut self.scan, &mut self.invalid, bytes);
+    }
+
+    /// Looks at `bytes` on their way to tungstenite (each byte once, in order).
+    fn scan_passing(scan: &mut Utf8Scan, invalid: &mut bool, bytes: &[u8]) {
+        if scan.feed(bytes).is_err() {
+            *invalid = true;
         }
     }
 
@@ -251,9 +269,38 @@ impl<S: AsyncRead + Unpin> AsyncRead for Guarded<S> {
         if std::mem::take(&mut self.invalid) {
             return Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, InvalidUtf8)));
         }
-        let before = buf.filled().len();
-        ready!(Pin::new(&mut self.inner).poll_read(cx, buf))?;
-        self.scan(&buf.filled()[before..]);
+        let this = &mut *self;
+        if this.ahead_at < this.ahead.len() {
+            let rest = &this.ahead[this.ahead_at..];
+            let now = &rest[..rest.len().min(buf.remaining())];
+            buf.put_slice(now);
+            Self::scan_passing(&mut this.scan, &mut this.invalid, now);
+            this.ahead_at += now.len();
+            if this.ahead_at == this.ahead.len() {
+                // Freed once taken: an idle connection holds no read-ahead.
+                this.ahead = Vec::new();
+                this.ahead_at = 0;
+            }
+            return Poll::Ready(Ok(()));
+        }
+        if buf.remaining() >= READ_CHUNK {
+            // Room for a whole chunk: straight into tungstenite's buffer.
+            let before = buf.filled().len();
+            ready!(Pin::new(&mut this.inner).poll_read(cx, buf))?;
+            Self::scan_passing(&mut this.scan, &mut this.invalid, &buf.filled()[before..]);
+            return Poll::Ready(Ok(()));
+        }
+        // A chunk on the stack; what tungstenite has no room for now waits in `ahead`.
+        let mut chunk = [std::mem::MaybeUninit::<u8>::uninit(); READ_CHUNK];
+        let mut read = ReadBuf::uninit(&mut chunk);
+        ready!(Pin::new(&mut this.inner).poll_read(cx, &mut read))?;
+        let read = read.filled();
+        let now = read.len().min(buf.remaining());
+        buf.put_slice(&read[..now]);
+        Self::scan_passing(&mut this.scan, &mut this.invalid, &read[..now]);
+        if now < read.len() {
+            this.ahead.extend_from_slice(&read[now..]);
+        }
         Poll::Ready(Ok(()))
     }
 }
@@ -624,6 +671,75 @@ impl<C: TcpFraming> Transport for TcpTransport<C> {
                 };
                 let _ = tokio::time::timeout(LINGER, goodbye).await;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+
+    use super::*;
+
+    /// A server stream over `Guarded` with a tungstenite read buffer far smaller than the
+    /// messages, and a client to talk to it.
+    async fn pair() -> (
+        WebSocketStream<Guarded<tokio::io::DuplexStream>>,
+        WebSocketStream<tokio::io::DuplexStream>,
+    ) {
+        let (server, client) = tokio::io::duplex(256 * 1024);
+        let config = WebSocketConfig::default().read_buffer_size(64);
+        let server = WebSocketStream::from_raw_socket(
+            Guarded::new(server, Duration::from_secs(10)),
+            Role::Server,
+            Some(config),
+        )
+        .await;
+        let client = WebSocketStream::from_raw_socket(client, Role::Client, None).await;
+        (server, client)
+    }
+
+    #[tokio::test]
+    async fn read_ahead_is_freed_once_taken() {
+        let (mut server, mut client) = pair().await;
+        let big: String = (0..50_000)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        let sent = ["hello".to_owned(), big, "é".repeat(3000), "bye".to_owned()];
+        for text in &sent {
+            client
+                .feed(WsMessage::text(text.clone()))
+                .await
+                .expect("fed");
+        }
+        client.flush().await.expect("sent");
+        for text in &sent {
+            match server.next().await {
+                Some(Ok(WsMessage::Text(got))) => assert_eq!(got.as_str(), text),
+                other => panic!("expected {} bytes of text, got {other:?}", text.len()),
+            }
+        }
+        // Everything was taken: an idle connection holds no read-ahead.
+        assert_eq!(server.get_ref().ahead.capacity(), 0);
+    }
+
+    #[tokio::test]
+    async fn invalid_utf8_read_ahead_still_fails_the_read() {
+        use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+        use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+        let (mut server, mut client) = pair().await;
+        // Invalid in the middle of a text message far larger than tungstenite's buffer, so
+        // the bad byte sits in the read-ahead when it is scanned.
+        let mut payload = vec![b'a'; 10_000];
+        payload[5_000] = 0xff;
+        let frame = Frame::message(payload, OpCode::Data(Data::Text), true);
+        client.send(WsMessage::Frame(frame)).await.expect("sent");
+        match server.next().await {
+            Some(Err(e)) => assert!(
+                matches!(ws_failure(e), Failure::InvalidUtf8(_)),
+                "not a UTF-8 failure"
+            ),
+            other => panic!("expected a UTF-8 failure, got {other:?}"),
         }
     }
 }

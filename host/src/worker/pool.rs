@@ -86,6 +86,16 @@ struct Queue {
     ended: bool,
 }
 
+/// What [`Inbox::try_push`] did with a job.
+enum Pushed {
+    /// Queued.
+    Queued,
+    /// No room for it now: handed back.
+    Full(Job),
+    /// The instance task has ended: handed back.
+    Ended(Job),
+}
+
 /// One instance's queue: clients take turns, and each sender waits only while its own
 /// client (or the whole instance) has too much queued.
 #[derive(Default)]
@@ -105,25 +115,40 @@ impl Inbox {
     /// Queues `job`; waits while `client` has `PER_CLIENT` jobs queued or the instance
     /// `QUEUE`. Hands the job back if the instance task has ended.
     async fn push(&self, client: ClientId, job: Job) -> Result<(), Job> {
+        // Room now is the common case: tried before registering for `room`, since a
+        // registration takes and releases the `Notify`'s lock, on every event otherwise.
+        let mut job = match self.try_push(client, job) {
+            Pushed::Queued => return Ok(()),
+            Pushed::Ended(job) => return Err(job),
+            Pushed::Full(job) => job,
+        };
         loop {
             // Registered before the check, so room made in between is not missed.
             let room = self.room.notified();
             tokio::pin!(room);
             room.as_mut().enable();
-            {
-                let mut queue = self.lock();
-                if queue.ended {
-                    return Err(job);
-                }
-                if queue.turns.queued(client) < PER_CLIENT && queue.turns.len() < QUEUE {
-                    queue.turns.push(client, job);
-                    drop(queue);
-                    self.work.notify_one();
-                    return Ok(());
-                }
-            }
+            job = match self.try_push(client, job) {
+                Pushed::Queued => return Ok(()),
+                Pushed::Ended(job) => return Err(job),
+                Pushed::Full(job) => job,
+            };
             room.await;
         }
+    }
+
+    /// Queues `job` if there is room now.
+    fn try_push(&self, client: ClientId, job: Job) -> Pushed {
+        let mut queue = self.lock();
+        if queue.ended {
+            return Pushed::Ended(job);
+        }
+        if queue.turns.queued(client) < PER_CLIENT && queue.turns.len() < QUEUE {
+            queue.turns.push(client, job);
+            drop(queue);
+            self.work.notify_one();
+            return Pushed::Queued;
+        }
+        Pushed::Full(job)
     }
 
     /// The next job in turn, or `None` if there is nothing to do yet.
@@ -503,7 +528,60 @@ fn describe(error: &CallError, limits: &Limits) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bus::GatewayId;
+    use crate::bus::{Context, EventKind, GatewayId, Session};
+
+    /// Polls `f` once.
+    fn poll_once<F: Future>(f: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
+        f.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+    }
+
+    fn connect(client: ClientId) -> Job {
+        Job::Event(Event {
+            app: "app".into(),
+            ctx: Context {
+                client,
+                remote_addr: ([127, 0, 0, 1], 1).into(),
+                uid: None,
+                session: Session::default(),
+            },
+            kind: EventKind::Connect,
+        })
+    }
+
+    #[tokio::test]
+    async fn a_sender_waits_for_room_and_gets_it_when_a_job_is_taken() {
+        let gateway = GatewayId::new(1).expect("id");
+        let client = ClientId::new(gateway, 1).expect("id");
+        let inbox = Inbox::default();
+        for _ in 0..PER_CLIENT {
+            assert!(inbox.push(client, connect(client)).await.is_ok());
+        }
+        let waiting = inbox.push(client, connect(client));
+        tokio::pin!(waiting);
+        assert!(poll_once(waiting.as_mut()).is_pending());
+        assert!(matches!(inbox.pop(), Some(Next::Job(_))));
+        assert!(poll_once(waiting.as_mut()).is_ready());
+        assert_eq!(inbox.lock().turns.queued(client), PER_CLIENT);
+    }
+
+    #[tokio::test]
+    async fn a_sender_gets_its_job_back_once_the_instance_has_ended() {
+        let gateway = GatewayId::new(1).expect("id");
+        let client = ClientId::new(gateway, 1).expect("id");
+        let inbox = Inbox::default();
+        for _ in 0..PER_CLIENT {
+            assert!(inbox.push(client, connect(client)).await.is_ok());
+        }
+        let waiting = inbox.push(client, connect(client));
+        tokio::pin!(waiting);
+        assert!(poll_once(waiting.as_mut()).is_pending());
+        inbox.end();
+        assert!(matches!(
+            poll_once(waiting.as_mut()),
+            std::task::Poll::Ready(Err(_))
+        ));
+        assert!(inbox.push(client, connect(client)).await.is_err());
+    }
 
     #[test]
     fn recycling_is_due_by_events_or_memory() {
