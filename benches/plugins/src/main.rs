@@ -35,6 +35,7 @@ wasmtime::component::bindgen!({
 });
 
 use switchboard::plugin::api;
+use switchboard::plugin::kv::KvError;
 use switchboard::plugin::types::{self, Context, Error, Message};
 
 /// One instance's state: WASI with nothing granted, and the memory it holds.
@@ -183,6 +184,108 @@ impl api::Host for State {
     async fn clear_timer(&mut self, _: u64) {}
     async fn log(&mut self, _: types::LogLevel, message: String) {
         eprintln!("plugin log: {message}");
+    }
+    async fn send_to_uids(
+        &mut self,
+        _: Vec<String>,
+        _: Message,
+        _: Vec<String>,
+    ) -> Result<(), Error> {
+        Ok(())
+    }
+    async fn send_to_groups(
+        &mut self,
+        _: Vec<String>,
+        _: Message,
+        _: Vec<String>,
+    ) -> Result<(), Error> {
+        Ok(())
+    }
+    async fn send_to_clients(&mut self, _: Vec<String>, _: Message) -> Result<(), Error> {
+        Ok(())
+    }
+    async fn get_uid_list_paged(
+        &mut self,
+        _: Option<String>,
+        _: u32,
+    ) -> Result<Vec<String>, Error> {
+        Ok(Vec::new())
+    }
+    async fn get_uid_list_by_group_paged(
+        &mut self,
+        _: String,
+        _: Option<String>,
+        _: u32,
+    ) -> Result<Vec<String>, Error> {
+        Ok(Vec::new())
+    }
+    async fn get_group_list_paged(
+        &mut self,
+        _: Option<String>,
+        _: u32,
+    ) -> Result<Vec<String>, Error> {
+        Ok(Vec::new())
+    }
+    async fn get_client_sessions(
+        &mut self,
+        _: Option<String>,
+        _: u32,
+    ) -> Result<Vec<(String, Vec<(String, String)>)>, Error> {
+        Ok(Vec::new())
+    }
+    async fn get_client_sessions_by_group(
+        &mut self,
+        _: String,
+        _: Option<String>,
+        _: u32,
+    ) -> Result<Vec<(String, Vec<(String, String)>)>, Error> {
+        Ok(Vec::new())
+    }
+    async fn get_client_count_by_groups(
+        &mut self,
+        groups: Vec<String>,
+    ) -> Result<Vec<(String, u64)>, Error> {
+        Ok(groups.into_iter().map(|g| (g, 0)).collect())
+    }
+    async fn get_client_ids_by_uids(
+        &mut self,
+        uids: Vec<String>,
+    ) -> Result<Vec<(String, Vec<String>)>, Error> {
+        Ok(uids.into_iter().map(|u| (u, Vec::new())).collect())
+    }
+    async fn close_client_with(&mut self, _: String, _: Message) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// No variables are granted here.
+impl switchboard::plugin::variables::Host for State {
+    async fn get(&mut self, _: String) -> Option<String> {
+        None
+    }
+}
+
+/// An empty store that takes every write: the figures are the guest's, not a store's.
+impl switchboard::plugin::kv::Host for State {
+    async fn get(&mut self, _: String) -> Result<Option<Vec<u8>>, KvError> {
+        Ok(None)
+    }
+    async fn set(&mut self, _: String, _: Vec<u8>, _: Option<u64>) -> Result<(), KvError> {
+        Ok(())
+    }
+    async fn delete(&mut self, _: String) -> Result<(), KvError> {
+        Ok(())
+    }
+    async fn list_keys(
+        &mut self,
+        _: String,
+        _: Option<String>,
+        _: u32,
+    ) -> Result<Vec<String>, KvError> {
+        Ok(Vec::new())
+    }
+    async fn increment(&mut self, _: String, delta: i64) -> Result<i64, KvError> {
+        Ok(delta)
     }
 }
 
