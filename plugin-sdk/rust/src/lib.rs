@@ -155,7 +155,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 // ---------------------------------------------------------------------------------------------
 
 /// A client's globally unique id: 20 lowercase hex characters (8 of its gateway id, 12 of the
-/// gateway's connection sequence).
+/// gateway's connection sequence, whose top bit marks a client of a `text` listener).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ClientId(String);
 
@@ -201,7 +201,8 @@ impl ClientId {
             .and_then(|s| u32::from_str_radix(s, 16).ok())
     }
 
-    /// The gateway's connection sequence in the last 12 characters; `None` if malformed.
+    /// The gateway's connection sequence in the last 12 characters (bit 47 set for a client of
+    /// a `text` listener); `None` if malformed.
     pub fn sequence(&self) -> Option<u64> {
         if !Self::is_valid(&self.0) {
             return None;
