@@ -26,6 +26,7 @@ use tokio::io::AsyncBufReadExt;
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 wasmtime::component::bindgen!({
     path: "../../wit",
@@ -41,6 +42,7 @@ use switchboard::plugin::types::{self, Context, Error, Message};
 /// One instance's state: WASI with nothing granted, and the memory it holds.
 struct State {
     wasi: WasiCtx,
+    http: WasiHttpCtx,
     table: ResourceTable,
     memory: MemoryMeter,
     sent: u64,
@@ -72,6 +74,17 @@ impl WasiView for State {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
+        }
+    }
+}
+
+/// `wasi:http` as StarlingMonkey components import it; the echo plugins make no request.
+impl WasiHttpView for State {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: wasmtime_wasi_http::default_hooks(),
         }
     }
 }
@@ -350,6 +363,7 @@ fn store(engine: &Engine) -> Store<State> {
         engine,
         State {
             wasi: WasiCtx::builder().build(),
+            http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             memory: MemoryMeter::default(),
             sent: 0,
@@ -409,6 +423,9 @@ async fn measure(engine: &Engine, name: &str, o: &Options) -> Result<Row> {
 
     let mut linker: Linker<State> = Linker::new(engine);
     w(wasmtime_wasi::p2::add_to_linker_async(&mut linker))?;
+    w(wasmtime_wasi_http::p2::add_only_http_to_linker_async(
+        &mut linker,
+    ))?;
     w(Plugin::add_to_linker::<_, HasSelf<State>>(
         &mut linker,
         |s| s,
