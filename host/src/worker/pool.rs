@@ -548,14 +548,19 @@ mod tests {
         })
     }
 
-    #[tokio::test]
-    async fn a_sender_waits_for_room_and_gets_it_when_a_job_is_taken() {
-        let gateway = GatewayId::new(1).expect("id");
-        let client = ClientId::new(gateway, 1).expect("id");
-        let inbox = Inbox::default();
+    /// A client that has queued as many jobs as one client may in `inbox`.
+    async fn client_at_its_limit(inbox: &Inbox) -> ClientId {
+        let client = ClientId::new(GatewayId::new(1).expect("id"), 1).expect("id");
         for _ in 0..PER_CLIENT {
             assert!(inbox.push(client, connect(client)).await.is_ok());
         }
+        client
+    }
+
+    #[tokio::test]
+    async fn a_sender_waits_for_room_and_gets_it_when_a_job_is_taken() {
+        let inbox = Inbox::default();
+        let client = client_at_its_limit(&inbox).await;
         let waiting = inbox.push(client, connect(client));
         tokio::pin!(waiting);
         assert!(poll_once(waiting.as_mut()).is_pending());
@@ -566,12 +571,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_sender_gets_its_job_back_once_the_instance_has_ended() {
-        let gateway = GatewayId::new(1).expect("id");
-        let client = ClientId::new(gateway, 1).expect("id");
         let inbox = Inbox::default();
-        for _ in 0..PER_CLIENT {
-            assert!(inbox.push(client, connect(client)).await.is_ok());
-        }
+        let client = client_at_its_limit(&inbox).await;
         let waiting = inbox.push(client, connect(client));
         tokio::pin!(waiting);
         assert!(poll_once(waiting.as_mut()).is_pending());
