@@ -1,11 +1,12 @@
 //! An app's pool of instances: one task per instance, events routed by client id so each
 //! client's events run in order on one instance.
 
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
-use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::sync::{Notify, Semaphore, TryAcquireError, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::app::{AppControl, Deployment};
@@ -81,30 +82,33 @@ enum Next {
 #[derive(Default)]
 struct Queue {
     turns: Turns<Job>,
+    /// Clients at their `PER_CLIENT` limit with a sender waiting, and what wakes it.
+    at_limit: HashMap<ClientId, Arc<Notify>>,
     stopping: bool,
     /// The instance task has ended: jobs can no longer be taken.
     ended: bool,
 }
 
-/// What [`Inbox::try_push`] did with a job.
-enum Pushed {
-    /// Queued.
-    Queued,
-    /// No room for it now: handed back.
-    Full(Job),
-    /// The instance task has ended: handed back.
-    Ended(Job),
-}
-
 /// One instance's queue: clients take turns, and each sender waits only while its own
 /// client (or the whole instance) has too much queued.
-#[derive(Default)]
 struct Inbox {
     queue: Mutex<Queue>,
     /// Wakes the instance task; a permit is kept if it is busy.
     work: Notify,
-    /// Wakes senders waiting for room.
-    room: Notify,
+    /// One permit per free place in the queue. A fair line: a freed place wakes the sender
+    /// that has waited longest, not all of them, a herd whose cost would grow with the
+    /// backlog (docs/security.md, the soak).
+    places: Semaphore,
+}
+
+impl Default for Inbox {
+    fn default() -> Self {
+        Self {
+            queue: Mutex::default(),
+            work: Notify::new(),
+            places: Semaphore::new(QUEUE),
+        }
+    }
 }
 
 impl Inbox {
@@ -115,52 +119,49 @@ impl Inbox {
     /// Queues `job`; waits while `client` has `PER_CLIENT` jobs queued or the instance
     /// `QUEUE`. Hands the job back if the instance task has ended.
     async fn push(&self, client: ClientId, job: Job) -> Result<(), Job> {
-        // Room now is the common case: tried before registering for `room`, since a
-        // registration takes and releases the `Notify`'s lock, on every event otherwise.
-        let mut job = match self.try_push(client, job) {
-            Pushed::Queued => return Ok(()),
-            Pushed::Ended(job) => return Err(job),
-            Pushed::Full(job) => job,
-        };
         loop {
-            // Registered before the check, so room made in between is not missed.
-            let room = self.room.notified();
-            tokio::pin!(room);
-            room.as_mut().enable();
-            job = match self.try_push(client, job) {
-                Pushed::Queued => return Ok(()),
-                Pushed::Ended(job) => return Err(job),
-                Pushed::Full(job) => job,
+            let place = match self.places.try_acquire() {
+                Ok(place) => place,
+                Err(TryAcquireError::Closed) => return Err(job),
+                Err(TryAcquireError::NoPermits) => match self.places.acquire().await {
+                    Ok(place) => place,
+                    Err(_closed) => return Err(job),
+                },
             };
-            room.await;
+            let client_room = {
+                let mut queue = self.lock();
+                if queue.ended {
+                    return Err(job);
+                }
+                if queue.turns.queued(client) < PER_CLIENT {
+                    place.forget();
+                    queue.turns.push(client, job);
+                    drop(queue);
+                    self.work.notify_one();
+                    return Ok(());
+                }
+                // Registered under the lock, so the pop that makes room cannot be missed.
+                let wake = queue.at_limit.entry(client).or_default();
+                Arc::clone(wake).notified_owned()
+            };
+            // The place goes to the next sender in line while this one waits for its client.
+            drop(place);
+            client_room.await;
         }
-    }
-
-    /// Queues `job` if there is room now.
-    fn try_push(&self, client: ClientId, job: Job) -> Pushed {
-        let mut queue = self.lock();
-        if queue.ended {
-            return Pushed::Ended(job);
-        }
-        if queue.turns.queued(client) < PER_CLIENT && queue.turns.len() < QUEUE {
-            queue.turns.push(client, job);
-            drop(queue);
-            self.work.notify_one();
-            return Pushed::Queued;
-        }
-        Pushed::Full(job)
     }
 
     /// The next job in turn, or `None` if there is nothing to do yet.
     fn pop(&self) -> Option<Next> {
         let mut queue = self.lock();
-        let was_full = queue.turns.len() >= QUEUE;
         match queue.turns.pop() {
             Some((client, job)) => {
-                // Only a full instance or a client at its limit can have senders waiting.
-                if was_full || queue.turns.queued(client) + 1 >= PER_CLIENT {
-                    self.room.notify_waiters();
+                if !queue.at_limit.is_empty()
+                    && let Some(wake) = queue.at_limit.remove(&client)
+                {
+                    wake.notify_waiters();
                 }
+                drop(queue);
+                self.places.add_permits(1);
                 Some(Next::Job(job))
             }
             None => queue.stopping.then_some(Next::Stop),
@@ -180,8 +181,12 @@ impl Inbox {
         queue.ended = true;
         let left = queue.turns.len();
         while queue.turns.pop().is_some() {}
+        let waiting = std::mem::take(&mut queue.at_limit);
         drop(queue);
-        self.room.notify_waiters();
+        self.places.close();
+        for wake in waiting.into_values() {
+            wake.notify_waiters();
+        }
         if left > 0 {
             tracing::warn!(left, "instance task has ended; queued events dropped");
         }
@@ -582,6 +587,97 @@ mod tests {
             std::task::Poll::Ready(Err(_))
         ));
         assert!(inbox.push(client, connect(client)).await.is_err());
+    }
+
+    /// Fills `inbox` to `QUEUE`, each client to its limit.
+    async fn fill(inbox: &Inbox) {
+        for seq in 0..(QUEUE / PER_CLIENT) as u64 {
+            let client = ClientId::new(GatewayId::new(2).expect("id"), seq + 1).expect("id");
+            for _ in 0..PER_CLIENT {
+                assert!(inbox.push(client, connect(client)).await.is_ok());
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_freed_place_wakes_the_longest_waiting_sender_only() {
+        let inbox = Inbox::default();
+        fill(&inbox).await;
+        let senders: Vec<_> = (1..=3)
+            .map(|seq| ClientId::new(GatewayId::new(3).expect("id"), seq).expect("id"))
+            .map(|client| Box::pin(inbox.push(client, connect(client))))
+            .collect();
+        let mut senders = senders;
+        for sender in &mut senders {
+            assert!(poll_once(sender.as_mut()).is_pending());
+        }
+        assert!(matches!(inbox.pop(), Some(Next::Job(_))));
+        let ready: Vec<bool> = senders
+            .iter_mut()
+            .map(|sender| poll_once(sender.as_mut()).is_ready())
+            .collect();
+        assert_eq!(ready, [true, false, false]);
+        assert!(matches!(inbox.pop(), Some(Next::Job(_))));
+        assert!(poll_once(senders[1].as_mut()).is_ready());
+        assert!(poll_once(senders[2].as_mut()).is_pending());
+        assert_eq!(inbox.lock().turns.len(), QUEUE);
+    }
+
+    #[tokio::test]
+    async fn a_sender_waiting_for_its_client_leaves_the_free_places_to_others() {
+        let inbox = Inbox::default();
+        let flooder = client_at_its_limit(&inbox).await;
+        let waiting = inbox.push(flooder, connect(flooder));
+        tokio::pin!(waiting);
+        assert!(poll_once(waiting.as_mut()).is_pending());
+        let other = ClientId::new(GatewayId::new(1).expect("id"), 2).expect("id");
+        for _ in 0..PER_CLIENT {
+            assert!(inbox.push(other, connect(other)).await.is_ok());
+        }
+        assert_eq!(inbox.places.available_permits(), QUEUE - 2 * PER_CLIENT);
+    }
+
+    /// Many senders, small queues, one taker: every job arrives, none is stranded by a
+    /// missed wake-up.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_job_of_many_waiting_senders_arrives() {
+        const SENDERS: u64 = 200;
+        const EACH: usize = 100;
+        let inbox = Arc::new(Inbox::default());
+        let senders: Vec<_> = (1..=SENDERS)
+            .map(|seq| {
+                let inbox = inbox.clone();
+                tokio::spawn(async move {
+                    // Two senders per client, so both limits are met.
+                    let client =
+                        ClientId::new(GatewayId::new(4).expect("id"), seq / 2 + 1).expect("id");
+                    for _ in 0..EACH {
+                        assert!(inbox.push(client, connect(client)).await.is_ok());
+                    }
+                })
+            })
+            .collect();
+        let taker = tokio::spawn({
+            let inbox = inbox.clone();
+            async move {
+                let mut taken = 0;
+                while taken < SENDERS as usize * EACH {
+                    match inbox.pop() {
+                        Some(Next::Job(_)) => taken += 1,
+                        _ => inbox.work.notified().await,
+                    }
+                }
+            }
+        });
+        tokio::time::timeout(std::time::Duration::from_secs(30), async {
+            for sender in senders {
+                sender.await.expect("sender");
+            }
+            taker.await.expect("taker");
+        })
+        .await
+        .expect("a sender or the taker was stranded");
+        assert_eq!(inbox.places.available_permits(), QUEUE);
     }
 
     #[test]
