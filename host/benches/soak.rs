@@ -84,8 +84,10 @@ async fn soak(plan: Plan) {
                 .with("max_connections_per_ip = 0")
                 .with("ping_interval_ms = 0"),
         )
+        // Every line waits for two durable writes (the room's history): the store commits
+        // the writes waiting side by side together, so instances set the batch (docs/API.md).
         .worker(&format!(
-            "instances = 16\ndata_dir = {:?}",
+            "instances = 64\ndata_dir = {:?}",
             data.path().display().to_string()
         ))
         .start();
