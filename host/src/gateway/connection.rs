@@ -1,6 +1,7 @@
 //! One task per connection: it owns the socket, reads messages into events, writes the send
-//! queue in batches, runs the heartbeat and, at the end, reports the client gone. Reading,
-//! writing and the heartbeat are independent futures inside it, so none waits for another.
+//! queue in batches, runs the heartbeat and, at the end, reports the client gone. Reading and
+//! writing are independent futures inside it, so neither waits for the other; the heartbeat's
+//! ticks and the gateway's shutdown reach the writer through the send queue.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -14,7 +15,6 @@ use tokio::time::Instant;
 
 use super::tls::{Stream, Tls};
 use super::tls_transport::TlsTcpTransport;
-use tokio::sync::{Notify, watch};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tracing::debug;
@@ -25,7 +25,7 @@ use super::handshake::{self, BadRequest, HeadError};
 use super::heartbeat::{Beat, Heartbeat};
 use super::listener::{Slot, add};
 use super::registry::Entry;
-use super::send_queue;
+use super::send_queue::{self, Next};
 use super::static_files;
 use super::transport::{
     Ending, Failure, Guarded, Incoming, LINGER, Outgoing, ReadHalf, TcpTransport, Transport,
@@ -315,6 +315,12 @@ impl Client {
         let entry = Entry::new(lst.index, remote, lst.protocol, now_ms(), handle);
         slot.registry().insert(id, entry);
         add(&lst.counters.clients, 1);
+        // Registered after the shutdown's walk over the registry: told here instead.
+        if slot.gw.is_shutting_down()
+            && let Some(entry) = slot.registry().get(id)
+        {
+            entry.handle.tx.going_away();
+        }
         let ctx = Context {
             client: id,
             remote_addr: remote,
@@ -345,9 +351,9 @@ impl Client {
 
     /// The connected life of a client: served, then removed and reported.
     ///
-    /// Three activities run side by side in this one task and never wait for each other:
-    /// the reader (limits, handing messages to the app, which is the backpressure), the
-    /// writer (the send queue, pings, the write deadline) and the heartbeat (silence).
+    /// Two activities run side by side in this one task and never wait for each other: the
+    /// reader (limits, handing messages to the app, which is the backpressure) and the writer
+    /// (the send queue, the heartbeat's silence count and pings, the write deadline).
     async fn run<T: Transport>(self, slot: &Slot, mut t: T) {
         let Self {
             id, mut rx, kill, ..
@@ -357,14 +363,11 @@ impl Client {
         let ending = {
             let reading = read_side(slot, id, &mut reader, &life);
             let writing = write_side(slot, id, &mut writer, &mut rx, &life);
-            let beating = heartbeat(slot, id, &life);
-            tokio::pin!(reading, writing, beating);
+            tokio::pin!(reading, writing);
             let ending = tokio::select! {
                 // Kills first: a client that cannot keep up must not be served a little longer.
                 biased;
                 () = kill.notified() => Ending::Drop,
-                () = shutdown_overdue(slot) => Ending::Drop,
-                ending = &mut beating => ending,
                 ending = &mut writing => ending,
                 ending = &mut reading => ending,
             };
@@ -415,7 +418,7 @@ async fn leave(slot: &Slot, id: ClientId, kill: &Kill) {
 /// gateway when an event was queued, not when it was handled: this is a bound, not a proof.
 const REPLY_GRACE: Duration = Duration::from_millis(100);
 
-/// What the three sides of a connection tell each other; atomics, since the task moves
+/// What the reader tells the heartbeat (in the writer); atomics, since the task moves
 /// between threads.
 #[derive(Default)]
 struct Life {
@@ -423,8 +426,6 @@ struct Life {
     active: AtomicBool,
     /// The reader is handing a message to the app (the client is not silent, just unread).
     delivering: AtomicBool,
-    /// The heartbeat asks the writer for a ping.
-    ping: Notify,
 }
 
 /// Reads until the client closes or breaks a rule; hands each message to the app.
@@ -484,7 +485,8 @@ async fn read_side<R: ReadHalf>(slot: &Slot, id: ClientId, reader: &mut R, life:
 }
 
 /// Writes the send queue and the heartbeat's pings until the queue says close, a write
-/// fails or stalls past the deadline, or the gateway shuts down.
+/// fails or stalls past the deadline, the client is silent too long, or the gateway goes
+/// away (after what was queued).
 async fn write_side<W: WriteHalf>(
     slot: &Slot,
     id: ClientId,
@@ -492,28 +494,24 @@ async fn write_side<W: WriteHalf>(
     rx: &mut send_queue::Receiver<Outgoing>,
     life: &Life,
 ) -> Ending {
+    let mut beat = Heartbeat::new(slot.lst.config.load().ping_not_responding_limit);
     loop {
-        // One write path for pings and messages keeps this future (in every idle
-        // connection) small.
-        let next = tokio::select! {
-            biased;
-            () = slot.gw.shutdown.cancelled() => None,
-            () = life.ping.notified() => match slot.lst.ping.load().as_deref().cloned() {
-                Some(ping) => Some((ping, Counted::No)),
-                None => continue,
+        // One queue for messages, ticks and the shutdown: a wake polls nothing else here.
+        let (first, counted) = match rx.recv().await {
+            Next::Message(first) => (first, Counted::Yes),
+            Next::Tick => match heartbeat(slot, id, &mut beat, life) {
+                // One write path for pings and messages keeps this future (in every idle
+                // connection) small.
+                Beat::Ping => match slot.lst.ping.load().as_deref().cloned() {
+                    Some(ping) => (ping, Counted::No),
+                    None => continue,
+                },
+                Beat::Quiet => continue,
+                Beat::Close => return Ending::Drop,
             },
-            out = rx.recv() => match out {
-                // The registry holds a sender until this task removes the client.
-                None => return Ending::Drop,
-                Some(first) => Some((first, Counted::Yes)),
-            },
-        };
-        let Some((first, counted)) = next else {
-            return match Box::pin(write_rest(slot, id, writer, rx)).await {
-                Ok(Written::Closing) => Ending::Normal,
-                Ok(Written::Open) => Ending::GoingAway,
-                Err(_) => Ending::Drop,
-            };
+            Next::GoingAway => return Ending::GoingAway,
+            // The registry holds a sender until this task removes the client.
+            Next::Ended => return Ending::Drop,
         };
         // Boxed: a batch's state is allocated while it is written, so an idle connection
         // does not carry it (one allocation per batch, next to the syscalls it makes).
@@ -528,35 +526,18 @@ async fn write_side<W: WriteHalf>(
     }
 }
 
-/// Counts silent heartbeat periods; asks for pings and ends a client silent too long.
-async fn heartbeat(slot: &Slot, id: ClientId, life: &Life) -> Ending {
-    let lst = &slot.lst;
-    let mut beat = Heartbeat::new(lst.config.load().ping_not_responding_limit);
-    let mut ticks = lst.subscribe_ticks();
-    loop {
-        next_tick(&mut ticks).await;
-        if life.active.swap(false, Ordering::Relaxed) || life.delivering.load(Ordering::Relaxed) {
-            beat.activity();
-        }
-        match beat
-            .with_limit(lst.config.load().ping_not_responding_limit)
-            .tick()
-        {
-            Beat::Close => {
-                debug!(client = %id, "silent too long: closing");
-                return Ending::Drop;
-            }
-            Beat::Ping => life.ping.notify_one(),
-            Beat::Quiet => {}
-        }
+/// Counts a heartbeat interval that ended: what the client did in it decides the beat.
+fn heartbeat(slot: &Slot, id: ClientId, beat: &mut Heartbeat, life: &Life) -> Beat {
+    if life.active.swap(false, Ordering::Relaxed) || life.delivering.load(Ordering::Relaxed) {
+        beat.activity();
     }
-}
-
-/// Resolves a bounded time after the gateway starts shutting down: a connection whose
-/// writer is stuck on a client that does not read is dropped then, not at its deadline.
-async fn shutdown_overdue(slot: &Slot) {
-    slot.gw.shutdown.cancelled().await;
-    tokio::time::sleep(LINGER).await;
+    let beat = beat
+        .with_limit(slot.lst.config.load().ping_not_responding_limit)
+        .tick();
+    if beat == Beat::Close {
+        debug!(client = %id, "silent too long: closing");
+    }
+    beat
 }
 
 fn event(slot: &Slot, ctx: Context, kind: EventKind) -> Event {
@@ -653,11 +634,4 @@ async fn write_queue<W: WriteHalf>(
         entry.bytes_out += bytes;
     }
     written
-}
-
-/// Waits for the next heartbeat tick (none come while the heartbeat is off).
-async fn next_tick(ticks: &mut watch::Receiver<u64>) {
-    if ticks.changed().await.is_err() {
-        std::future::pending::<()>().await;
-    }
 }

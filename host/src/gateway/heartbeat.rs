@@ -2,8 +2,9 @@
 //!
 //! GatewayWorker's meaning: every interval the server pings the clients that sent nothing
 //! during it (one that did has just shown it is alive), and a client that sent nothing for
-//! `limit` consecutive intervals is closed (limit 0: never). The state machine has no clock;
-//! the connection task feeds it the ticks of its listener's shared ticker.
+//! `limit` consecutive intervals is closed (limit 0: never). The state machine has no clock:
+//! its listener's ticker marks the end of each interval in the send queue of every client,
+//! and the connection's writer feeds it that tick.
 
 /// What to do on a tick.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -17,7 +17,7 @@ use super::registry::Registry;
 use super::tls::Tls;
 use super::transport::Outgoing;
 use super::{ClientHandle, Gateway, ListenerStats, World, connection, lock, now_ms};
-use crate::bus::{AppName, Message, Protocol, Workers};
+use crate::bus::{AppName, Message, Protocol, Target, Workers};
 use crate::config::ListenerConfig;
 
 /// tungstenite's read buffer per connection, held for the connection's whole life (its
@@ -128,8 +128,6 @@ pub(super) struct ListenerState {
     pub ping: ArcSwapOption<Outgoing>,
     /// The heartbeat period in ms now (0: off); the ticker follows its changes.
     pub period: watch::Sender<u64>,
-    /// Bumped every heartbeat interval, while the heartbeat is on.
-    pub ticks: watch::Sender<u64>,
     /// Its figures.
     pub counters: Counters,
     /// Its certificate, if it serves TLS; renewed in place by a reload.
@@ -164,7 +162,6 @@ impl ListenerState {
             protocol: config.protocol,
             ping: ArcSwapOption::from(ping_of(&config).map(Arc::new)),
             period: watch::Sender::new(config.ping_interval_ms),
-            ticks: watch::Sender::new(0),
             config: ArcSwap::from_pointee(config),
             local_addr,
             workers,
@@ -196,11 +193,6 @@ impl ListenerState {
             .write_buffer_size(WS_WRITE_BUFFER)
             .max_message_size(Some(max))
             .max_frame_size(Some(max))
-    }
-
-    /// A receiver of heartbeat ticks that have not happened yet.
-    pub(super) fn subscribe_ticks(&self) -> watch::Receiver<u64> {
-        self.ticks.subscribe()
     }
 
     /// The listener's figures now.
@@ -371,8 +363,8 @@ fn refuse(lst: &ListenerState, mut stream: TcpStream, why: &str) {
     }
 }
 
-/// Bumps the listener's tick every heartbeat interval until the gateway shuts down,
-/// following changes of the period (0: no ticks until it changes).
+/// Tells each of the listener's clients that a heartbeat interval ended, every interval until
+/// the gateway shuts down, following changes of the period (0: no ticks until it changes).
 pub(super) async fn ticker(gw: Arc<Gateway>, lst: Arc<ListenerState>) {
     let mut period_rx = lst.period.subscribe();
     loop {
@@ -394,8 +386,19 @@ pub(super) async fn ticker(gw: Arc<Gateway>, lst: Arc<ListenerState>) {
                     Ok(()) => break,
                     Err(_) => return,
                 },
-                _ = interval.tick() => lst.ticks.send_modify(|n| *n = n.wrapping_add(1)),
+                _ = interval.tick() => tick(&lst),
             }
         }
     }
+}
+
+/// One heartbeat tick to every client of `lst`: a flag in each send queue, so an idle
+/// connection waits on nothing but its queue (and a walk per interval costs about as much as
+/// a watch channel's wake-up of every connection would).
+fn tick(lst: &ListenerState) {
+    lock(&lst.world).for_each_target(&Target::All, &[], |_, entry| {
+        if entry.listener == lst.index {
+            entry.handle.tx.tick();
+        }
+    });
 }

@@ -223,9 +223,18 @@ impl Gateway {
 
     /// Stops accepting, closes every client (WebSocket 1001, TCP after a flush) and waits up
     /// to `grace` for their connections to end, each reporting its close as usual.
+    ///
+    /// Each connection is told through its own send queue, and dropped if it has not ended
+    /// `LINGER` later (a client that does not read): the connections never poll the shutdown
+    /// themselves, a shared lock on every wake of every connection.
     pub async fn shutdown(&self, grace: Duration) {
+        // Cancelled first: a client registered after the walk below sees it (`is_shutting_down`).
         self.shutdown.cancel();
+        self.each_client(|handle| handle.tx.going_away());
         let all_closed = async {
+            let overdue = tokio::time::sleep(transport::LINGER);
+            tokio::pin!(overdue);
+            let mut dropped = false;
             loop {
                 let idle = self.idle.notified();
                 tokio::pin!(idle);
@@ -233,7 +242,15 @@ impl Gateway {
                 if self.live.load(Ordering::Acquire) == 0 {
                     return;
                 }
-                idle.await;
+                tokio::select! {
+                    () = &mut idle => {}
+                    () = &mut overdue, if !dropped => {
+                        dropped = true;
+                        self.each_client(|handle| {
+                            handle.kill.kill(KillReason::Overdue);
+                        });
+                    }
+                }
             }
         };
         if tokio::time::timeout(grace, all_closed).await.is_err() {
@@ -241,6 +258,18 @@ impl Gateway {
                 open = self.live.load(Ordering::Acquire),
                 "connections still open after the shutdown grace period"
             );
+        }
+    }
+
+    /// Whether [`Gateway::shutdown`] has begun.
+    fn is_shutting_down(&self) -> bool {
+        self.shutdown.is_cancelled()
+    }
+
+    /// Calls `f` with every connected client's handle, in every app.
+    fn each_client(&self, mut f: impl FnMut(&ClientHandle)) {
+        for world in self.worlds().values() {
+            lock(world).for_each_target(&bus::Target::All, &[], |_, entry| f(&entry.handle));
         }
     }
 
@@ -394,6 +423,8 @@ enum KillReason {
     Requested = 1,
     /// Its send queue was full.
     QueueFull = 2,
+    /// Still open `LINGER` after the gateway began to shut down.
+    Overdue = 3,
 }
 
 /// A connection's kill switch: the first reason wins and wakes the task.
@@ -422,6 +453,7 @@ impl Kill {
         match self.reason.load(Ordering::Acquire) {
             1 => Some(KillReason::Requested),
             2 => Some(KillReason::QueueFull),
+            3 => Some(KillReason::Overdue),
             _ => None,
         }
     }

@@ -1,5 +1,7 @@
 //! A client's send queue: bounded, many senders (whoever sends to the client, through the
-//! registry), one receiver (the connection's task).
+//! registry), one receiver (the connection's task). Besides messages it carries the two
+//! signals the writer acts on, the heartbeat's tick and the gateway going away, so the
+//! writer waits on this one queue alone: every wake of a connection polls what it waits on.
 //!
 //! tokio's bounded channel would do, but it allocates its first block of 32 slots and its
 //! cache-padded state when created, about 1.8 KiB for every connection whether anything is
@@ -34,6 +36,8 @@ pub(super) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
             waker: None,
             senders: 1,
             receiving: true,
+            tick: false,
+            going_away: false,
         }),
         capacity: capacity.max(1),
     });
@@ -58,6 +62,23 @@ struct State<T> {
     senders: usize,
     /// The receiver still exists.
     receiving: bool,
+    /// A heartbeat interval ended (taken ahead of the messages queued).
+    tick: bool,
+    /// The gateway is going away: the receiver ends once the queue is drained.
+    going_away: bool,
+}
+
+/// What the receiver takes next.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Next<T> {
+    /// A message.
+    Message(T),
+    /// A heartbeat interval ended.
+    Tick,
+    /// Everything queued has been taken and the gateway is going away.
+    GoingAway,
+    /// Every sender is gone and everything queued has been taken.
+    Ended,
 }
 
 /// The sending end; cloning makes another sender.
@@ -95,6 +116,31 @@ impl<T> Sender<T> {
     }
 }
 
+impl<T> Sender<T> {
+    /// Tells the receiver that a heartbeat interval ended: its next take is [`Next::Tick`].
+    pub(super) fn tick(&self) {
+        signal(&self.shared, |state| state.tick = true);
+    }
+
+    /// Tells the receiver that the gateway is going away: it takes what is queued, then
+    /// [`Next::GoingAway`].
+    pub(super) fn going_away(&self) {
+        signal(&self.shared, |state| state.going_away = true);
+    }
+}
+
+/// Sets a signal in the queue's state and wakes the receiver.
+fn signal<T>(shared: &Shared<T>, set: impl FnOnce(&mut State<T>)) {
+    let waker = {
+        let mut state = lock(&shared.state);
+        set(&mut state);
+        state.waker.take()
+    };
+    if let Some(waker) = waker {
+        waker.wake();
+    }
+}
+
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
         lock(&self.shared.state).senders += 1;
@@ -127,16 +173,23 @@ pub(super) struct Receiver<T> {
 }
 
 impl<T> Receiver<T> {
-    /// The next message; `None` once every sender is gone and the queue is empty.
-    /// Cancel-safe: a message is taken only when this returns it.
-    pub(super) async fn recv(&mut self) -> Option<T> {
+    /// What to do next: a heartbeat tick comes first, then the messages in order, then the
+    /// end (the gateway going away, or every sender gone). Cancel-safe: nothing is taken
+    /// unless this returns it.
+    pub(super) async fn recv(&mut self) -> Next<T> {
         poll_fn(|cx| {
             let mut state = lock(&self.shared.state);
+            if std::mem::take(&mut state.tick) {
+                return Poll::Ready(Next::Tick);
+            }
             if let Some(item) = take(&mut state) {
-                return Poll::Ready(Some(item));
+                return Poll::Ready(Next::Message(item));
+            }
+            if state.going_away {
+                return Poll::Ready(Next::GoingAway);
             }
             if state.senders == 0 {
-                return Poll::Ready(None);
+                return Poll::Ready(Next::Ended);
             }
             match &mut state.waker {
                 Some(waker) if waker.will_wake(cx.waker()) => {}
@@ -241,7 +294,7 @@ mod tests {
         assert!(next.as_mut().poll(&mut cx).is_pending());
         tx.try_send(7).expect("room");
         assert_eq!(count.0.load(Ordering::Relaxed), 1);
-        assert_eq!(next.as_mut().poll(&mut cx), Poll::Ready(Some(7)));
+        assert_eq!(next.as_mut().poll(&mut cx), Poll::Ready(Next::Message(7)));
     }
 
     #[test]
@@ -258,7 +311,33 @@ mod tests {
         assert!(next.as_mut().poll(&mut cx).is_pending());
         drop(other);
         assert_eq!(count.0.load(Ordering::Relaxed), 1);
-        assert_eq!(next.as_mut().poll(&mut cx), Poll::Ready(None));
+        assert_eq!(next.as_mut().poll(&mut cx), Poll::Ready(Next::Ended));
+    }
+
+    #[test]
+    fn a_tick_goes_ahead_of_the_queue_and_going_away_behind_it() {
+        let (tx, mut rx) = channel(4);
+        let count = Arc::new(Count::default());
+        let waker = Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        {
+            let mut next = pin!(rx.recv());
+            assert!(next.as_mut().poll(&mut cx).is_pending());
+            tx.tick();
+        }
+        tx.try_send(1).expect("room");
+        tx.going_away();
+        assert_eq!(count.0.load(Ordering::Relaxed), 1);
+        let mut taken = Vec::new();
+        for _ in 0..3 {
+            match pin!(rx.recv()).poll(&mut cx) {
+                Poll::Ready(next) => taken.push(next),
+                Poll::Pending => panic!("nothing to take"),
+            }
+        }
+        assert_eq!(taken, [Next::Tick, Next::Message(1), Next::GoingAway]);
+        // Going away stays: the writer is told again if it asks again.
+        assert_eq!(pin!(rx.recv()).poll(&mut cx), Poll::Ready(Next::GoingAway));
     }
 
     #[test]
