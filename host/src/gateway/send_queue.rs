@@ -243,6 +243,12 @@ mod tests {
         }
     }
 
+    /// A waker, and the count of its wake-ups.
+    fn counting_waker() -> (Arc<Count>, Waker) {
+        let count = Arc::new(Count::default());
+        (count.clone(), Waker::from(count))
+    }
+
     fn slots<T>(rx: &Receiver<T>) -> usize {
         lock(&rx.shared.state).items.capacity()
     }
@@ -287,8 +293,7 @@ mod tests {
     #[test]
     fn a_send_wakes_the_waiting_receiver() {
         let (tx, mut rx) = channel(4);
-        let count = Arc::new(Count::default());
-        let waker = Waker::from(count.clone());
+        let (count, waker) = counting_waker();
         let mut cx = Context::from_waker(&waker);
         let mut next = pin!(rx.recv());
         assert!(next.as_mut().poll(&mut cx).is_pending());
@@ -303,8 +308,7 @@ mod tests {
         let other = tx.clone();
         tx.try_send(1).expect("room");
         drop(tx);
-        let count = Arc::new(Count::default());
-        let waker = Waker::from(count.clone());
+        let (count, waker) = counting_waker();
         let mut cx = Context::from_waker(&waker);
         assert_eq!(rx.try_recv(), Some(1));
         let mut next = pin!(rx.recv());
@@ -317,8 +321,7 @@ mod tests {
     #[test]
     fn a_tick_goes_ahead_of_the_queue_and_going_away_behind_it() {
         let (tx, mut rx) = channel(4);
-        let count = Arc::new(Count::default());
-        let waker = Waker::from(count.clone());
+        let (count, waker) = counting_waker();
         let mut cx = Context::from_waker(&waker);
         {
             let mut next = pin!(rx.recv());

@@ -553,13 +553,22 @@ mod tests {
         })
     }
 
-    /// A client that has queued as many jobs as one client may in `inbox`.
-    async fn client_at_its_limit(inbox: &Inbox) -> ClientId {
-        let client = ClientId::new(GatewayId::new(1).expect("id"), 1).expect("id");
+    fn client(gateway: u32, seq: u64) -> ClientId {
+        ClientId::new(GatewayId::new(gateway).expect("id"), seq).expect("id")
+    }
+
+    /// Queues as many jobs for `client` as one client may.
+    async fn fill_client(inbox: &Inbox, client: ClientId) {
         for _ in 0..PER_CLIENT {
             assert!(inbox.push(client, connect(client)).await.is_ok());
         }
-        client
+    }
+
+    /// A client that has queued as many jobs as one client may in `inbox`.
+    async fn client_at_its_limit(inbox: &Inbox) -> ClientId {
+        let flooder = client(1, 1);
+        fill_client(inbox, flooder).await;
+        flooder
     }
 
     #[tokio::test]
@@ -591,11 +600,8 @@ mod tests {
 
     /// Fills `inbox` to `QUEUE`, each client to its limit.
     async fn fill(inbox: &Inbox) {
-        for seq in 0..(QUEUE / PER_CLIENT) as u64 {
-            let client = ClientId::new(GatewayId::new(2).expect("id"), seq + 1).expect("id");
-            for _ in 0..PER_CLIENT {
-                assert!(inbox.push(client, connect(client)).await.is_ok());
-            }
+        for seq in 1..=(QUEUE / PER_CLIENT) as u64 {
+            fill_client(inbox, client(2, seq)).await;
         }
     }
 
@@ -603,11 +609,10 @@ mod tests {
     async fn a_freed_place_wakes_the_longest_waiting_sender_only() {
         let inbox = Inbox::default();
         fill(&inbox).await;
-        let senders: Vec<_> = (1..=3)
-            .map(|seq| ClientId::new(GatewayId::new(3).expect("id"), seq).expect("id"))
-            .map(|client| Box::pin(inbox.push(client, connect(client))))
+        let mut senders: Vec<_> = (1..=3)
+            .map(|seq| client(3, seq))
+            .map(|sender| Box::pin(inbox.push(sender, connect(sender))))
             .collect();
-        let mut senders = senders;
         for sender in &mut senders {
             assert!(poll_once(sender.as_mut()).is_pending());
         }
@@ -630,10 +635,7 @@ mod tests {
         let waiting = inbox.push(flooder, connect(flooder));
         tokio::pin!(waiting);
         assert!(poll_once(waiting.as_mut()).is_pending());
-        let other = ClientId::new(GatewayId::new(1).expect("id"), 2).expect("id");
-        for _ in 0..PER_CLIENT {
-            assert!(inbox.push(other, connect(other)).await.is_ok());
-        }
+        fill_client(&inbox, client(1, 2)).await;
         assert_eq!(inbox.places.available_permits(), QUEUE - 2 * PER_CLIENT);
     }
 
@@ -649,10 +651,9 @@ mod tests {
                 let inbox = inbox.clone();
                 tokio::spawn(async move {
                     // Two senders per client, so both limits are met.
-                    let client =
-                        ClientId::new(GatewayId::new(4).expect("id"), seq / 2 + 1).expect("id");
+                    let shared = client(4, seq / 2 + 1);
                     for _ in 0..EACH {
-                        assert!(inbox.push(client, connect(client)).await.is_ok());
+                        assert!(inbox.push(shared, connect(shared)).await.is_ok());
                     }
                 })
             })
