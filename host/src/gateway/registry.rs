@@ -336,7 +336,12 @@ impl<H> Registry<H> {
             // One gateway's list is already unique, so `exact`/`unique` change nothing here;
             // they tell a cluster transport how to merge gateways' answers.
             Query::UidCount { group, .. } => {
-                Reply::Count(self.uid_list(group.as_ref()).len() as u64)
+                // Counted without copying a uid.
+                let count = match group {
+                    None => self.uids.len(),
+                    Some(group) => self.group_uids(group).len(),
+                };
+                Reply::Count(count as u64)
             }
             Query::ClientList {
                 filter,
@@ -410,14 +415,16 @@ impl<H> Registry<H> {
     fn uid_list(&self, group: Option<&Group>) -> Vec<Uid> {
         match group {
             None => self.uids.keys().cloned().collect(),
-            Some(group) => {
-                let members = self.groups.get(group).into_iter().flatten();
-                let uids: BTreeSet<&Uid> = members
-                    .filter_map(|id| self.clients.get(id)?.uid.as_ref())
-                    .collect();
-                uids.into_iter().cloned().collect()
-            }
+            Some(group) => self.group_uids(group).into_iter().cloned().collect(),
         }
+    }
+
+    /// The uids bound by a group's members, sorted and unique.
+    fn group_uids(&self, group: &Group) -> BTreeSet<&Uid> {
+        let members = self.groups.get(group).into_iter().flatten();
+        members
+            .filter_map(|id| self.clients.get(id)?.uid.as_ref())
+            .collect()
     }
 
     fn client_info(
