@@ -26,96 +26,115 @@ func (a args) get(name string) (any, bool) {
 	return v, ok && v != nil
 }
 
-func (a args) str(name string) (string, error) {
-	v, ok := a.get(name)
+// reader reads one request's arguments and keeps the first error, so a command reads all
+// it needs and then checks once (as bufio.Scanner does); a failed read returns the zero value.
+type reader struct {
+	args args
+	err  error
+}
+
+func (r *reader) fail(err error) {
+	if r.err == nil {
+		r.err = err
+	}
+}
+
+func (r *reader) str(name string) string {
+	v, ok := r.args.get(name)
 	if !ok {
-		return "", bad("`%s` is missing", name)
+		r.fail(bad("`%s` is missing", name))
+		return ""
 	}
 	s, isString := v.(string)
 	if !isString {
-		return "", bad("`%s` must be a string", name)
+		r.fail(bad("`%s` must be a string", name))
 	}
-	return s, nil
+	return s
 }
 
 // optStr is "" when absent: the SDK's "no cursor".
-func (a args) optStr(name string) (string, error) {
-	if _, ok := a.get(name); !ok {
-		return "", nil
+func (r *reader) optStr(name string) string {
+	if _, ok := r.args.get(name); !ok {
+		return ""
 	}
-	return a.str(name)
+	return r.str(name)
 }
 
-func (a args) boolOr(name string, def *bool) (bool, error) {
-	v, ok := a.get(name)
+// boolOr is def when absent, and a missing argument when def is nil.
+func (r *reader) boolOr(name string, def *bool) bool {
+	v, ok := r.args.get(name)
 	if !ok {
 		if def == nil {
-			return false, bad("`%s` is missing", name)
+			r.fail(bad("`%s` is missing", name))
+			return false
 		}
-		return *def, nil
+		return *def
 	}
 	b, isBool := v.(bool)
 	if !isBool {
-		return false, bad("`%s` must be a boolean", name)
+		r.fail(bad("`%s` must be a boolean", name))
 	}
-	return b, nil
+	return b
 }
 
 var no = false
 
-func (a args) u64(name string) (uint64, error) {
-	v, ok := a.get(name)
+func (r *reader) u64(name string) uint64 {
+	v, ok := r.args.get(name)
 	if !ok {
-		return 0, bad("`%s` is missing", name)
+		r.fail(bad("`%s` is missing", name))
+		return 0
 	}
 	n, isNumber := v.(json.Number)
-	if !isNumber {
-		return 0, bad("`%s` must be a non-negative integer", name)
-	}
 	u, err := strconv.ParseUint(n.String(), 10, 64)
-	if err != nil {
-		return 0, bad("`%s` must be a non-negative integer", name)
+	if !isNumber || err != nil {
+		r.fail(bad("`%s` must be a non-negative integer", name))
+		return 0
 	}
-	return u, nil
+	return u
 }
 
-func (a args) u32(name string) (uint32, error) {
-	n, err := a.u64(name)
-	if err != nil {
-		return 0, err
-	}
+func (r *reader) u32(name string) uint32 {
+	n := r.u64(name)
 	if n > 0xffffffff {
-		return 0, bad("`%s` must fit in a u32", name)
+		r.fail(bad("`%s` must fit in a u32", name))
+		return 0
 	}
-	return uint32(n), nil
+	return uint32(n)
 }
 
-func (a args) strings(name string) ([]string, error) {
-	v, ok := a.get(name)
+// strings is empty when absent.
+func (r *reader) strings(name string) []string {
+	v, ok := r.args.get(name)
 	if !ok {
-		return []string{}, nil
+		return []string{}
 	}
 	items, isArray := v.([]any)
-	if !isArray {
-		return nil, bad("`%s` must be an array of strings", name)
-	}
 	out := make([]string, len(items))
 	for i, item := range items {
 		s, isString := item.(string)
 		if !isString {
-			return nil, bad("`%s` must be an array of strings", name)
+			isArray = false
+			break
 		}
 		out[i] = s
 	}
-	return out, nil
+	if !isArray {
+		r.fail(bad("`%s` must be an array of strings", name))
+		return nil
+	}
+	return out
 }
 
-func (a args) message(name string) (sb.Message, error) {
-	v, ok := a.get(name)
+func (r *reader) message(name string) sb.Message {
+	v, ok := r.args.get(name)
 	if !ok {
-		return sb.Message{}, bad("`%s` is missing", name)
+		r.fail(bad("`%s` is missing", name))
+		return sb.Message{}
 	}
-	return messageFromJSON(v)
+	m, err := messageFromJSON(v)
+	r.fail(err)
+	return m
 }
 
 func messageFromJSON(v any) (sb.Message, error) {
@@ -149,21 +168,23 @@ func messageFromJSON(v any) (sb.Message, error) {
 	return sb.Message{}, bad(shape)
 }
 
-func (a args) session(name string) (sb.Session, error) {
-	v, _ := a.get(name)
+func (r *reader) session(name string) sb.Session {
+	v, _ := r.args.get(name)
 	m, isObject := v.(map[string]any)
 	if !isObject {
-		return nil, bad("`%s` must be an object of strings", name)
+		r.fail(bad("`%s` must be an object of strings", name))
+		return nil
 	}
 	s := make(sb.Session, len(m))
 	for k, v := range m {
 		text, isString := v.(string)
 		if !isString {
-			return nil, bad("`%s` values must be strings", name)
+			r.fail(bad("`%s` values must be strings", name))
+			return nil
 		}
 		s[k] = text
 	}
-	return s, nil
+	return s
 }
 
 var fieldNames = map[string]sb.InfoFields{
@@ -172,35 +193,38 @@ var fieldNames = map[string]sb.InfoFields{
 	"uid": sb.FieldUID, "session": sb.FieldSession, "groups": sb.FieldGroups, "system": sb.FieldSystem,
 }
 
-func (a args) fields(name string) (sb.InfoFields, error) {
-	v, ok := a.get(name)
+func (r *reader) fields(name string) sb.InfoFields {
+	v, ok := r.args.get(name)
 	if !ok {
-		return sb.AllFields, nil
+		return sb.AllFields
 	}
 	switch f := v.(type) {
 	case string:
 		if f == "all" {
-			return sb.AllFields, nil
+			return sb.AllFields
 		}
 	case json.Number:
 		n, err := strconv.ParseUint(string(f), 10, 8)
 		if err != nil {
-			return 0, bad("`%s` as a number must be 0..=255", name)
+			r.fail(bad("`%s` as a number must be 0..=255", name))
+			return 0
 		}
-		return sb.InfoFields(n) & sb.AllFields, nil
+		return sb.InfoFields(n) & sb.AllFields
 	case []any:
 		var fields sb.InfoFields
 		for _, item := range f {
 			s, _ := item.(string)
 			bit, known := fieldNames[s]
 			if !known {
-				return 0, bad("unknown field %v in `%s`", item, name)
+				r.fail(bad("unknown field %v in `%s`", item, name))
+				return 0
 			}
 			fields |= bit
 		}
-		return fields, nil
+		return fields
 	}
-	return 0, bad("`%s` must be \"all\", an array of field names or a number", name)
+	r.fail(bad("`%s` must be \"all\", an array of field names or a number", name))
+	return 0
 }
 
 var levels = map[string]sb.LogLevel{
@@ -208,14 +232,11 @@ var levels = map[string]sb.LogLevel{
 	"warn": sb.LevelWarn, "error": sb.LevelError,
 }
 
-func (a args) level(name string) (sb.LogLevel, error) {
-	s, err := a.str(name)
-	if err != nil {
-		return 0, err
-	}
+func (r *reader) level(name string) sb.LogLevel {
+	s := r.str(name)
 	level, known := levels[s]
 	if !known {
-		return 0, bad("unknown level %q", s)
+		r.fail(bad("unknown level %q", s))
 	}
-	return level, nil
+	return level
 }

@@ -91,86 +91,62 @@ func sessionsJSON(page []sb.ClientSession) [][2]any {
 // none is the `ok` of an op that returns nothing.
 var none any
 
-// run runs one request; its result is the reply's `ok`.
+// run runs one request; its result is the reply's `ok`. Each command reads its arguments,
+// then checks the reader's first error once, before it calls the API.
 func (p *Probe) run(ctx *sb.Context, op string, a args) (any, error) {
 	if unsupported[op] {
 		return nil, errUnsupported
 	}
+	r := &reader{args: a}
 	switch op {
 	case "send-to-client":
-		client, err := a.str("client")
-		if err != nil {
-			return nil, err
-		}
-		msg, err := a.message("message")
-		if err != nil {
-			return nil, err
+		client, msg := r.str("client"), r.message("message")
+		if r.err != nil {
+			return nil, r.err
 		}
 		return none, sb.SendToClient(client, msg)
 	case "send-to-uid", "send-to-group":
-		name, err := a.str(map[string]string{"send-to-uid": "uid", "send-to-group": "group"}[op])
-		if err != nil {
-			return nil, err
-		}
-		msg, err := a.message("message")
-		if err != nil {
-			return nil, err
-		}
-		without, err := a.strings("without")
-		if err != nil {
-			return nil, err
+		name := r.str(map[string]string{"send-to-uid": "uid", "send-to-group": "group"}[op])
+		msg, without := r.message("message"), r.strings("without")
+		if r.err != nil {
+			return nil, r.err
 		}
 		if op == "send-to-uid" {
 			return none, sb.SendToUID(name, msg, without...)
 		}
 		return none, sb.SendToGroup(name, msg, without...)
 	case "send-to-all":
-		msg, err := a.message("message")
-		if err != nil {
-			return nil, err
-		}
-		without, err := a.strings("without")
-		if err != nil {
-			return nil, err
+		msg, without := r.message("message"), r.strings("without")
+		if r.err != nil {
+			return nil, r.err
 		}
 		return none, sb.SendToAll(msg, without...)
 	case "send-to-uids", "send-to-groups":
-		names, err := a.strings(map[string]string{"send-to-uids": "uids", "send-to-groups": "groups"}[op])
-		if err != nil {
-			return nil, err
-		}
-		msg, err := a.message("message")
-		if err != nil {
-			return nil, err
-		}
-		without, err := a.strings("without")
-		if err != nil {
-			return nil, err
+		names := r.strings(map[string]string{"send-to-uids": "uids", "send-to-groups": "groups"}[op])
+		msg, without := r.message("message"), r.strings("without")
+		if r.err != nil {
+			return nil, r.err
 		}
 		if op == "send-to-uids" {
 			return none, sb.SendToUIDs(names, msg, without...)
 		}
 		return none, sb.SendToGroups(names, msg, without...)
 	case "send-to-clients":
-		clients, err := a.strings("clients")
-		if err != nil {
-			return nil, err
-		}
-		msg, err := a.message("message")
-		if err != nil {
-			return nil, err
+		clients, msg := r.strings("clients"), r.message("message")
+		if r.err != nil {
+			return nil, r.err
 		}
 		return none, sb.SendToClients(clients, msg)
 	case "is-online":
-		return withStr(a, "client", sb.IsOnline)
+		return withStr(r, "client", sb.IsOnline)
 	case "is-uid-online":
-		return withStr(a, "uid", sb.IsUIDOnline)
+		return withStr(r, "uid", sb.IsUIDOnline)
 	case "get-client-count":
 		return sb.GetClientCount()
 	case "get-client-count-by-group":
-		return withStr(a, "group", sb.GetClientCountByGroup)
+		return withStr(r, "group", sb.GetClientCountByGroup)
 	case "get-uid-count-by-group":
-		return withStr(a, "group", sb.GetUIDCountByGroup)
+		return withStr(r, "group", sb.GetUIDCountByGroup)
 	case "get-uid-count":
 		v, ok := a.get("unique_percent")
 		if !ok {
@@ -183,13 +159,9 @@ func (p *Probe) run(ctx *sb.Context, op string, a args) (any, error) {
 		}
 		return sb.GetUIDCountEstimate(float32(f))
 	case "get-client-list", "get-uid-list-paged", "get-group-list-paged":
-		after, err := a.optStr("after")
-		if err != nil {
-			return nil, err
-		}
-		limit, err := a.u32("limit")
-		if err != nil {
-			return nil, err
+		after, limit := r.optStr("after"), r.u32("limit")
+		if r.err != nil {
+			return nil, r.err
 		}
 		fetch := map[string]func(string, uint32) ([]string, error){
 			"get-client-list": sb.GetClientList, "get-uid-list-paged": sb.GetUIDListPaged,
@@ -198,17 +170,9 @@ func (p *Probe) run(ctx *sb.Context, op string, a args) (any, error) {
 		return list(fetch(after, limit))
 	case "get-client-list-by-group", "get-client-list-by-uid", "get-uid-list-by-group-paged":
 		key := map[string]string{"get-client-list-by-group": "group", "get-client-list-by-uid": "uid", "get-uid-list-by-group-paged": "group"}[op]
-		name, err := a.str(key)
-		if err != nil {
-			return nil, err
-		}
-		after, err := a.optStr("after")
-		if err != nil {
-			return nil, err
-		}
-		limit, err := a.u32("limit")
-		if err != nil {
-			return nil, err
+		name, after, limit := r.str(key), r.optStr("after"), r.u32("limit")
+		if r.err != nil {
+			return nil, r.err
 		}
 		fetch := map[string]func(string, string, uint32) ([]string, error){
 			"get-client-list-by-group": sb.GetClientListByGroup, "get-client-list-by-uid": sb.GetClientListByUID,
@@ -216,42 +180,31 @@ func (p *Probe) run(ctx *sb.Context, op string, a args) (any, error) {
 		}[op]
 		return list(fetch(name, after, limit))
 	case "get-uid-list", "get-group-list":
-		unique, err := a.boolOr("unique", nil)
-		if err != nil {
-			return nil, err
+		unique := r.boolOr("unique", nil)
+		if r.err != nil {
+			return nil, r.err
 		}
 		if op == "get-uid-list" {
 			return list(sb.GetUIDList(unique))
 		}
 		return list(sb.GetGroupList(unique))
 	case "get-uid-list-by-group":
-		group, err := a.str("group")
-		if err != nil {
-			return nil, err
-		}
-		unique, err := a.boolOr("unique", nil)
-		if err != nil {
-			return nil, err
+		group, unique := r.str("group"), r.boolOr("unique", nil)
+		if r.err != nil {
+			return nil, r.err
 		}
 		return list(sb.GetUIDListByGroup(group, unique))
 	case "get-client-sessions", "get-client-sessions-by-group":
 		group := ""
 		if op == "get-client-sessions-by-group" {
-			g, err := a.str("group")
-			if err != nil {
-				return nil, err
-			}
-			group = g
+			group = r.str("group")
 		}
-		after, err := a.optStr("after")
-		if err != nil {
-			return nil, err
-		}
-		limit, err := a.u32("limit")
-		if err != nil {
-			return nil, err
+		after, limit := r.optStr("after"), r.u32("limit")
+		if r.err != nil {
+			return nil, r.err
 		}
 		var page []sb.ClientSession
+		var err error
 		if op == "get-client-sessions" {
 			page, err = sb.GetClientSessions(after, limit)
 		} else {
@@ -262,15 +215,15 @@ func (p *Probe) run(ctx *sb.Context, op string, a args) (any, error) {
 		}
 		return sessionsJSON(page), nil
 	case "get-client-count-by-groups":
-		groups, err := a.strings("groups")
-		if err != nil {
-			return nil, err
+		groups := r.strings("groups")
+		if r.err != nil {
+			return nil, r.err
 		}
 		return sb.GetClientCountByGroups(groups)
 	case "get-client-ids-by-uids":
-		uids, err := a.strings("uids")
-		if err != nil {
-			return nil, err
+		uids := r.strings("uids")
+		if r.err != nil {
+			return nil, r.err
 		}
 		m, err := sb.GetClientIDsByUIDs(uids)
 		for k, v := range m {
@@ -278,13 +231,9 @@ func (p *Probe) run(ctx *sb.Context, op string, a args) (any, error) {
 		}
 		return m, err
 	case "get-client-info":
-		client, err := a.str("client")
-		if err != nil {
-			return nil, err
-		}
-		fields, err := a.fields("fields")
-		if err != nil {
-			return nil, err
+		client, fields := r.str("client"), r.fields("fields")
+		if r.err != nil {
+			return nil, r.err
 		}
 		info, ok, err := sb.GetClientInfo(client, fields)
 		if err != nil || !ok {
@@ -292,68 +241,53 @@ func (p *Probe) run(ctx *sb.Context, op string, a args) (any, error) {
 		}
 		return infoJSON(info), nil
 	case "close-client":
-		client, err := a.str("client")
-		if err != nil {
-			return nil, err
-		}
-		force, err := a.boolOr("force", &no)
-		if err != nil {
-			return nil, err
+		client, force := r.str("client"), r.boolOr("force", &no)
+		if r.err != nil {
+			return nil, r.err
 		}
 		return none, sb.CloseClient(client, force)
 	case "close-client-with":
-		client, err := a.str("client")
-		if err != nil {
-			return nil, err
-		}
-		msg, err := a.message("message")
-		if err != nil {
-			return nil, err
+		client, msg := r.str("client"), r.message("message")
+		if r.err != nil {
+			return nil, r.err
 		}
 		return none, sb.CloseClientWith(client, msg)
 	case "bind-uid", "join-group", "leave-group":
-		client, err := a.str("client")
-		if err != nil {
-			return nil, err
-		}
-		name, err := a.str(map[string]string{"bind-uid": "uid", "join-group": "group", "leave-group": "group"}[op])
-		if err != nil {
-			return nil, err
+		client := r.str("client")
+		name := r.str(map[string]string{"bind-uid": "uid", "join-group": "group", "leave-group": "group"}[op])
+		if r.err != nil {
+			return nil, r.err
 		}
 		call := map[string]func(string, string) error{"bind-uid": sb.BindUID, "join-group": sb.JoinGroup, "leave-group": sb.LeaveGroup}[op]
 		return none, call(client, name)
 	case "unbind-uid", "delete-session":
-		client, err := a.str("client")
-		if err != nil {
-			return nil, err
+		client := r.str("client")
+		if r.err != nil {
+			return nil, r.err
 		}
 		if op == "unbind-uid" {
 			return none, sb.UnbindUID(client)
 		}
 		return none, sb.DeleteSession(client)
 	case "ungroup":
-		group, err := a.str("group")
-		if err != nil {
-			return nil, err
+		group := r.str("group")
+		if r.err != nil {
+			return nil, r.err
 		}
 		return none, sb.Ungroup(group)
 	case "set-session", "update-session":
-		client, err := a.str("client")
-		if err != nil {
-			return nil, err
-		}
-		session, err := a.session("session")
-		if err != nil {
-			return nil, err
+		client, session := r.str("client"), r.session("session")
+		if r.err != nil {
+			return nil, r.err
 		}
 		if op == "set-session" {
 			return none, sb.SetSession(client, session)
 		}
 		return none, sb.UpdateSession(client, session)
 	case "get-session":
-		client, err := a.str("client")
-		if err != nil {
-			return nil, err
+		client := r.str("client")
+		if r.err != nil {
+			return nil, r.err
 		}
 		session, ok, err := sb.GetSession(client)
 		if err != nil || !ok {
@@ -361,38 +295,30 @@ func (p *Probe) run(ctx *sb.Context, op string, a args) (any, error) {
 		}
 		return sessionJSON(session), nil
 	case "set-timer":
-		after, err := a.u64("after_ms")
-		if err != nil {
-			return nil, err
-		}
-		repeat, err := a.boolOr("repeat", &no)
-		if err != nil {
-			return nil, err
+		after, repeat := r.u64("after_ms"), r.boolOr("repeat", &no)
+		if r.err != nil {
+			return nil, r.err
 		}
 		return sb.SetTimer(after, repeat)
 	case "clear-timer":
-		id, err := a.u64("timer")
-		if err != nil {
-			return nil, err
+		id := r.u64("timer")
+		if r.err != nil {
+			return nil, r.err
 		}
 		sb.ClearTimer(id)
 		return none, nil
 	case "log":
-		level, err := a.level("level")
-		if err != nil {
-			return nil, err
-		}
-		text, err := a.str("message")
-		if err != nil {
-			return nil, err
+		level, text := r.level("level"), r.str("message")
+		if r.err != nil {
+			return nil, r.err
 		}
 		sb.Log(level, text)
 		return none, nil
 	case "print":
 		// Plain WASI output: the host logs stdout at info and stderr at warn.
-		text, err := a.str("message")
-		if err != nil {
-			return nil, err
+		text := r.str("message")
+		if r.err != nil {
+			return nil, r.err
 		}
 		fmt.Println(text)
 		fmt.Fprintln(os.Stderr, text+" (stderr)")
@@ -407,9 +333,9 @@ func (p *Probe) run(ctx *sb.Context, op string, a args) (any, error) {
 			"uid": uid, "session": sessionJSON(ctx.Session),
 		}, nil
 	case "echo":
-		msg, err := a.message("message")
-		if err != nil {
-			return nil, err
+		msg := r.message("message")
+		if r.err != nil {
+			return nil, r.err
 		}
 		return none, ctx.Reply(msg)
 	case "worker":
@@ -419,9 +345,9 @@ func (p *Probe) run(ctx *sb.Context, op string, a args) (any, error) {
 		return *p.worker, nil
 	case "repeat":
 		// Runs `request` `n` times in this one event and times it; the first failure stops it.
-		n, err := a.u64("n")
-		if err != nil {
-			return nil, err
+		n := r.u64("n")
+		if r.err != nil {
+			return nil, r.err
 		}
 		request, isObject := a["request"].(map[string]any)
 		if !isObject {
@@ -442,9 +368,9 @@ func (p *Probe) run(ctx *sb.Context, op string, a args) (any, error) {
 		panic("probe: trap requested")
 	case "slog":
 		// log/slog through the SDK's hostlog handler (the default once it is imported).
-		text, err := a.str("message")
-		if err != nil {
-			return nil, err
+		text := r.str("message")
+		if r.err != nil {
+			return nil, r.err
 		}
 		slog.With("client", ctx.Client).WithGroup("req").Warn(text, "n", 1, slog.Group("g", "x", "a b"))
 		slog.Debug("below the default level: dropped")
@@ -452,7 +378,7 @@ func (p *Probe) run(ctx *sb.Context, op string, a args) (any, error) {
 	case "counter":
 		return p.counter, nil
 	case "session-bytes":
-		return sessionBytes(a)
+		return sessionBytes(r)
 	}
 	return nil, bad("unknown op %q", op)
 }
@@ -460,12 +386,12 @@ func (p *Probe) run(ctx *sb.Context, op string, a args) (any, error) {
 // sessionBytes walks every client's session in pages of `page` (default the SDK's) in this
 // one event, and answers {"clients": N, "bytes": total of keys and values}: more than the
 // 4 MiB argument arena when the sessions are big.
-func sessionBytes(a args) (any, error) {
+func sessionBytes(r *reader) (any, error) {
 	var opts []sb.PageOption
-	if _, ok := a.get("page"); ok {
-		size, err := a.u32("page")
-		if err != nil {
-			return nil, err
+	if _, ok := r.args.get("page"); ok {
+		size := r.u32("page")
+		if r.err != nil {
+			return nil, r.err
 		}
 		opts = append(opts, sb.PageSize(size))
 	}
@@ -482,10 +408,11 @@ func sessionBytes(a args) (any, error) {
 	return map[string]any{"clients": clients, "bytes": total}, nil
 }
 
-func withStr[T any](a args, name string, call func(string) (T, error)) (any, error) {
-	s, err := a.str(name)
-	if err != nil {
-		return nil, err
+// withStr calls a query of one string argument.
+func withStr[T any](r *reader, name string, call func(string) (T, error)) (any, error) {
+	s := r.str(name)
+	if r.err != nil {
+		return nil, r.err
 	}
 	return call(s)
 }
@@ -549,9 +476,10 @@ func (p *Probe) OnMessage(ctx *sb.Context, msg sb.Message) error {
 		// The SDK's error policy: the error escapes the handler, which the SDK logs at
 		// warn; the instance, and this counter, stay.
 		p.counter++
-		client, err := args(a).str("client")
-		if err != nil {
-			return ctx.Reply(sb.Text(reply(id, nil, err)))
+		r := &reader{args: a}
+		client := r.str("client")
+		if r.err != nil {
+			return ctx.Reply(sb.Text(reply(id, nil, r.err)))
 		}
 		if err := sb.SendToClient(client, sb.Text("x")); err != nil {
 			return err

@@ -26,6 +26,7 @@ in_every_sdk!(
     log_goes_to_the_host_log_tagged_with_the_app,
     an_unhandled_api_error_is_logged_and_the_instance_keeps_its_state,
     keys_named_like_language_builtins_are_plain_data,
+    a_request_with_bad_arguments_is_refused_naming_the_first,
     an_api_error_escaping_the_handshake_handler_refuses_it_with_500,
 );
 
@@ -792,4 +793,34 @@ async fn an_api_error_escaping_the_handshake_handler_refuses_it_with_500(probe: 
         a.ok("is-uid-online", json!({"uid": "ann"})).await,
         json!(false)
     );
+}
+
+/// The probe protocol's own rule, which every API test above leans on: a request whose
+/// arguments are wrong is answered `bad-request` naming the first wrong one, and the API is
+/// not called.
+async fn a_request_with_bad_arguments_is_refused_naming_the_first(probe: &str) {
+    let server = server(probe);
+    let mut a = Probe::connect(&server.url()).await;
+    let me = a.ok("whoami", json!({})).await["client"].clone();
+    let refused = [
+        (json!({}), "`client` is missing"),
+        (
+            json!({"client": 5, "force": "yes"}),
+            "`client` must be a string",
+        ),
+        (
+            json!({"client": me, "force": "yes"}),
+            "`force` must be a boolean",
+        ),
+    ];
+    for (args, named) in refused {
+        let err = a.call("close-client", args.clone()).await;
+        assert_eq!(
+            err,
+            Err(("bad-request".to_owned(), named.to_owned())),
+            "close-client {args}"
+        );
+    }
+    // Not closed: the wrong `force` stopped the call.
+    assert_eq!(a.ok("is-online", json!({"client": me})).await, json!(true));
 }
