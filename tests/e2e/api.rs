@@ -456,6 +456,8 @@ async fn client_info_fills_only_the_asked_fields(probe: &str) {
     let system = &info["system"];
     assert_eq!(system["protocol"], json!("websocket"));
     assert!(system["bytes_in"].as_u64().is_some_and(|n| n > 0));
+    // The answers to the requests above were counted (each well before the next request).
+    assert!(system["bytes_out"].as_u64().is_some_and(|n| n > 0));
     assert!(system["connected_at_ms"].as_u64() <= system["last_active_ms"].as_u64());
     assert_eq!(
         system["gateway_id"].as_u64(),

@@ -24,7 +24,7 @@ use super::codec::{FrameCodec, LineCodec};
 use super::handshake::{self, BadRequest, HeadError};
 use super::heartbeat::{Beat, Heartbeat};
 use super::listener::{Slot, add};
-use super::registry::Entry;
+use super::registry::{Entry, Traffic};
 use super::send_queue::{self, Next};
 use super::static_files;
 use super::transport::{
@@ -299,6 +299,7 @@ struct Client {
     remote: SocketAddr,
     rx: send_queue::Receiver<Outgoing>,
     kill: Arc<Kill>,
+    traffic: Arc<Traffic>,
 }
 
 impl Client {
@@ -313,6 +314,7 @@ impl Client {
             kill: kill.clone(),
         };
         let entry = Entry::new(lst.index, remote, lst.protocol, now_ms(), handle);
+        let traffic = entry.traffic.clone();
         slot.registry().insert(id, entry);
         add(&lst.counters.clients, 1);
         // Registered after the shutdown's walk over the registry: told here instead.
@@ -335,6 +337,7 @@ impl Client {
             remote,
             rx,
             kill,
+            traffic,
         }
     }
 
@@ -356,9 +359,17 @@ impl Client {
     /// (the send queue, the heartbeat's silence count and pings, the write deadline).
     async fn run<T: Transport>(self, slot: &Slot, mut t: T) {
         let Self {
-            id, mut rx, kill, ..
+            id,
+            mut rx,
+            kill,
+            traffic,
+            ..
         } = self;
-        let life = Life::default();
+        let life = Life {
+            active: AtomicBool::new(false),
+            delivering: AtomicBool::new(false),
+            traffic,
+        };
         let (mut reader, mut writer) = t.split();
         let ending = {
             let reading = read_side(slot, id, &mut reader, &life);
@@ -387,7 +398,7 @@ impl Client {
         if ending.is_broken_rule() {
             // Boxed, like the other paths taken once per connection at most: their state then
             // costs memory only while they run, not in every idle connection.
-            let rest = Box::pin(write_rest(slot, id, &mut writer, &mut rx));
+            let rest = Box::pin(write_rest(slot, &life.traffic, &mut writer, &mut rx));
             let _ = tokio::time::timeout(LINGER, rest).await;
         }
         drop((reader, writer, rx));
@@ -418,14 +429,15 @@ async fn leave(slot: &Slot, id: ClientId, kill: &Kill) {
 /// gateway when an event was queued, not when it was handled: this is a bound, not a proof.
 const REPLY_GRACE: Duration = Duration::from_millis(100);
 
-/// What the reader tells the heartbeat (in the writer); atomics, since the task moves
-/// between threads.
-#[derive(Default)]
+/// What the reader tells the heartbeat (in the writer), and the client's traffic counters;
+/// atomics, since the task moves between threads.
 struct Life {
     /// The client sent something since the heartbeat last looked.
     active: AtomicBool,
     /// The reader is handing a message to the app (the client is not silent, just unread).
     delivering: AtomicBool,
+    /// Counted here, read by `get-client-info` through the registry.
+    traffic: Arc<Traffic>,
 }
 
 /// Reads until the client closes or breaks a rule; hands each message to the app.
@@ -460,14 +472,12 @@ async fn read_side<R: ReadHalf>(slot: &Slot, id: ClientId, reader: &mut R, life:
                 }
                 life.delivering.store(true, Ordering::Relaxed);
                 // Boxed for the same reason as a write batch: idle connections do not carry it.
-                Box::pin(deliver(slot, id, message)).await;
+                Box::pin(deliver(slot, id, &life.traffic, message)).await;
                 life.delivering.store(false, Ordering::Relaxed);
             }
             Ok(Incoming::Activity) => {
                 life.active.store(true, Ordering::Relaxed);
-                if let Some(entry) = slot.registry().get_mut(id) {
-                    entry.last_active_ms = now_ms();
-                }
+                life.traffic.active(now_ms());
             }
             Ok(Incoming::Closed) => return Ending::PeerClosed,
             Err(e) => {
@@ -515,7 +525,8 @@ async fn write_side<W: WriteHalf>(
         };
         // Boxed: a batch's state is allocated while it is written, so an idle connection
         // does not carry it (one allocation per batch, next to the syscalls it makes).
-        match Box::pin(write_queue(slot, id, writer, Some(first), counted, rx)).await {
+        let batch = write_queue(slot, &life.traffic, writer, Some(first), counted, rx);
+        match Box::pin(batch).await {
             Ok(Written::Open) => {}
             Ok(Written::Closing) => return Ending::Normal,
             Err(e) => {
@@ -549,18 +560,12 @@ fn event(slot: &Slot, ctx: Context, kind: EventKind) -> Event {
 }
 
 /// Counts a message and hands it to the app with the client's current uid and session.
-async fn deliver(slot: &Slot, id: ClientId, message: Message) {
+async fn deliver(slot: &Slot, id: ClientId, traffic: &Traffic, message: Message) {
     let len = message.len() as u64;
     add(&slot.lst.counters.messages_in, 1);
     add(&slot.lst.counters.bytes_in, len);
-    let ctx = {
-        let mut registry = slot.registry();
-        if let Some(entry) = registry.get_mut(id) {
-            entry.last_active_ms = now_ms();
-            entry.bytes_in += len;
-        }
-        registry.context(id)
-    };
+    traffic.received(len, now_ms());
+    let ctx = slot.registry().context(id);
     if let Some(ctx) = ctx {
         // Awaiting here is the backpressure: this client is not read while its app is busy.
         slot.lst
@@ -579,12 +584,12 @@ enum Written {
 /// Writes everything queued now (nothing more), stopping at a close marker.
 async fn write_rest<W: WriteHalf>(
     slot: &Slot,
-    id: ClientId,
+    traffic: &Traffic,
     writer: &mut W,
     rx: &mut send_queue::Receiver<Outgoing>,
 ) -> Result<Written, Failure> {
     let first = rx.try_recv();
-    write_queue(slot, id, writer, first, Counted::Yes, rx).await
+    write_queue(slot, traffic, writer, first, Counted::Yes, rx).await
 }
 
 /// Whether the first message of a batch counts as traffic (a heartbeat ping does not).
@@ -597,14 +602,14 @@ enum Counted {
 /// Writes `first` and everything queued behind it with one flush, stopping at a close marker.
 async fn write_queue<W: WriteHalf>(
     slot: &Slot,
-    id: ClientId,
+    traffic: &Traffic,
     writer: &mut W,
     first: Option<Outgoing>,
     counted: Counted,
     rx: &mut send_queue::Receiver<Outgoing>,
 ) -> Result<Written, Failure> {
     // Bounded, so producers on other threads cannot keep this loop from flushing.
-    let most = slot.lst.config.load().send_queue;
+    let most = rx.capacity();
     let (mut messages, mut bytes) = (0u64, 0u64);
     let batch = async {
         let mut next = first;
@@ -630,8 +635,6 @@ async fn write_queue<W: WriteHalf>(
     let counters = &slot.lst.counters;
     add(&counters.messages_out, messages);
     add(&counters.bytes_out, bytes);
-    if let Some(entry) = slot.registry().get_mut(id) {
-        entry.bytes_out += bytes;
-    }
+    traffic.sent(bytes);
     written
 }

@@ -7,6 +7,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::ops::Bound as Edge;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::bus::{
     Bound, ClientFilter, ClientId, ClientInfo, Command, Context, GatewayId, Group, InfoFields,
@@ -30,14 +32,54 @@ pub struct Entry<H> {
     pub session: Session,
     /// Connect time, ms since the Unix epoch.
     pub connected_at_ms: u64,
-    /// Last time the client sent anything, ms since the Unix epoch.
-    pub last_active_ms: u64,
-    /// Message bytes received.
-    pub bytes_in: u64,
-    /// Message bytes sent.
-    pub bytes_out: u64,
+    /// What the client sent and was sent; its connection counts into it without this
+    /// registry's lock.
+    pub traffic: Arc<Traffic>,
     /// The connection's handle.
     pub handle: H,
+}
+
+/// A client's traffic: counted by its connection as it reads and writes, read by
+/// `get-client-info`. Atomics, so counting never takes the registry's lock, which every
+/// message of the app needs too.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    last_active_ms: AtomicU64,
+    bytes_in: AtomicU64,
+    bytes_out: AtomicU64,
+}
+
+impl Traffic {
+    /// The client sent something at `now_ms` (ms since the Unix epoch).
+    pub fn active(&self, now_ms: u64) {
+        self.last_active_ms.store(now_ms, Ordering::Relaxed);
+    }
+
+    /// The client sent a message of `bytes` at `now_ms`.
+    pub fn received(&self, bytes: u64, now_ms: u64) {
+        self.bytes_in.fetch_add(bytes, Ordering::Relaxed);
+        self.active(now_ms);
+    }
+
+    /// `bytes` of messages were written to the client.
+    pub fn sent(&self, bytes: u64) {
+        self.bytes_out.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Last time the client sent anything, ms since the Unix epoch.
+    pub fn last_active_ms(&self) -> u64 {
+        self.last_active_ms.load(Ordering::Relaxed)
+    }
+
+    /// Message bytes received.
+    pub fn bytes_in(&self) -> u64 {
+        self.bytes_in.load(Ordering::Relaxed)
+    }
+
+    /// Message bytes sent.
+    pub fn bytes_out(&self) -> u64 {
+        self.bytes_out.load(Ordering::Relaxed)
+    }
 }
 
 impl<H> Entry<H> {
@@ -57,9 +99,10 @@ impl<H> Entry<H> {
             groups: BTreeSet::new(),
             session: Session::default(),
             connected_at_ms: now_ms,
-            last_active_ms: now_ms,
-            bytes_in: 0,
-            bytes_out: 0,
+            traffic: Arc::new(Traffic {
+                last_active_ms: AtomicU64::new(now_ms),
+                ..Traffic::default()
+            }),
             handle,
         }
     }
@@ -444,9 +487,9 @@ impl<H> Registry<H> {
             system: fields.system.then_some(SystemInfo {
                 protocol: e.protocol,
                 connected_at_ms: e.connected_at_ms,
-                last_active_ms: e.last_active_ms,
-                bytes_in: e.bytes_in,
-                bytes_out: e.bytes_out,
+                last_active_ms: e.traffic.last_active_ms(),
+                bytes_in: e.traffic.bytes_in(),
+                bytes_out: e.traffic.bytes_out(),
                 gateway,
             }),
         })

@@ -200,6 +200,11 @@ impl<T> Receiver<T> {
         .await
     }
 
+    /// The most messages the queue holds.
+    pub(super) fn capacity(&self) -> usize {
+        self.shared.capacity
+    }
+
     /// The next message if one is queued now.
     pub(super) fn try_recv(&mut self) -> Option<T> {
         take(&mut lock(&self.shared.state))

@@ -394,10 +394,9 @@ fn client_info_fills_only_the_asked_fields() {
     let mut r = with(&[1]);
     r.bind_uid(id(1), uid("u"));
     r.join_group(id(1), group("g"));
-    if let Some(e) = r.get_mut(id(1)) {
-        e.bytes_in = 10;
-        e.bytes_out = 20;
-        e.last_active_ms = 1500;
+    if let Some(e) = r.get(id(1)) {
+        e.traffic.received(10, 1500);
+        e.traffic.sent(20);
     }
     let info = |fields: InfoFields, seq| match r.answer(
         &Query::ClientInfo {
