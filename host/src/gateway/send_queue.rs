@@ -114,9 +114,7 @@ impl<T> Sender<T> {
         }
         Ok(())
     }
-}
 
-impl<T> Sender<T> {
     /// Tells the receiver that a heartbeat interval ended: its next take is [`Next::Tick`].
     pub(super) fn tick(&self) {
         signal(&self.shared, |state| state.tick = true);
