@@ -9,18 +9,20 @@
 //! server CPU per operation read from /proc, throughput, and the ratio to the baseline.
 //! The idle figure holds 15 000 clients: the bench raises its soft file limit to the hard
 //! one, and the servers it starts inherit it.
+//! With `SWITCHBOARD_BENCH_CPUS=SERVERS:CLIENTS` (taskset's CPU lists, such as `0:1`) the
+//! servers run on the first CPUs and the bench's own clients on the second.
 
 #[path = "../../tests/e2e/support/mod.rs"]
 mod support;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use support::clients::{Received, Ws};
-use support::process::{cpu_seconds, raise_file_limit, rss_kib};
+use support::process::{bench_cpus, cpu_seconds, pin, raise_file_limit, rss_kib, server_command};
 use support::{
     Listener, Server, Setup, deploy_by_rename, plugin_bytes, plugin_folder, plugins_dir, retagged,
 };
@@ -51,6 +53,9 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    if let Some((_, clients)) = bench_cpus() {
+        pin(std::process::id(), &clients);
+    }
     let all = args.is_empty();
     let wants = |name: &str| all || args.iter().any(|a| a == name);
     runtime.block_on(async {
@@ -102,7 +107,7 @@ struct Baseline {
 
 impl Baseline {
     fn start() -> Self {
-        let mut child = Command::new(std::env::current_exe().expect("own path"))
+        let mut child = server_command(std::env::current_exe().expect("own path"))
             .arg("--baseline-server")
             .stdout(Stdio::piped())
             .spawn()

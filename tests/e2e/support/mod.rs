@@ -295,7 +295,7 @@ impl Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("switchboard.toml");
         std::fs::write(&path, config).expect("config written");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchboard"));
+        let mut cmd = process::server_command(env!("CARGO_BIN_EXE_switchboard"));
         cmd.args(["start", "-c"])
             .arg(&path)
             .args(args)

@@ -1,7 +1,7 @@
 //! A real `nats-server` per test, on a port the OS chose, with JetStream.
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 /// Where the server binary is: `$NATS_SERVER`, else the copy `cargo xtask test` installs
@@ -95,7 +95,7 @@ impl NatsServer {
         flags: Vec<String>,
     ) -> Self {
         let bin = binary();
-        let mut command = Command::new(&bin);
+        let mut command = super::process::server_command(&bin);
         if let Some(config) = &config {
             command.arg("-c").arg(config);
         }

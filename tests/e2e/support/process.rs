@@ -62,3 +62,45 @@ pub fn raise_file_limit() {
         }
     }
 }
+
+/// `SWITCHBOARD_BENCH_CPUS`, `SERVERS:CLIENTS` in taskset's list syntax (`0:1`, `0-3:4-7`):
+/// a benchmark run with it keeps the servers it starts on the first CPUs and its own load
+/// generator on the second, so that the two do not take each other's cores.
+pub fn bench_cpus() -> Option<(String, String)> {
+    let spec = std::env::var("SWITCHBOARD_BENCH_CPUS").ok()?;
+    let (servers, clients) = spec
+        .split_once(':')
+        .filter(|(s, c)| !s.is_empty() && !c.is_empty())
+        .unwrap_or_else(|| {
+            panic!("SWITCHBOARD_BENCH_CPUS={spec:?}: expected SERVERS:CLIENTS, such as 0:1")
+        });
+    Some((servers.to_owned(), clients.to_owned()))
+}
+
+/// Moves every thread of `pid` to `cpus` (taskset's list syntax); threads it starts later
+/// inherit the set from the thread that starts them.
+pub fn pin(pid: u32, cpus: &str) {
+    let status = Command::new("taskset")
+        .args(["--all-tasks", "--pid", "--cpu-list", cpus, &pid.to_string()])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("taskset runs");
+    assert!(
+        status.success(),
+        "taskset could not pin {pid} to CPUs {cpus}"
+    );
+}
+
+/// A command that runs `program` on the servers' CPUs of `SWITCHBOARD_BENCH_CPUS` if it is
+/// set (through `taskset`, which execs it: the process id is the server's), else as it is.
+/// Set from the start, so that the server sizes its thread pools to those CPUs.
+pub fn server_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    match bench_cpus() {
+        Some((servers, _)) => {
+            let mut taskset = Command::new("taskset");
+            taskset.args(["--cpu-list", &servers]).arg(program);
+            taskset
+        }
+        None => Command::new(program),
+    }
+}
