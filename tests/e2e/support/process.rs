@@ -1,5 +1,5 @@
-//! What `/proc` says about a server process (its memory and CPU time), and the file limit
-//! many clients need: for the benchmarks.
+//! What `/proc` says about a server process (its memory and CPU time), the file limit many
+//! clients need, and the CPUs servers and clients run on: for the benchmarks.
 
 use std::process::Command;
 
