@@ -9,6 +9,7 @@ import (
 
 	events "switchboard.dev/sdk/internal/bindings/exports/export_switchboard_plugin_events"
 	_ "switchboard.dev/sdk/internal/bindings/exports/wit_exports"
+	api "switchboard.dev/sdk/internal/bindings/imports/switchboard_plugin_api"
 	raw "switchboard.dev/sdk/internal/bindings/imports/switchboard_plugin_types"
 	witRuntime "switchboard.dev/sdk/internal/wit/runtime"
 )
@@ -120,15 +121,37 @@ type Handler interface {
 }
 
 // BaseHandler implements every Handler method as doing nothing; embed it.
+//
+// Its client-event methods (OnConnect, OnWebsocketConnect, OnMessage, OnClose) also tell the
+// host that the plugin leaves that event to them; the host then stops calling it for this
+// build of the plugin, which saves a call per event (a handshake is accepted without one).
+// An override that calls the embedded BaseHandler's method loses those events.
 type BaseHandler struct{}
 
-func (BaseHandler) OnWorkerStart(uint32) error                      { return nil }
-func (BaseHandler) OnConnect(*Context) error                        { return nil }
-func (BaseHandler) OnWebsocketConnect(*Context, *HTTPRequest) error { return nil }
-func (BaseHandler) OnMessage(*Context, Message) error               { return nil }
-func (BaseHandler) OnClose(*Context, Bound) error                   { return nil }
-func (BaseHandler) OnTimer(uint64) error                            { return nil }
-func (BaseHandler) OnWorkerStop(uint32) error                       { return nil }
+func (BaseHandler) OnWorkerStart(uint32) error { return nil }
+
+func (BaseHandler) OnConnect(*Context) error {
+	api.Unhandled(api.ClientHandler_OnConnect)
+	return nil
+}
+
+func (BaseHandler) OnWebsocketConnect(*Context, *HTTPRequest) error {
+	api.Unhandled(api.ClientHandler_OnWebsocketConnect)
+	return nil
+}
+
+func (BaseHandler) OnMessage(*Context, Message) error {
+	api.Unhandled(api.ClientHandler_OnMessage)
+	return nil
+}
+
+func (BaseHandler) OnClose(*Context, Bound) error {
+	api.Unhandled(api.ClientHandler_OnClose)
+	return nil
+}
+
+func (BaseHandler) OnTimer(uint64) error      { return nil }
+func (BaseHandler) OnWorkerStop(uint32) error { return nil }
 
 // registered is the registered Handler; nil until Register.
 var registered Handler

@@ -27,24 +27,6 @@ fn member(nats: &NatsServer, role: &str) -> Server {
     Server::start(&config(&nats.url, role))
 }
 
-/// `switchboard status --json` of a running member.
-fn status_json(server: &Server) -> Value {
-    let path = server.config_path();
-    let path = path.to_str().expect("UTF-8 path");
-    let dir = std::env::temp_dir();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
-        .args(["status", "--json", "-c", path])
-        .current_dir(&dir)
-        .output()
-        .expect("status runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("JSON")
-}
-
 /// `switchboard start` with this config in a fresh folder, run to its exit.
 fn start_to_exit(config: &str, args: &[&str]) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -198,7 +180,7 @@ async fn a_gateways_metrics_show_the_cluster() {
     let mut client = Lines::connect(gateway.addrs[1]).await;
     client.send(b"bound").await;
     assert_eq!(client.recv_text().await, "bound");
-    let admin = status_json(&gateway)["admin_addr"]
+    let admin = gateway.status_json()["admin_addr"]
         .as_str()
         .expect("admin on")
         .to_owned();
@@ -340,7 +322,7 @@ async fn cluster_answers_like_one_process_with_clients_on_both_gateways() {
 
     // Each gateway's status shows the cluster: both workers, its clients bound among them.
     for (gateway, clients) in cluster.gateways.iter().zip([1, 2]) {
-        let status = status_json(gateway);
+        let status = gateway.status_json();
         let view = &status["cluster"];
         assert_eq!(view["role"], json!("gateway"), "{status}");
         assert_eq!(view["nats"], json!("connected"), "{status}");
@@ -520,9 +502,9 @@ async fn a_killed_worker_disconnects_no_client_and_its_clients_are_rebound() {
     // kill -9 a worker with clients: no goodbye, so the gateways notice by missed
     // heartbeats.
     let busy = |worker: &Server| {
-        let id = status_json(worker)["cluster"]["worker_id"].clone();
+        let id = worker.status_json()["cluster"]["worker_id"].clone();
         cluster.gateways.iter().any(|g| {
-            status_json(g)["cluster"]["workers"]
+            g.status_json()["cluster"]["workers"]
                 .as_array()
                 .expect("workers")
                 .iter()
@@ -554,7 +536,7 @@ async fn a_killed_worker_disconnects_no_client_and_its_clients_are_rebound() {
     let mut unconfirmed = 0;
     for gateway in &cluster.gateways {
         assert!(gateway.log().contains("missed 3 heartbeats"));
-        unconfirmed += status_json(gateway)["cluster"]["events_unconfirmed"]
+        unconfirmed += gateway.status_json()["cluster"]["events_unconfirmed"]
             .as_u64()
             .expect("a count");
     }
@@ -642,7 +624,7 @@ async fn a_nats_restart_disconnects_no_client_and_echoes_resume() {
         gateway.log().contains("missed 3 heartbeats"),
         "the outage was meant to outlast the heartbeats"
     );
-    let status = status_json(&gateway);
+    let status = gateway.status_json();
     assert_eq!(status["cluster"]["nats"], json!("connected"), "{status}");
     assert!(
         status["cluster"]["nats_disconnects"].as_u64() >= Some(1),

@@ -178,3 +178,88 @@ async fn python_log_with_an_unknown_level_raises_a_value_error_naming_the_valid_
         "unknown log level 'loud'; valid: trace, debug, info, warn, error"
     );
 }
+
+/// The `skipped` count of `app` in the server's status.
+fn skipped(server: &crate::support::Server, app: &str) -> u64 {
+    let status = server.status_json();
+    let apps = status["apps"].as_array().expect("apps");
+    let app = apps.iter().find(|a| a["name"] == app).expect("app listed");
+    app["skipped"].as_u64().expect("skipped")
+}
+
+/// Every SDK's default client-event handlers tell the host they do nothing, and the host stops
+/// calling them: the echo apps implement `on-message` only, so once the first client has met
+/// the defaults, a client's connect, handshake and close never reach the plugin, while its
+/// messages still do.
+#[tokio::test]
+async fn handlers_left_to_the_sdk_are_called_once_then_skipped() {
+    for app in ["echo", "echo-go", "echo-js", "echo-py"] {
+        let server = Setup::one("websocket", app).worker("instances = 1").start();
+        for round in 0..3 {
+            let mut ws = Ws::connect(&server.url()).await;
+            ws.send_text("ping").await;
+            assert_eq!(ws.recv_text().await, "ping", "{app}, client {round}");
+        }
+        for handler in ["on-connect", "on-websocket-connect", "on-close"] {
+            let line = format!("{handler} is left to the SDK's default");
+            server.wait_for_count(&line, 1).await;
+        }
+        // The first client's three events reported the defaults; the next two clients' are
+        // skipped, three each, even those queued before the report.
+        crate::support::eventually(&format!("{app}: 6 events skipped"), async || {
+            skipped(&server, app) == 6
+        })
+        .await;
+        let log = server.log();
+        assert!(!log.contains("on-message is left"), "{app}: {log}");
+        for handler in ["on-connect", "on-websocket-connect", "on-close"] {
+            let line = format!("{handler} is left to the SDK's default");
+            assert_eq!(log.matches(&line).count(), 1, "{app}: once per version");
+        }
+    }
+}
+
+/// What a version left to the defaults is its own: a new version of the app is asked again.
+/// `probe` implements `on-websocket-connect`, which echo leaves out; swapped in after echo, its
+/// verdict runs for every handshake (it greets the client before the 101).
+#[tokio::test]
+async fn a_new_version_is_asked_afresh_which_handlers_it_leaves_out() {
+    let plugins = tempfile::tempdir().expect("temp dir");
+    let file = plugins.path().join("swapped.wasm");
+    std::fs::write(&file, crate::support::plugin_bytes("echo")).expect("echo");
+    let mut setup = Setup::one("websocket", "swapped").worker("instances = 1");
+    setup.plugins_dir = Some(plugins.path().to_owned());
+    let server = setup.start();
+    for _ in 0..2 {
+        let mut ws = Ws::connect(&server.url()).await;
+        ws.send_text("ping").await;
+        assert_eq!(ws.recv_text().await, "ping");
+    }
+    server
+        .wait_for_count("on-websocket-connect is left to the SDK's default", 1)
+        .await;
+
+    let mark = server.mark();
+    crate::support::deploy_by_rename(
+        plugins.path(),
+        "swapped.wasm",
+        &crate::support::plugin_bytes("probe"),
+    );
+    server
+        .wait_for_log_since(mark, "swapping in a new version")
+        .await;
+    let greeted = format!("{}?greet=hello", server.url());
+    // The swap is logged as it starts: until it is done, echo answers without a greeting.
+    crate::support::eventually("probe's verdict greets", async || {
+        let mut ws = Ws::connect(&greeted).await;
+        let first = ws.try_recv(std::time::Duration::from_millis(300)).await;
+        first == Some(Received::Text("hello".into()))
+    })
+    .await;
+    for _ in 0..3 {
+        let mut ws = Ws::connect(&greeted).await;
+        assert_eq!(ws.recv_text().await, "hello");
+    }
+    let since = server.log_since(mark);
+    assert!(!since.contains("on-websocket-connect is left"), "{since}");
+}

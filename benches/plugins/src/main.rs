@@ -195,6 +195,8 @@ impl api::Host for State {
         Ok(1)
     }
     async fn clear_timer(&mut self, _: u64) {}
+    // Direct calls measure each handler as called: nothing is skipped here.
+    async fn unhandled(&mut self, _: api::ClientHandler) {}
     async fn log(&mut self, _: types::LogLevel, message: String) {
         eprintln!("plugin log: {message}");
     }

@@ -195,7 +195,11 @@ impl Snapshot {
             Counter,
         )?;
         for a in &self.apps {
-            for (outcome, v) in [("ok", a.events), ("trap", a.failures)] {
+            for (outcome, v) in [
+                ("ok", a.events),
+                ("trap", a.failures),
+                ("skipped", a.skipped),
+            ] {
                 let labels = [("app", a.name.as_str()), ("outcome", outcome)];
                 value(events.encode_family(&labels)?, Counter, v)?;
             }

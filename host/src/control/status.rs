@@ -123,6 +123,9 @@ pub struct AppView {
     pub events: u64,
     /// Events lost to traps, deadlines or the memory cap.
     pub traps: u64,
+    /// Events left to the SDK's default handler, not delivered (absent from older nodes).
+    #[serde(default)]
+    pub skipped: u64,
     /// Versions swapped in.
     pub swaps: u64,
     /// Automatic rollbacks.
@@ -235,6 +238,7 @@ impl Status {
                     instances: a.instances,
                     events: a.events,
                     traps: a.failures,
+                    skipped: a.skipped,
                     swaps: a.swaps,
                     rollbacks: a.rollbacks,
                     recycles: a.recycles,

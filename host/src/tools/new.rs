@@ -224,7 +224,8 @@ fn readme(name: &str, lang: Lang, sdk: &str) -> String {
 
 const GITIGNORE: &str = "/target\n*.wasm\nnode_modules/\n__pycache__/\n";
 
-const EMPTY_RUST: &str = r#"//! A Switchboard plugin: fill in the handlers you need (each defaults to doing nothing).
+const EMPTY_RUST: &str = r#"//! A Switchboard plugin: fill in the handlers you need and delete the others (a handler
+//! left out does nothing, and the host stops sending its event).
 
 use switchboard_sdk::{Context, Message, Plugin, export};
 
@@ -242,7 +243,8 @@ impl Plugin for App {
 export!(App);
 "#;
 
-const EMPTY_JS: &str = r#"// A Switchboard plugin: fill in the handlers you need (each defaults to doing nothing).
+const EMPTY_JS: &str = r#"// A Switchboard plugin: fill in the handlers you need and delete the others (a handler
+// left out does nothing, and the host stops sending its event).
 import { definePlugin } from "switchboard-sdk";
 
 export default definePlugin({
@@ -252,7 +254,8 @@ export default definePlugin({
 });
 "#;
 
-const EMPTY_PYTHON: &str = r#""""A Switchboard plugin: fill in the handlers you need (each defaults to doing nothing)."""
+const EMPTY_PYTHON: &str = r#""""A Switchboard plugin: fill in the handlers you need and delete the others (a handler
+left out does nothing, and the host stops sending its event)."""
 
 import switchboard_plugin as sb
 
@@ -268,7 +271,8 @@ class App(sb.Plugin):
 Events = sb.export(App)
 "#;
 
-const EMPTY_GO: &str = r#"// A Switchboard plugin: fill in the handlers you need (each defaults to doing nothing).
+const EMPTY_GO: &str = r#"// A Switchboard plugin: fill in the handlers you need and delete the others (a handler
+// left out does nothing, and the host stops sending its event).
 package main
 
 import sb "switchboard.dev/sdk"

@@ -14,7 +14,7 @@ use tokio::sync::{RwLock, watch};
 use super::plugin::Version;
 use super::pool::{Job, Pool, PoolEnv};
 use super::stats::AppStats;
-use crate::bus::{AppName, ClientId};
+use crate::bus::{AppName, ClientId, EventKind};
 
 /// When a new version is rolled back: more than `max_failures` of its first `window` events
 /// failed.
@@ -139,6 +139,16 @@ impl AppControl {
     /// The deployment running now.
     pub fn current(&self) -> Arc<Deployment> {
         self.current.borrow().clone()
+    }
+
+    /// Whether the current version leaves events of `kind` to the SDK's default handler.
+    pub fn skips(&self, kind: &EventKind) -> bool {
+        self.current.borrow().version.unhandled.skips(kind)
+    }
+
+    /// Whether the current version's handshakes are accepted without asking an instance.
+    pub fn accepts_handshakes(&self) -> bool {
+        self.current.borrow().version.unhandled.accepts_handshakes()
     }
 
     /// Follows the current deployment.

@@ -336,4 +336,16 @@ impl api::Host for InstanceState {
             wit::LogLevel::Error => tracing::error!(app, version, "{message}"),
         }
     }
+
+    async fn unhandled(&mut self, handler: api::ClientHandler) {
+        if self.unhandled.insert(handler) {
+            let (app, version) = (&*self.app, &*self.version);
+            let handler = super::unhandled::name(handler);
+            tracing::info!(
+                app,
+                version,
+                "{handler} is left to the SDK's default: no longer called for this version"
+            );
+        }
+    }
 }

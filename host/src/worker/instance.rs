@@ -59,7 +59,7 @@ impl Instance {
         let wall = WallBudget::default();
         let state = InstanceState::new(
             app,
-            version.hash.clone(),
+            version,
             MemoryCap::new(limits.memory_bytes),
             gateways,
             timers,

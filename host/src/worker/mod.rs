@@ -27,6 +27,7 @@ mod stdio;
 mod threads;
 mod timers;
 mod turns;
+mod unhandled;
 mod watch;
 
 use std::collections::BTreeMap;
@@ -110,6 +111,8 @@ pub struct AppStatus {
     pub events: u64,
     /// Events lost to traps, deadlines or the memory cap.
     pub failures: u64,
+    /// Events left to the SDK's default handler, not delivered.
+    pub skipped: u64,
     /// Instances created, replacements included.
     pub instantiations: u64,
     /// Healthy instances replaced by the app's recycling policy.
@@ -664,6 +667,7 @@ impl WorkerHost {
                 instances: app.instances().await,
                 events: stats.events.load(Ordering::Relaxed),
                 failures: stats.failures.load(Ordering::Relaxed),
+                skipped: stats.skipped.load(Ordering::Relaxed),
                 instantiations: stats.instantiations.load(Ordering::Relaxed),
                 recycles: stats.recycles.load(Ordering::Relaxed),
                 peak_memory_bytes: stats.peak_memory_bytes.load(Ordering::Relaxed),
@@ -758,6 +762,9 @@ fn describe_changes(old: &Settings, new: &Settings, changes: &mut Vec<String>) {
 impl Workers for WorkerHost {
     async fn event(&self, event: Event) {
         match self.app(&event.app) {
+            Some(app) if app.control.skips(&event.kind) => {
+                app.control.stats.skipped.fetch_add(1, Ordering::Relaxed);
+            }
             Some(app) => {
                 let client = event.ctx.client;
                 app.dispatch(client, Job::Event(event)).await;
@@ -779,6 +786,10 @@ impl Workers for WorkerHost {
             reason: "the app is not available".into(),
         };
         let app = self.app(&handshake.app).ok_or_else(unavailable)?;
+        if app.control.accepts_handshakes() {
+            app.control.stats.skipped.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
         let client = handshake.ctx.client;
         let (reply, verdict) = oneshot::channel();
         app.dispatch(client, Job::Handshake(handshake, reply)).await;

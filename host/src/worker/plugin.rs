@@ -11,6 +11,7 @@ use wasmtime::component::{Component, Linker};
 use super::bindings::PluginPre;
 use super::cache::ArtifactCache;
 use super::state::InstanceState;
+use super::unhandled::Unhandled;
 use crate::bus::sha256_hex;
 
 /// Why a plugin file cannot be used.
@@ -68,6 +69,8 @@ pub struct Version {
     pub size: usize,
     /// The checked, linked component.
     pub pre: PluginPre<InstanceState>,
+    /// The handlers its instances said they leave to the SDK's default.
+    pub unhandled: Arc<Unhandled>,
 }
 
 /// Turns plugin files into [`Version`]s: one engine, one linker, one artifact cache.
@@ -130,6 +133,7 @@ impl Loader {
             cached,
             size: bytes.len(),
             pre,
+            unhandled: Arc::default(),
         })
     }
 

@@ -10,6 +10,7 @@ use tokio::sync::{Notify, Semaphore, TryAcquireError, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::app::{AppControl, Deployment};
+use super::bindings::switchboard::plugin::api::ClientHandler;
 use super::capabilities::Grants;
 use super::instance::{CallError, Instance, Limits};
 use super::timers::{Clock, Fired, Timers};
@@ -398,6 +399,11 @@ impl Slot {
     }
 
     async fn event(&mut self, event: Event) {
+        // Reported while the event was queued: done as the SDK's default would, by nothing.
+        if self.deployment.version.unhandled.skips(&event.kind) {
+            self.control.stats.skipped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let name = match event.kind {
             EventKind::Connect => "on-connect",
             EventKind::Message(_) => "on-message",
@@ -414,6 +420,11 @@ impl Slot {
     }
 
     async fn handshake(&mut self, handshake: Handshake) -> Result<(), Rejection> {
+        // After on-connect, which ran on this instance: the default accepts.
+        if (self.deployment.version.unhandled).contains(ClientHandler::OnWebsocketConnect) {
+            self.control.stats.skipped.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
         let client = handshake.ctx.client;
         let refused = Rejection {
             status: 500,

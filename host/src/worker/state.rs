@@ -10,8 +10,10 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use super::capabilities::{Grants, OutboundHooks, WallBudget};
 use super::limits::MemoryCap;
 use super::log_budget::LogBudget;
+use super::plugin::Version;
 use super::stdio::{LogStream, Stream};
 use super::timers::Timers;
+use super::unhandled::Unhandled;
 use crate::bus::{AppName, Gateways};
 
 /// The data of one instance's `Store`.
@@ -26,6 +28,8 @@ pub struct InstanceState {
     pub app: AppName,
     /// The plugin version, for log lines.
     pub version: Arc<str>,
+    /// Where the version's instances report the handlers they leave to the SDK's default.
+    pub unhandled: Arc<Unhandled>,
     /// This instance's timers.
     pub timers: Timers,
     /// Epoch ticks of guest code the running call may still use before it is interrupted.
@@ -45,13 +49,14 @@ impl InstanceState {
     /// network), output to the log.
     pub fn new(
         app: AppName,
-        version: Arc<str>,
+        version: &Version,
         limits: MemoryCap,
         gateways: Arc<dyn Gateways>,
         timers: Timers,
         grants: Grants,
         wall: WallBudget,
     ) -> Self {
+        let (unhandled, version) = (version.unhandled.clone(), version.hash.clone());
         let log_budget = LogBudget::default();
         let stream = |kind| LogStream::new(app.clone(), version.clone(), kind, log_budget.clone());
         let wasi = WasiCtx::builder()
@@ -75,6 +80,7 @@ impl InstanceState {
             gateways,
             app,
             version,
+            unhandled,
             timers,
             ticks_left: 0,
             log_budget,

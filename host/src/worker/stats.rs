@@ -67,6 +67,9 @@ pub struct AppStats {
     pub events: AtomicU64,
     /// Events lost to a trap, a deadline or the memory cap.
     pub failures: AtomicU64,
+    /// Events not delivered because the plugin leaves their handler to its SDK's default
+    /// (handshakes accepted that way included).
+    pub skipped: AtomicU64,
     /// Instances created.
     pub instantiations: AtomicU64,
     /// Healthy instances replaced by the recycling policy.

@@ -667,6 +667,9 @@ function refused(e) {
   throw { status: 500, reason: "internal error" };
 }
 
+// The handlers a plugin may leave out and the host may then skip (WIT `client-handler`).
+const CLIENT_EVENTS = new Set(["onConnect", "onWebsocketConnect", "onMessage", "onClose"]);
+
 /**
  * The `events` export of the component, built from the plugin's default export: an object
  * of handlers, or a class (instantiated once per instance, on its first event). Used by the
@@ -680,10 +683,13 @@ export function makeEvents(pluginOrClass) {
     }
     return plugin;
   };
-  // Calls handler `name` if the plugin has it; throws what escapes it.
+  // Calls handler `name` if the plugin has it; throws what escapes it. A client event the
+  // plugin has no handler for is reported to the host, which then stops sending it.
   const call = (name, ...args) => {
     const p = get();
-    return p[name] ? settle(name, p[name](...args)) : undefined;
+    if (p[name]) return settle(name, p[name](...args));
+    if (CLIENT_EVENTS.has(name)) api.unhandled(witName(name));
+    return undefined;
   };
   // The same, with the error policy applied to what escapes.
   const run = (name, ...args) => {
@@ -702,7 +708,7 @@ export function makeEvents(pluginOrClass) {
     },
     onWebsocketConnect(ctx, request) {
       const p = get();
-      if (!p.onWebsocketConnect) return undefined;
+      if (!p.onWebsocketConnect) return api.unhandled("on-websocket-connect");
       let result;
       try {
         result = p.onWebsocketConnect(new Context(ctx), new HttpRequest(request));

@@ -769,23 +769,32 @@ class Plugin:
     :meth:`on_websocket_connect` it also refuses the handshake with 500. Any other exception
     traps: the event is lost and the host replaces the instance. Handlers are plain
     functions: an ``async def`` handler is refused at its first call (with a log line naming
-    it), since nothing would run its coroutine."""
+    it), since nothing would run its coroutine.
+
+    The client-event handlers left to this class (``on_connect``, ``on_websocket_connect``,
+    ``on_message``, ``on_close``) tell the host so when they first run; it then stops calling
+    them for this build of the plugin, which saves a call per event (a handshake is accepted
+    without one). An override that calls ``super()`` for them loses those events."""
 
     def on_worker_start(self, worker_id: int) -> None:
         """An instance was created (at start, scale-up, hot swap or after a failure); may set timers."""
 
     def on_connect(self, ctx: Context) -> None:
         """A TCP client was accepted, or a WebSocket handshake completed."""
+        _api.unhandled(_api.ClientHandler.ON_CONNECT)
 
     def on_websocket_connect(self, ctx: Context, request: HttpRequest) -> Rejection | None:
         """A WebSocket handshake arrived; raise or return a :class:`Rejection` to refuse it."""
+        _api.unhandled(_api.ClientHandler.ON_WEBSOCKET_CONNECT)
         return None
 
     def on_message(self, ctx: Context, message: Message) -> None:
         """One complete message arrived, byte-exact: ``str`` for text, ``bytes`` for binary."""
+        _api.unhandled(_api.ClientHandler.ON_MESSAGE)
 
     def on_close(self, ctx: Context, bound: Bound) -> None:
         """The client is gone; ``bound`` is what it was bound to; queries about it answer offline."""
+        _api.unhandled(_api.ClientHandler.ON_CLOSE)
 
     def on_timer(self, timer_id: int) -> None:
         """A timer set by this instance fired."""

@@ -1498,6 +1498,11 @@ pub fn sessions_in_group(group: &str) -> Paged<(ClientId, Session)> {
 
 /// A plugin: implement the handlers you need (the others do nothing) and [`export!`] the type.
 ///
+/// The client-event handlers you do not implement (`on_connect`, `on_websocket_connect`,
+/// `on_message`, `on_close`) tell the host so the first time they run; it then stops calling
+/// them for this build of the plugin, which saves a call per event (a handshake is accepted
+/// without one).
+///
 /// One value lives per instance, created with [`Default`] on the instance's first event; the
 /// host never runs two handlers of one instance at once, hence `&mut self`.
 ///
@@ -1524,22 +1529,26 @@ pub trait Plugin: Default + 'static {
     /// A TCP client was accepted, or a WebSocket handshake completed.
     fn on_connect(&mut self, ctx: &Context) -> impl Outcome {
         let _ = ctx;
+        raw::unhandled(raw::ClientHandler::OnConnect);
     }
 
     /// A WebSocket handshake arrived; `Err(Rejection)` refuses it with that HTTP status and
     /// reason, any other error with 500.
     fn on_websocket_connect(&mut self, ctx: &Context, request: HttpRequest) -> impl Outcome {
         let _ = (ctx, request);
+        raw::unhandled(raw::ClientHandler::OnWebsocketConnect);
     }
 
     /// One complete message arrived, byte-exact.
     fn on_message(&mut self, ctx: &Context, message: Message) -> impl Outcome {
         let _ = (ctx, message);
+        raw::unhandled(raw::ClientHandler::OnMessage);
     }
 
     /// The client is gone; `bound` is what it was bound to; queries about it answer "offline".
     fn on_close(&mut self, ctx: &Context, bound: Bound) -> impl Outcome {
         let _ = (ctx, bound);
+        raw::unhandled(raw::ClientHandler::OnClose);
     }
 
     /// A timer set by this instance fired.

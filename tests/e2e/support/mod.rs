@@ -368,6 +368,23 @@ impl Server {
         self._dir.path().join("switchboard.toml")
     }
 
+    /// `switchboard status --json` of the running server.
+    pub fn status_json(&self) -> serde_json::Value {
+        let path = self.config_path();
+        let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["status", "--json", "-c"])
+            .arg(&path)
+            .current_dir(std::env::temp_dir())
+            .output()
+            .expect("status runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("JSON")
+    }
+
     /// The server's process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

@@ -31,6 +31,20 @@ type ClientInfo = switchboard_plugin_types.ClientInfo
 type Error = switchboard_plugin_types.Error
 type LogLevel = switchboard_plugin_types.LogLevel
 
+const (
+	// `on-connect`.
+	ClientHandler_OnConnect uint8 = 0
+	// `on-websocket-connect`.
+	ClientHandler_OnWebsocketConnect uint8 = 1
+	// `on-message`.
+	ClientHandler_OnMessage uint8 = 2
+	// `on-close`.
+	ClientHandler_OnClose uint8 = 3
+)
+
+// A client event's handler, as `unhandled` names it.
+type ClientHandler = uint8
+
 //go:wasmimport switchboard:plugin/api@0.1.0 send-to-client
 func wasm_import_send_to_client(arg0 uintptr, arg1 uint32, arg2 int32, arg3 uintptr, arg4 uint32, arg5 uintptr)
 
@@ -3034,5 +3048,14 @@ func Log(level switchboard_plugin_types.LogLevel, message string) {
 	utf8 := unsafe.Pointer(unsafe.StringData(message))
 	pinner.Pin(utf8)
 	wasm_import_log(int32(level), uintptr(utf8), uint32(len(message)))
+
+}
+
+//go:wasmimport switchboard:plugin/api@0.1.0 unhandled
+func wasm_import_unhandled(arg0 int32)
+
+func Unhandled(handler ClientHandler) {
+
+	wasm_import_unhandled(int32(handler))
 
 }
