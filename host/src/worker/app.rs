@@ -14,7 +14,8 @@ use tokio::sync::{RwLock, watch};
 use super::plugin::Version;
 use super::pool::{Job, Pool, PoolEnv};
 use super::stats::AppStats;
-use crate::bus::{AppName, ClientId, EventKind};
+use super::unhandled::Unhandled;
+use crate::bus::{AppName, ClientId};
 
 /// When a new version is rolled back: more than `max_failures` of its first `window` events
 /// failed.
@@ -118,6 +119,9 @@ pub struct AppControl {
     /// The app's counters.
     pub stats: AppStats,
     current: watch::Sender<Arc<Deployment>>,
+    /// The current version's record of handlers left to the SDK, copied here so that each
+    /// event's dispatch reads one atomic instead of taking the deployment's lock.
+    unhandled: Unhandled,
     history: Mutex<History>,
     swaps: AtomicU64,
     rollbacks: AtomicU64,
@@ -126,9 +130,12 @@ pub struct AppControl {
 impl AppControl {
     /// An app running `version`.
     pub fn new(name: AppName, version: Arc<Version>) -> Self {
+        let unhandled = Unhandled::default();
+        unhandled.copy(&version.unhandled);
         Self {
             name,
             stats: AppStats::default(),
+            unhandled,
             current: watch::Sender::new(Deployment::trusted(version)),
             history: Mutex::default(),
             swaps: AtomicU64::new(0),
@@ -141,14 +148,17 @@ impl AppControl {
         self.current.borrow().clone()
     }
 
-    /// Whether the current version leaves events of `kind` to the SDK's default handler.
-    pub fn skips(&self, kind: &EventKind) -> bool {
-        self.current.borrow().version.unhandled.skips(kind)
+    /// What the current version leaves to the SDK's default handlers.
+    pub fn unhandled(&self) -> &Unhandled {
+        &self.unhandled
     }
 
-    /// Whether the current version's handshakes are accepted without asking an instance.
-    pub fn accepts_handshakes(&self) -> bool {
-        self.current.borrow().version.unhandled.accepts_handshakes()
+    /// Publishes what `deployment`'s instances reported since, if it is still current.
+    pub fn publish_unhandled(&self, deployment: &Arc<Deployment>) {
+        let _history = self.history();
+        if Arc::ptr_eq(&self.current.borrow(), deployment) {
+            self.unhandled.copy(&deployment.version.unhandled);
+        }
     }
 
     /// Follows the current deployment.
@@ -163,6 +173,7 @@ impl AppControl {
     /// Makes `version` current; the one it replaces is kept for a rollback.
     pub fn swap(&self, version: Arc<Version>, policy: RollbackPolicy) {
         let mut history = self.history();
+        self.unhandled.copy(&version.unhandled);
         let old = self
             .current
             .send_replace(Deployment::on_probation(version, policy));
@@ -194,6 +205,7 @@ impl AppControl {
             bad.hash,
             previous.hash
         );
+        self.unhandled.copy(&previous.unhandled);
         self.current.send_replace(Deployment::trusted(previous));
         history.last_rejected = Some(Rejected {
             path: bad.path.clone(),

@@ -762,7 +762,7 @@ fn describe_changes(old: &Settings, new: &Settings, changes: &mut Vec<String>) {
 impl Workers for WorkerHost {
     async fn event(&self, event: Event) {
         match self.app(&event.app) {
-            Some(app) if app.control.skips(&event.kind) => {
+            Some(app) if app.control.unhandled().skips(&event.kind) => {
                 app.control.stats.skipped.fetch_add(1, Ordering::Relaxed);
             }
             Some(app) => {
@@ -786,7 +786,7 @@ impl Workers for WorkerHost {
             reason: "the app is not available".into(),
         };
         let app = self.app(&handshake.app).ok_or_else(unavailable)?;
-        if app.control.accepts_handshakes() {
+        if app.control.unhandled().accepts_handshakes() {
             app.control.stats.skipped.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }

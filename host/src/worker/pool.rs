@@ -421,7 +421,12 @@ impl Slot {
 
     async fn handshake(&mut self, handshake: Handshake) -> Result<(), Rejection> {
         // After on-connect, which ran on this instance: the default accepts.
-        if (self.deployment.version.unhandled).contains(ClientHandler::OnWebsocketConnect) {
+        if self
+            .deployment
+            .version
+            .unhandled
+            .contains(ClientHandler::OnWebsocketConnect)
+        {
             self.control.stats.skipped.fetch_add(1, Ordering::Relaxed);
             return Ok(());
         }
@@ -463,6 +468,13 @@ impl Slot {
         match outcome {
             Ok(value) => {
                 stats.events.fetch_add(1, Ordering::Relaxed);
+                if !self
+                    .control
+                    .unhandled()
+                    .covers(&self.deployment.version.unhandled)
+                {
+                    self.control.publish_unhandled(&self.deployment);
+                }
                 self.handled += 1;
                 let memory = self
                     .instance

@@ -32,6 +32,18 @@ impl Unhandled {
         })
     }
 
+    /// Whether every handler `other` records is recorded here too.
+    pub fn covers(&self, other: &Unhandled) -> bool {
+        let theirs = other.0.load(Ordering::Relaxed);
+        self.0.load(Ordering::Relaxed) & theirs == theirs
+    }
+
+    /// Makes this record a copy of `other`.
+    pub fn copy(&self, other: &Unhandled) {
+        self.0
+            .store(other.0.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+
     /// Whether a handshake's verdict is known without the instance: both `on-connect`, which
     /// runs first and whose effects the 101 response must follow, and the verdict itself are
     /// left to the defaults.
@@ -79,5 +91,10 @@ mod tests {
         assert!(unhandled.skips(&EventKind::Connect));
         assert!(!unhandled.contains(ClientHandler::OnMessage));
         assert!(!unhandled.contains(ClientHandler::OnClose));
+
+        let mirror = Unhandled::default();
+        assert!(!mirror.covers(&unhandled));
+        mirror.copy(&unhandled);
+        assert!(mirror.covers(&unhandled) && mirror.accepts_handshakes());
     }
 }
