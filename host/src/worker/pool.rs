@@ -15,7 +15,8 @@ use super::capabilities::Grants;
 use super::instance::{CallError, Instance, Limits};
 use super::timers::{Clock, Fired, Timers};
 use super::turns::Turns;
-use crate::bus::{ClientId, Event, EventKind, Gateways, Handshake, Rejection};
+use super::unhandled;
+use crate::bus::{ClientId, Event, Gateways, Handshake, Rejection};
 
 /// Jobs one client may have queued before its sender waits: a client that floods its app
 /// is slowed down at its own connection.
@@ -404,11 +405,7 @@ impl Slot {
             self.control.stats.skipped.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        let name = match event.kind {
-            EventKind::Connect => "on-connect",
-            EventKind::Message(_) => "on-message",
-            EventKind::Close(_) => "on-close",
-        };
+        let name = unhandled::name(unhandled::handler_of(&event.kind));
         let Some(instance) = self.instance().await else {
             self.lost(name, Some(event.ctx.client));
             return;

@@ -25,11 +25,7 @@ impl Unhandled {
 
     /// Whether the handler of an event of `kind` was reported.
     pub fn skips(&self, kind: &EventKind) -> bool {
-        self.contains(match kind {
-            EventKind::Connect => ClientHandler::OnConnect,
-            EventKind::Message(_) => ClientHandler::OnMessage,
-            EventKind::Close(_) => ClientHandler::OnClose,
-        })
+        self.contains(handler_of(kind))
     }
 
     /// Whether every handler `other` records is recorded here too.
@@ -50,6 +46,15 @@ impl Unhandled {
     pub fn accepts_handshakes(&self) -> bool {
         let both = bit(ClientHandler::OnConnect) | bit(ClientHandler::OnWebsocketConnect);
         self.0.load(Ordering::Relaxed) & both == both
+    }
+}
+
+/// The handler an event of `kind` goes to.
+pub fn handler_of(kind: &EventKind) -> ClientHandler {
+    match kind {
+        EventKind::Connect => ClientHandler::OnConnect,
+        EventKind::Message(_) => ClientHandler::OnMessage,
+        EventKind::Close(_) => ClientHandler::OnClose,
     }
 }
 
