@@ -7,7 +7,7 @@ use wasmtime::{Store, UpdateDeadline};
 
 use super::bindings::{Plugin, wit};
 use super::capabilities::{Grants, WallBudget};
-use super::engine::deadline_ticks;
+use super::engine::{Activity, deadline_ticks};
 use super::limits::MemoryCap;
 use super::plugin::Version;
 use super::state::InstanceState;
@@ -24,6 +24,8 @@ pub struct Limits {
     pub memory_bytes: usize,
     /// CPU time per event.
     pub deadline: Duration,
+    /// Where calls are noted, so the epoch keeps its fast pace while guests run.
+    pub activity: Activity,
 }
 
 /// Why a call into the plugin failed. The instance is unusable afterwards.
@@ -42,6 +44,7 @@ pub struct Instance {
     store: Store<InstanceState>,
     plugin: Plugin,
     deadline_ticks: u64,
+    activity: Activity,
     wall_limit: Duration,
     wall: WallBudget,
 }
@@ -72,12 +75,20 @@ impl Instance {
         // for its whole deadline shares its thread with every other instance; the deadline
         // is counted in the ticks the guest was running, so time spent waiting in a host
         // call, or for a thread, does not count against it.
-        store.epoch_deadline_callback(|mut store| {
-            let left = &mut store.data_mut().ticks_left;
-            if *left <= 1 {
+        let activity = limits.activity.clone();
+        store.epoch_deadline_callback(move |mut store| {
+            activity.note();
+            let state = store.data_mut();
+            if state.ticks_left <= 1 {
                 return Ok(UpdateDeadline::Interrupt);
             }
-            *left -= 1;
+            state.ticks_left -= 1;
+            // A call's first tick may come a moment after it began; yielding there would
+            // move calls of a few µs off the thread that started them (the pool's inline
+            // runs). From the second tick on, the call has run a whole tick.
+            if !std::mem::replace(&mut state.ticked, true) {
+                return Ok(UpdateDeadline::Continue(1));
+            }
             Ok(UpdateDeadline::YieldCustom(
                 1,
                 Box::pin(tokio::task::yield_now()),
@@ -85,12 +96,13 @@ impl Instance {
         });
         let deadline_ticks = deadline_ticks(limits.deadline);
         // Instantiation runs start functions: it gets the same deadline as an event.
-        arm(&mut store, deadline_ticks);
+        arm(&mut store, deadline_ticks, &limits.activity);
         let plugin = version.pre.instantiate_async(&mut store).await?;
         Ok(Self {
             store,
             plugin,
             deadline_ticks,
+            activity: limits.activity.clone(),
             wall_limit: limits.deadline + HOST_CALL_GRACE,
             wall,
         })
@@ -108,8 +120,11 @@ impl Instance {
 }
 
 /// Gives the next call a budget of `ticks` epoch ticks of running guest code.
-fn arm(store: &mut Store<InstanceState>, ticks: u64) {
-    store.data_mut().ticks_left = ticks;
+fn arm(store: &mut Store<InstanceState>, ticks: u64, activity: &Activity) {
+    activity.note();
+    let state = store.data_mut();
+    state.ticks_left = ticks;
+    state.ticked = false;
     store.set_epoch_deadline(1);
 }
 
@@ -137,7 +152,7 @@ async fn within<T>(
 /// Runs one export call with the instance's deadline and wall-time limit.
 macro_rules! guarded {
     ($self:ident, $method:ident ( $($arg:expr),* )) => {{
-        arm(&mut $self.store, $self.deadline_ticks);
+        arm(&mut $self.store, $self.deadline_ticks, &$self.activity);
         $self.wall.reset();
         let events = $self.plugin.switchboard_plugin_events();
         let call = events.$method(&mut $self.store, $($arg),*);

@@ -47,7 +47,7 @@ use crate::config::Config;
 pub use app::Rejected;
 use app::{App, AppControl, RollbackPolicy};
 use capabilities::{Grants, KvBackend, Outbound};
-use engine::EpochTicker;
+use engine::{Activity, EpochTicker};
 use instance::Limits;
 pub use plugin::PluginError;
 use plugin::{Loader, app_of};
@@ -221,12 +221,14 @@ impl Settings {
         guests: &tokio::runtime::Handle,
         kv: &KvBackend,
         clock: &Clock,
+        activity: &Activity,
     ) -> Arc<PoolEnv> {
         let granted = self.granted.get(app).cloned().unwrap_or_default();
         Arc::new(PoolEnv {
             limits: Limits {
                 memory_bytes: (self.memory_limit_mib as usize) << 20,
                 deadline: Duration::from_millis(self.event_deadline_ms),
+                activity: activity.clone(),
             },
             recycle: self.recycle.get(app).copied().unwrap_or_default(),
             gateways: gateways.clone(),
@@ -270,7 +272,7 @@ pub struct WorkerHost {
     threads: usize,
     kv: KvBackend,
     clock: Clock,
-    _ticker: EpochTicker,
+    ticker: EpochTicker,
 }
 
 impl WorkerHost {
@@ -331,7 +333,7 @@ impl WorkerHost {
             threads: config.threads,
             kv,
             clock,
-            _ticker: ticker,
+            ticker,
         }))
     }
 
@@ -461,6 +463,7 @@ impl WorkerHost {
             self.guests.handle(),
             &self.kv,
             &self.clock,
+            self.ticker.activity(),
         );
         let outcome = match loaded {
             Ok(version) => canary::rehearse(name.into(), version.clone(), env.clone())
@@ -597,6 +600,7 @@ impl WorkerHost {
                         self.guests.handle(),
                         &self.kv,
                         &self.clock,
+                        self.ticker.activity(),
                     );
                     app.restart_pool(env, new.instances).await;
                 }

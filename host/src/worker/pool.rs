@@ -1,12 +1,20 @@
 //! An app's pool of instances: one task per instance, events routed by client id so each
 //! client's events run in order on one instance.
+//!
+//! An event that finds its instance idle, with nothing queued, runs at once on the thread
+//! that dispatches it, with the jobs queued behind it for a while ([`INLINE_STRETCH`]). That
+//! saves two thread hand-offs (the plugin thread's wake-up and the answer's way back), which
+//! cost more than a short call itself. A call still running at its second epoch tick moves to
+//! the plugin threads, and its instance then runs only there for [`INLINE_BAR`], as after a
+//! few slow calls in a row: a slow plugin holds a socket thread for a few ms a second at most.
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::task::Poll;
+use std::time::{Duration, Instant};
 
-use tokio::sync::{Notify, Semaphore, TryAcquireError, mpsc, oneshot, watch};
+use tokio::sync::{Notify, OwnedMutexGuard, Semaphore, TryAcquireError, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 use super::app::{AppControl, Deployment};
@@ -24,6 +32,19 @@ const PER_CLIENT: usize = 64;
 
 /// Jobs queued per instance before every sender waits.
 const QUEUE: usize = 4096;
+
+/// How long an inline run goes on taking the jobs queued behind its own.
+const INLINE_STRETCH: Duration = Duration::from_micros(500);
+
+/// Inline calls slower than this, [`SLOW_IN_A_ROW`] in a row, bar their instance from
+/// running inline (for [`INLINE_BAR`]).
+const INLINE_SLOW: Duration = Duration::from_micros(250);
+
+/// See [`INLINE_SLOW`].
+const SLOW_IN_A_ROW: u32 = 3;
+
+/// How long an instance whose inline call had to move to the plugin threads runs only there.
+const INLINE_BAR: Duration = Duration::from_secs(1);
 
 /// Work for one instance about one client.
 pub enum Job {
@@ -87,6 +108,9 @@ struct Queue {
     /// Clients at their `PER_CLIENT` limit with a sender waiting, and what wakes it.
     at_limit: HashMap<ClientId, Arc<Notify>>,
     stopping: bool,
+    /// A thread that dispatched a job runs it, and takes what is queued meanwhile: a push
+    /// need not wake the instance task.
+    inline: bool,
     /// The instance task has ended: jobs can no longer be taken.
     ended: bool,
 }
@@ -138,8 +162,11 @@ impl Inbox {
                 if queue.turns.queued(client) < PER_CLIENT {
                     place.forget();
                     queue.turns.push(client, job);
+                    let wake = !queue.inline;
                     drop(queue);
-                    self.work.notify_one();
+                    if wake {
+                        self.work.notify_one();
+                    }
                     return Ok(());
                 }
                 // Registered under the lock, so the pop that makes room cannot be missed.
@@ -155,19 +182,50 @@ impl Inbox {
     /// The next job in turn, or `None` if there is nothing to do yet.
     fn pop(&self) -> Option<Next> {
         let mut queue = self.lock();
-        match queue.turns.pop() {
-            Some((client, job)) => {
-                if !queue.at_limit.is_empty()
-                    && let Some(wake) = queue.at_limit.remove(&client)
-                {
-                    wake.notify_waiters();
-                }
-                drop(queue);
-                self.places.add_permits(1);
-                Some(Next::Job(job))
-            }
-            None => queue.stopping.then_some(Next::Stop),
+        if let Some(job) = self.take(&mut queue) {
+            return Some(Next::Job(job));
         }
+        queue.stopping.then_some(Next::Stop)
+    }
+
+    /// Takes the job whose turn it is, freeing its place.
+    fn take(&self, queue: &mut MutexGuard<'_, Queue>) -> Option<Job> {
+        let (client, job) = queue.turns.pop()?;
+        if !queue.at_limit.is_empty()
+            && let Some(wake) = queue.at_limit.remove(&client)
+        {
+            wake.notify_waiters();
+        }
+        self.places.add_permits(1);
+        Some(job)
+    }
+
+    /// Claims the instance for an inline run if nothing is queued and the task takes jobs
+    /// as usual.
+    fn claim_inline(&self) -> bool {
+        let mut queue = self.lock();
+        let idle = queue.turns.len() == 0 && !queue.stopping && !queue.ended;
+        queue.inline |= idle;
+        idle
+    }
+
+    /// For an inline run: the next job queued meanwhile if it may go on (`more`), else ends
+    /// the run, waking the instance task if anything is left for it (or `care`).
+    fn next_inline(&self, more: bool, care: bool) -> Option<Job> {
+        let mut queue = self.lock();
+        if more && !queue.ended {
+            let job = self.take(&mut queue);
+            if job.is_some() {
+                return job;
+            }
+        }
+        queue.inline = false;
+        let left = queue.turns.len() > 0 || queue.stopping;
+        drop(queue);
+        if left || care {
+            self.work.notify_one();
+        }
+        None
     }
 
     /// Asks the task to stop once everything queued is done.
@@ -204,52 +262,182 @@ impl Drop for Ending {
     }
 }
 
+/// One instance: its queue, and its slot, held by whoever runs a call on it.
+struct Lane {
+    inbox: Arc<Inbox>,
+    slot: Arc<tokio::sync::Mutex<Slot>>,
+    /// Until when (in ms since `epoch`) calls run on the plugin threads only; 0: no bar.
+    barred_until_ms: AtomicU64,
+    epoch: Instant,
+}
+
+impl Lane {
+    /// The slot, if `job` can run on the caller's thread now: the instance is live and idle
+    /// with nothing queued (so no earlier event of the client is waiting) and not barred.
+    fn take_idle(&self) -> Option<OwnedMutexGuard<Slot>> {
+        let bar = self.barred_until_ms.load(Ordering::Relaxed);
+        if bar != 0 && (self.epoch.elapsed().as_millis() as u64) < bar {
+            return None;
+        }
+        let slot = self.slot.clone().try_lock_owned().ok()?;
+        (slot.ready() && self.inbox.claim_inline()).then_some(slot)
+    }
+
+    /// Keeps calls of this instance on the plugin threads for [`INLINE_BAR`].
+    fn bar(&self) {
+        let until = (self.epoch.elapsed() + INLINE_BAR).as_millis() as u64;
+        self.barred_until_ms.store(until.max(1), Ordering::Relaxed);
+    }
+}
+
 /// Running instances of an app.
 pub struct Pool {
-    inboxes: Vec<Arc<Inbox>>,
+    lanes: Vec<Arc<Lane>>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    guests: tokio::runtime::Handle,
 }
 
 impl Pool {
     /// Starts `size` instances of the app's current version; each runs `on-worker-start`
     /// right away and follows the app's later deployments.
     pub fn start(control: Arc<AppControl>, env: Arc<PoolEnv>, size: usize) -> Self {
-        let (inboxes, tasks) = (0..size)
+        let epoch = Instant::now();
+        let (lanes, tasks) = (0..size)
             .map(|worker_id| {
-                let inbox = Arc::new(Inbox::default());
-                let slot = Slot::new(control.clone(), env.clone(), worker_id as u32);
-                (inbox.clone(), env.guests.spawn(slot.run(inbox)))
+                let (fired_tx, fired_rx) = mpsc::unbounded_channel();
+                let slot = Slot::new(control.clone(), env.clone(), worker_id as u32, fired_tx);
+                let lane = Arc::new(Lane {
+                    inbox: Arc::default(),
+                    slot: Arc::new(tokio::sync::Mutex::new(slot)),
+                    barred_until_ms: AtomicU64::new(0),
+                    epoch,
+                });
+                let task = env
+                    .guests
+                    .spawn(run(lane.clone(), control.subscribe(), fired_rx));
+                (lane, task)
             })
             .unzip();
         Self {
-            inboxes,
+            lanes,
             tasks: Mutex::new(tasks),
+            guests: env.guests.clone(),
         }
     }
 
     /// Number of instances.
     pub fn size(&self) -> usize {
-        self.inboxes.len()
+        self.lanes.len()
     }
 
-    /// Queues a job on the instance that owns `client`; waits while that client, or the
-    /// instance, has too much queued.
+    /// Runs a job on the instance that owns `client`: at once if it is idle, else queued;
+    /// waits while that client, or the instance, has too much queued.
     pub async fn dispatch(&self, client: ClientId, job: Job) {
-        let inbox = &self.inboxes[slot_index(client, self.inboxes.len())];
-        if inbox.push(client, job).await.is_err() {
+        let lane = &self.lanes[slot_index(client, self.lanes.len())];
+        if let Some(slot) = lane.take_idle() {
+            let mut call = Box::pin(run_inline(slot, job, lane.clone()));
+            let polled = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
+            if polled.is_pending() {
+                lane.bar();
+                self.guests.spawn(call);
+            }
+            return;
+        }
+        if lane.inbox.push(client, job).await.is_err() {
             tracing::warn!(%client, "instance task has ended; event dropped");
         }
     }
 
     /// Lets every instance finish its queue and run `on-worker-stop`, then waits for them.
     pub async fn stop(&self) {
-        for inbox in &self.inboxes {
-            inbox.stop();
+        for lane in &self.lanes {
+            lane.inbox.stop();
         }
         let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(PoisonError::into_inner));
         for task in tasks {
             if let Err(e) = task.await {
                 tracing::error!("instance task failed: {e}");
+            }
+        }
+    }
+}
+
+/// Runs `job` on the slot taken idle, then what was queued meanwhile for up to
+/// [`INLINE_STRETCH`]; whatever is left (jobs, a new instance after a failure, a recycling)
+/// goes to the instance task, which it wakes. [`SLOW_IN_A_ROW`] calls slower than
+/// [`INLINE_SLOW`] bar the instance from running inline (one alone may be a preempted thread).
+async fn run_inline(mut slot: OwnedMutexGuard<Slot>, job: Job, lane: Arc<Lane>) {
+    let started = Instant::now();
+    let mut job = Some(job);
+    let mut call_started = started;
+    while let Some(next) = job {
+        slot.run(next).await;
+        let now = Instant::now();
+        if now - call_started <= INLINE_SLOW {
+            slot.slow_calls = 0;
+        } else {
+            slot.slow_calls += 1;
+            if slot.slow_calls >= SLOW_IN_A_ROW {
+                slot.slow_calls = 0;
+                lane.bar();
+            }
+        }
+        call_started = now;
+        let more = slot.ready() && now - started < INLINE_STRETCH;
+        job = lane.inbox.next_inline(more, slot.care.is_some());
+    }
+}
+
+/// An instance's task on the plugin threads: takes the queued jobs, timers and new
+/// deployments in turn, whenever no inline call holds the slot.
+async fn run(
+    lane: Arc<Lane>,
+    mut deployments: watch::Receiver<Arc<Deployment>>,
+    mut fired_rx: mpsc::UnboundedReceiver<Fired>,
+) {
+    let _ending = Ending(lane.inbox.clone());
+    lane.slot.lock().await.instance().await;
+    // Timers and events take turns: after an event, a due timer goes first.
+    let mut timer_turn = false;
+    loop {
+        {
+            let mut slot = lane.slot.lock().await;
+            loop {
+                // A new deployment (checked first) takes over between two events: the one
+                // running has finished, and the ones queued behind it run on the new version,
+                // in order.
+                if slot.deployments.has_changed().unwrap_or(false) {
+                    slot.adopt().await;
+                    continue;
+                }
+                slot.tend().await;
+                if timer_turn && let Ok(fired) = fired_rx.try_recv() {
+                    timer_turn = false;
+                    slot.timer(fired).await;
+                    continue;
+                }
+                match lane.inbox.pop() {
+                    Some(Next::Job(job)) => {
+                        timer_turn = true;
+                        slot.run(job).await;
+                    }
+                    Some(Next::Stop) => {
+                        slot.retire().await;
+                        return;
+                    }
+                    None => break,
+                }
+            }
+        }
+        tokio::select! {
+            biased;
+            Ok(()) = deployments.changed() => {
+                deployments.borrow_and_update();
+            }
+            () = lane.inbox.work.notified() => {}
+            Some(fired) = fired_rx.recv() => {
+                timer_turn = false;
+                lane.slot.lock().await.timer(fired).await;
             }
         }
     }
@@ -262,8 +450,16 @@ fn slot_index(client: ClientId, slots: usize) -> usize {
     ((mixed >> 32) % slots as u64) as usize
 }
 
-/// One instance's task state: the deployment it runs and its instance (absent after a
-/// failure until replaced).
+/// What a finished call left for the instance task to do.
+enum Care {
+    /// Replace the failed instance.
+    Replace,
+    /// Replace the healthy instance, for this reason.
+    Recycle(String),
+}
+
+/// One instance's state: the deployment it runs and its instance (absent after a failure
+/// until replaced).
 struct Slot {
     control: Arc<AppControl>,
     env: Arc<PoolEnv>,
@@ -275,12 +471,19 @@ struct Slot {
     handled: u64,
     generation: u64,
     fired_tx: mpsc::UnboundedSender<Fired>,
-    fired_rx: mpsc::UnboundedReceiver<Fired>,
+    /// Left by the last call, for the instance task.
+    care: Option<Care>,
+    /// Inline calls in a row slower than [`INLINE_SLOW`].
+    slow_calls: u32,
 }
 
 impl Slot {
-    fn new(control: Arc<AppControl>, env: Arc<PoolEnv>, worker_id: u32) -> Self {
-        let (fired_tx, fired_rx) = mpsc::unbounded_channel();
+    fn new(
+        control: Arc<AppControl>,
+        env: Arc<PoolEnv>,
+        worker_id: u32,
+        fired_tx: mpsc::UnboundedSender<Fired>,
+    ) -> Self {
         let mut deployments = control.subscribe();
         let deployment = deployments.borrow_and_update().clone();
         Self {
@@ -293,52 +496,47 @@ impl Slot {
             handled: 0,
             generation: 0,
             fired_tx,
-            fired_rx,
+            care: None,
+            slow_calls: 0,
         }
     }
 
-    async fn run(mut self, inbox: Arc<Inbox>) {
-        let _ending = Ending(inbox.clone());
-        self.instance().await;
-        // Timers and events take turns: after an event, a due timer goes first.
-        let mut timer_turn = false;
-        loop {
-            // A new deployment (checked first) takes over between two events: the one running
-            // has finished, and the ones queued behind it run on the new version, in order.
-            if self.deployments.has_changed().unwrap_or(false) {
-                self.adopt().await;
-                continue;
-            }
-            if timer_turn && let Ok(fired) = self.fired_rx.try_recv() {
-                timer_turn = false;
-                self.timer(fired).await;
-                continue;
-            }
-            match inbox.pop() {
-                Some(Next::Job(job)) => {
-                    timer_turn = true;
-                    match job {
-                        Job::Event(event) => self.event(event).await,
-                        Job::Handshake(handshake, reply) => {
-                            let _ = reply.send(self.handshake(handshake).await);
-                        }
-                    }
-                    continue;
-                }
-                Some(Next::Stop) => break,
-                None => {}
-            }
-            tokio::select! {
-                biased;
-                Ok(()) = self.deployments.changed() => self.adopt().await,
-                () = inbox.work.notified() => {}
-                Some(fired) = self.fired_rx.recv() => {
-                    timer_turn = false;
-                    self.timer(fired).await;
-                }
+    /// Whether a job can run without first starting an instance or adopting a deployment.
+    fn ready(&self) -> bool {
+        self.instance.is_some()
+            && self.care.is_none()
+            && !self.deployments.has_changed().unwrap_or(true)
+    }
+
+    async fn run(&mut self, job: Job) {
+        match job {
+            Job::Event(event) => self.event(event).await,
+            Job::Handshake(handshake, reply) => {
+                let _ = reply.send(self.handshake(handshake).await);
             }
         }
-        self.retire().await;
+    }
+
+    /// Does what the last call left: replaces a failed instance at once (unless a new
+    /// deployment replaces it anyway), so its successor's `on-worker-start` and timers run
+    /// without waiting for an event; recycles a healthy one that is due.
+    async fn tend(&mut self) {
+        match self.care.take() {
+            Some(Care::Replace) if !self.deployments.has_changed().unwrap_or(false) => {
+                self.instance().await;
+            }
+            Some(Care::Recycle(why)) => {
+                tracing::debug!(
+                    app = &*self.control.name,
+                    worker = self.worker_id,
+                    "recycling the instance {why}"
+                );
+                self.control.stats.recycles.fetch_add(1, Ordering::Relaxed);
+                self.retire().await;
+                self.instance().await;
+            }
+            _ => {}
+        }
     }
 
     /// Moves to the current deployment: the old instance gets `on-worker-stop` (its timers
@@ -349,6 +547,7 @@ impl Slot {
             return;
         }
         self.retire().await;
+        self.care = None;
         self.deployment = next;
         self.instance().await;
     }
@@ -413,7 +612,7 @@ impl Slot {
         let started = Instant::now();
         let outcome = instance.event(&event).await;
         self.control.stats.latency.record(started.elapsed());
-        self.settle(name, Some(event.ctx.client), outcome).await;
+        self.settle(name, Some(event.ctx.client), outcome);
     }
 
     async fn handshake(&mut self, handshake: Handshake) -> Result<(), Rejection> {
@@ -438,7 +637,6 @@ impl Slot {
         };
         let outcome = instance.handshake(&handshake).await;
         self.settle("on-websocket-connect", Some(client), outcome)
-            .await
             .unwrap_or(Err(refused))
     }
 
@@ -448,14 +646,13 @@ impl Slot {
         };
         if instance.take_fired(fired) {
             let outcome = instance.timer(fired.id).await;
-            self.settle("on-timer", None, outcome).await;
+            self.settle("on-timer", None, outcome);
         }
     }
 
-    /// Counts the outcome of a call; after a failure the instance is replaced at once (unless
-    /// its version was just rolled back), so its successor's `on-worker-start` and timers run
-    /// without waiting for an event.
-    async fn settle<T>(
+    /// Counts the outcome of a call; a failed instance is dropped, and replacing it (or
+    /// recycling a healthy one that is due) is left to [`Slot::tend`].
+    fn settle<T>(
         &mut self,
         event: &str,
         client: Option<ClientId>,
@@ -479,24 +676,17 @@ impl Slot {
                     .map_or(0, |i| i.memory_bytes() as u64);
                 stats.peak_memory_bytes.fetch_max(memory, Ordering::Relaxed);
                 self.judge(true);
-                if let Some(why) = self.env.recycle.due(self.handled, memory) {
-                    tracing::debug!(
-                        app = &*self.control.name,
-                        worker = self.worker_id,
-                        "recycling the instance {why}"
-                    );
-                    stats.recycles.fetch_add(1, Ordering::Relaxed);
-                    self.retire().await;
-                    self.instance().await;
-                }
+                self.care = self
+                    .env
+                    .recycle
+                    .due(self.handled, memory)
+                    .map(Care::Recycle);
                 Some(value)
             }
             Err(e) => {
                 self.instance = None;
                 self.failed(event, client, &e);
-                if !self.deployments.has_changed().unwrap_or(false) {
-                    self.instance().await;
-                }
+                self.care = Some(Care::Replace);
                 None
             }
         }
@@ -699,6 +889,56 @@ mod tests {
         .await
         .expect("a sender or the taker was stranded");
         assert_eq!(inbox.places.available_permits(), QUEUE);
+    }
+
+    /// Whether the instance task has been woken (a permit is waiting for it).
+    fn woken(inbox: &Inbox) -> bool {
+        let notified = inbox.work.notified();
+        tokio::pin!(notified);
+        poll_once(notified).is_ready()
+    }
+
+    #[tokio::test]
+    async fn jobs_queued_during_an_inline_run_go_to_it_without_waking_the_task() {
+        let inbox = Inbox::default();
+        let (first, second) = (client(5, 1), client(5, 2));
+        assert!(inbox.claim_inline());
+        assert!(inbox.push(first, connect(first)).await.is_ok());
+        assert!(inbox.push(second, connect(second)).await.is_ok());
+        assert!(!woken(&inbox));
+        assert!(inbox.next_inline(true, false).is_some());
+        assert!(inbox.next_inline(true, false).is_some());
+        assert!(inbox.next_inline(true, false).is_none());
+        assert!(!woken(&inbox), "nothing was left for the task");
+        // The run has ended: the next push wakes the task again.
+        assert!(inbox.push(first, connect(first)).await.is_ok());
+        assert!(woken(&inbox));
+    }
+
+    #[tokio::test]
+    async fn an_inline_run_that_stops_early_leaves_the_rest_to_the_task() {
+        let inbox = Inbox::default();
+        let client = client(6, 1);
+        assert!(inbox.claim_inline());
+        assert!(inbox.push(client, connect(client)).await.is_ok());
+        assert!(inbox.next_inline(false, false).is_none());
+        assert!(woken(&inbox));
+        assert!(matches!(inbox.pop(), Some(Next::Job(_))));
+        // Nothing queued, but the last call left care (a failed instance to replace).
+        assert!(inbox.claim_inline());
+        assert!(inbox.next_inline(true, true).is_none());
+        assert!(woken(&inbox));
+    }
+
+    #[tokio::test]
+    async fn an_instance_with_jobs_queued_or_stopping_is_not_run_inline() {
+        let inbox = Inbox::default();
+        let client = client(7, 1);
+        assert!(inbox.push(client, connect(client)).await.is_ok());
+        assert!(!inbox.claim_inline(), "the queued job would be overtaken");
+        assert!(matches!(inbox.pop(), Some(Next::Job(_))));
+        inbox.stop();
+        assert!(!inbox.claim_inline());
     }
 
     #[test]

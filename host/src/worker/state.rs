@@ -34,6 +34,8 @@ pub struct InstanceState {
     pub timers: Timers,
     /// Epoch ticks of guest code the running call may still use before it is interrupted.
     pub ticks_left: u64,
+    /// Whether the running call has seen an epoch tick yet.
+    pub ticked: bool,
     /// How much it may still log.
     pub log_budget: LogBudget,
     /// What the app is granted.
@@ -83,6 +85,7 @@ impl InstanceState {
             unhandled,
             timers,
             ticks_left: 0,
+            ticked: false,
             log_budget,
             grants,
             wall,

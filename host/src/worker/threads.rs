@@ -1,7 +1,9 @@
 //! The threads that run plugin code: a runtime of their own, apart from the one that serves
 //! sockets, so a plugin computing for its whole deadline never delays an accept, a read, a
-//! write or a heartbeat. Guests also yield at every epoch tick (see `instance`), so plugins
-//! of different apps take turns on these threads instead of waiting for each other's events.
+//! write or a heartbeat for long (short calls of an idle instance run on the socket thread
+//! that dispatched them, and move here at their second epoch tick: see `pool`). Guests also
+//! yield at every epoch tick (see `instance`), so plugins of different apps take turns on
+//! these threads instead of waiting for each other's events.
 
 use tokio::runtime::{Builder, Handle, Runtime};
 
