@@ -105,6 +105,38 @@ async fn a_flooding_client_takes_turns_with_the_others_on_its_instance() {
     assert_eq!(flood_replies, (100..130).collect::<Vec<_>>());
 }
 
+/// Short events run on the socket thread when their instance is idle; a slow one moves to
+/// the plugin threads at its second epoch tick. Either way, each client's replies come in the
+/// order of its requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_keep_their_order_as_calls_move_between_threads() {
+    let server = Setup::one("websocket", "probe")
+        .worker("instances = 1")
+        .start();
+    let mut clients = Vec::new();
+    for _ in 0..3 {
+        clients.push(Probe::connect(&server.url()).await);
+    }
+    // Per client, interleaved: quick calls, and calls of 5 ms, which move.
+    for probe in &mut clients {
+        for id in 0..30u64 {
+            let request = match id % 3 {
+                1 => json!({"id": id, "op": "busy", "ms": 5}),
+                _ => json!({"id": id, "op": "whoami"}),
+            };
+            probe.ws().send_text(&request.to_string()).await;
+        }
+    }
+    for probe in &mut clients {
+        let mut ids = Vec::new();
+        while ids.len() < 30 {
+            let received = probe.ws().recv().await;
+            ids.extend(reply_id(&received));
+        }
+        assert_eq!(ids, (0..30).collect::<Vec<_>>());
+    }
+}
+
 #[tokio::test]
 async fn timers_fire_while_a_client_floods_the_instance() {
     let server = Setup::one("websocket", "probe")
