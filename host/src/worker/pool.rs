@@ -272,12 +272,18 @@ struct Lane {
 }
 
 impl Lane {
-    /// The slot, if `job` can run on the caller's thread now: the instance is live and idle
+    /// The slot, if a job can run on the caller's thread now: the instance is live and idle
     /// with nothing queued (so no earlier event of the client is waiting) and not barred.
     fn take_idle(&self) -> Option<OwnedMutexGuard<Slot>> {
         let bar = self.barred_until_ms.load(Ordering::Relaxed);
-        if bar != 0 && (self.epoch.elapsed().as_millis() as u64) < bar {
-            return None;
+        if bar != 0 {
+            if (self.epoch.elapsed().as_millis() as u64) < bar {
+                return None;
+            }
+            // Lifted, so later dispatches skip the clock (unless a new bar came meanwhile).
+            let _ =
+                self.barred_until_ms
+                    .compare_exchange(bar, 0, Ordering::Relaxed, Ordering::Relaxed);
         }
         let slot = self.slot.clone().try_lock_owned().ok()?;
         (slot.ready() && self.inbox.claim_inline()).then_some(slot)
