@@ -120,7 +120,14 @@ impl FromStr for ClientId {
 
 impl fmt::Display for ClientId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}{:012x}", self.gateway, self.seq)
+        // Written by hand: every event carries its client's id as text, and padded hex
+        // through the formatting machinery costs several times this.
+        let value = (u128::from(self.gateway.get()) << 48) | u128::from(self.seq);
+        let mut text = [0u8; 20];
+        for (i, digit) in text.iter_mut().rev().enumerate() {
+            *digit = b"0123456789abcdef"[(value >> (4 * i)) as usize & 0xf];
+        }
+        f.pad(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -233,6 +240,9 @@ mod tests {
         let id = ClientId::new(gw(0xdeadbeef), 0x1234).expect("valid");
         assert_eq!(id.to_string(), "deadbeef000000001234");
         assert_eq!("deadbeef000000001234".parse::<ClientId>(), Ok(id));
+        let last = ClientId::new(gw(u32::MAX), MAX_SEQ).expect("valid");
+        assert_eq!(last.to_string(), "ffffffffffffffffffff");
+        assert_eq!(format!("{id:>22}"), "  deadbeef000000001234");
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! One live plugin instance: its store, its exports, and the limits around every call.
 
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use tokio::time::Sleep;
 use wasmtime::{Store, UpdateDeadline};
 
 use super::bindings::{Plugin, wit};
@@ -129,24 +132,39 @@ fn arm(store: &mut Store<InstanceState>, ticks: u64, activity: &Activity) {
 }
 
 /// Awaits `call` for `limit` of wall time, plus whatever the call earns in `wall` while it
-/// runs (each outbound request it sends adds its timeout).
+/// runs (each outbound request it sends adds its timeout). The time counts from the call's
+/// first `Pending`: most calls end at their first poll, which then reads no clock and arms
+/// no timer, and a first poll lasts two epoch ticks at most.
 async fn within<T>(
     call: impl Future<Output = wasmtime::Result<T>>,
     limit: Duration,
     wall: &WallBudget,
 ) -> Result<T, CallError> {
-    let started = Instant::now();
     tokio::pin!(call);
-    loop {
-        let allowed = limit + wall.extra();
-        match tokio::time::timeout_at((started + allowed).into(), &mut call).await {
-            Ok(Ok(value)) => return Ok(value),
-            Ok(Err(trap)) => return Err(CallError::Trap(trap)),
-            // Time earned meanwhile moves the limit; otherwise the call is stuck for good.
-            Err(_) if limit + wall.extra() > allowed => continue,
-            Err(_) => return Err(CallError::Stuck(allowed)),
+    let mut timer: Option<(Instant, Pin<Box<Sleep>>)> = None;
+    // The call is polled once per wake-up, so its `Pending` reaches the caller as it is: the
+    // pool moves a call that yields off the thread that began it.
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(ended) = call.as_mut().poll(cx) {
+            return Poll::Ready(ended.map_err(CallError::Trap));
         }
-    }
+        let (started, sleep) = timer.get_or_insert_with(|| {
+            let started = Instant::now();
+            let sleep = tokio::time::sleep_until((started + limit + wall.extra()).into());
+            (started, Box::pin(sleep))
+        });
+        while sleep.as_mut().poll(cx).is_ready() {
+            // Time earned meanwhile moves the limit; otherwise the call is stuck for good.
+            let allowed = limit + wall.extra();
+            let deadline = (*started + allowed).into();
+            if deadline <= sleep.deadline() {
+                return Poll::Ready(Err(CallError::Stuck(allowed)));
+            }
+            sleep.as_mut().reset(deadline);
+        }
+        Poll::Pending
+    })
+    .await
 }
 
 /// Runs one export call with the instance's deadline and wall-time limit.
@@ -177,7 +195,7 @@ impl Instance {
         match &event.kind {
             EventKind::Connect => guarded!(self, call_on_connect(&ctx)),
             EventKind::Message(m) => {
-                let message = wit::Message::from(m.clone());
+                let message = wit::Message::from(m);
                 guarded!(self, call_on_message(&ctx, &message))
             }
             EventKind::Close(bound) => {
@@ -207,6 +225,40 @@ impl Instance {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Polls `f` once, outside any runtime.
+    fn poll_once<F: Future>(f: std::pin::Pin<&mut F>) -> Poll<F::Output> {
+        f.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+    }
+
+    #[test]
+    fn a_call_that_ends_at_its_first_poll_needs_no_clock_or_timer() {
+        // Outside a runtime, a timer would panic: none is armed.
+        let wall = WallBudget::default();
+        let call = within(async { Ok(7) }, Duration::from_secs(1), &wall);
+        tokio::pin!(call);
+        assert!(matches!(poll_once(call), Poll::Ready(Ok(7))));
+    }
+
+    #[tokio::test]
+    async fn a_calls_first_pending_reaches_the_caller_before_the_call_is_polled_again() {
+        let polls = std::cell::Cell::new(0);
+        let call = std::future::poll_fn(|cx| {
+            polls.set(polls.get() + 1);
+            if polls.get() == 1 {
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
+            Poll::Ready(Ok(()))
+        });
+        let wall = WallBudget::default();
+        let call = within(call, Duration::from_secs(1), &wall);
+        tokio::pin!(call);
+        assert!(poll_once(call.as_mut()).is_pending());
+        assert_eq!(polls.get(), 1);
+        assert!(call.await.is_ok());
+        assert_eq!(polls.get(), 2);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn time_earned_waiting_on_the_network_extends_the_wall_limit() {

@@ -369,17 +369,16 @@ impl Pool {
 }
 
 /// Runs `job` on the slot taken idle, then what was queued meanwhile for up to
-/// [`INLINE_STRETCH`]; whatever is left (jobs, a new instance after a failure, a recycling)
-/// goes to the instance task, which it wakes. [`SLOW_IN_A_ROW`] calls slower than
+/// [`INLINE_STRETCH`] of calls; whatever is left (jobs, a new instance after a failure, a
+/// recycling) goes to the instance task, which it wakes. [`SLOW_IN_A_ROW`] calls slower than
 /// [`INLINE_SLOW`] bar the instance from running inline (one alone may be a preempted thread).
 async fn run_inline(mut slot: OwnedMutexGuard<Slot>, job: Job, lane: Arc<Lane>) {
-    let started = Instant::now();
     let mut job = Some(job);
-    let mut call_started = started;
+    let mut ran = Duration::ZERO;
     while let Some(next) = job {
-        slot.run(next).await;
-        let now = Instant::now();
-        if now - call_started <= INLINE_SLOW {
+        let took = slot.run(next).await;
+        ran += took;
+        if took <= INLINE_SLOW {
             slot.slow_calls = 0;
         } else {
             slot.slow_calls += 1;
@@ -388,8 +387,7 @@ async fn run_inline(mut slot: OwnedMutexGuard<Slot>, job: Job, lane: Arc<Lane>) 
                 lane.bar();
             }
         }
-        call_started = now;
-        let more = slot.ready() && now - started < INLINE_STRETCH;
+        let more = slot.ready() && ran < INLINE_STRETCH;
         job = lane.inbox.next_inline(more, slot.care.is_some());
     }
 }
@@ -514,11 +512,14 @@ impl Slot {
             && !self.deployments.has_changed().unwrap_or(true)
     }
 
-    async fn run(&mut self, job: Job) {
+    /// Runs a job; returns how long its call into the plugin took.
+    async fn run(&mut self, job: Job) -> Duration {
         match job {
             Job::Event(event) => self.event(event).await,
             Job::Handshake(handshake, reply) => {
+                let started = Instant::now();
                 let _ = reply.send(self.handshake(handshake).await);
+                started.elapsed()
             }
         }
     }
@@ -569,56 +570,65 @@ impl Slot {
     /// The live instance, creating (and starting) one if there is none.
     async fn instance(&mut self) -> Option<&mut Instance> {
         if self.instance.is_none() {
-            self.generation += 1;
-            let created = Instance::new(
-                &self.deployment.version,
-                self.control.name.clone(),
-                &self.env.limits,
-                self.env.gateways.clone(),
-                Timers::new(
-                    self.fired_tx.clone(),
-                    self.generation,
-                    self.env.clock.clone(),
-                ),
-                &self.env.grants,
-            )
-            .await;
-            self.control
-                .stats
-                .instantiations
-                .fetch_add(1, Ordering::Relaxed);
-            let mut instance = match created {
-                Ok(instance) => instance,
-                Err(e) => {
-                    self.failed("instantiate", None, &CallError::Trap(e));
-                    return None;
-                }
-            };
-            if let Err(e) = instance.start(self.worker_id).await {
-                self.failed("on-worker-start", None, &e);
-                return None;
-            }
-            self.instance = Some(instance);
+            // Boxed: instantiating takes a large future, which every call would carry.
+            self.instance = Box::pin(self.create()).await;
             self.handled = 0;
         }
         self.instance.as_mut()
     }
 
-    async fn event(&mut self, event: Event) {
+    /// A new instance of the current deployment, started; `None` if either failed.
+    async fn create(&mut self) -> Option<Instance> {
+        self.generation += 1;
+        let created = Instance::new(
+            &self.deployment.version,
+            self.control.name.clone(),
+            &self.env.limits,
+            self.env.gateways.clone(),
+            Timers::new(
+                self.fired_tx.clone(),
+                self.generation,
+                self.env.clock.clone(),
+            ),
+            &self.env.grants,
+        )
+        .await;
+        self.control
+            .stats
+            .instantiations
+            .fetch_add(1, Ordering::Relaxed);
+        let mut instance = match created {
+            Ok(instance) => instance,
+            Err(e) => {
+                self.failed("instantiate", None, &CallError::Trap(e));
+                return None;
+            }
+        };
+        if let Err(e) = instance.start(self.worker_id).await {
+            self.failed("on-worker-start", None, &e);
+            return None;
+        }
+        Some(instance)
+    }
+
+    /// Hands an event to its handler; returns how long the call took (nothing if skipped).
+    async fn event(&mut self, event: Event) -> Duration {
         // Reported while the event was queued: done as the SDK's default would, by nothing.
         if self.deployment.version.unhandled.skips(&event.kind) {
             self.control.stats.skipped.fetch_add(1, Ordering::Relaxed);
-            return;
+            return Duration::ZERO;
         }
         let name = unhandled::name(unhandled::handler_of(&event.kind));
         let Some(instance) = self.instance().await else {
             self.lost(name, Some(event.ctx.client));
-            return;
+            return Duration::ZERO;
         };
         let started = Instant::now();
         let outcome = instance.event(&event).await;
-        self.control.stats.latency.record(started.elapsed());
+        let took = started.elapsed();
+        self.control.stats.latency.record(took);
         self.settle(name, Some(event.ctx.client), outcome);
+        took
     }
 
     async fn handshake(&mut self, handshake: Handshake) -> Result<(), Rejection> {
