@@ -225,11 +225,7 @@ impl Instance {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Polls `f` once, outside any runtime.
-    fn poll_once<F: Future>(f: std::pin::Pin<&mut F>) -> Poll<F::Output> {
-        f.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
-    }
+    use crate::worker::poll_once;
 
     #[test]
     fn a_call_that_ends_at_its_first_poll_needs_no_clock_or_timer() {

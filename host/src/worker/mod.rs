@@ -811,3 +811,9 @@ fn new_linker(engine: &Engine) -> Result<Linker<InstanceState>, WorkerError> {
         .map_err(engine_error)?;
     Ok(linker)
 }
+
+/// Polls `f` once, with a waker that does nothing (so outside any runtime, too).
+#[cfg(test)]
+fn poll_once<F: Future>(f: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
+    f.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+}

@@ -760,11 +760,7 @@ fn describe(error: &CallError, limits: &Limits) -> String {
 mod tests {
     use super::*;
     use crate::bus::{Context, EventKind, GatewayId, Session};
-
-    /// Polls `f` once.
-    fn poll_once<F: Future>(f: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
-        f.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
-    }
+    use crate::worker::poll_once;
 
     fn connect(client: ClientId) -> Job {
         Job::Event(Event {
