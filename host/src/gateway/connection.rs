@@ -3,11 +3,12 @@
 //! writing are independent futures inside it, so neither waits for the other; the heartbeat's
 //! ticks and the gateway's shutdown reach the writer through the send queue.
 
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::net::TcpStream;
@@ -371,17 +372,37 @@ impl Client {
             traffic,
         };
         let (mut reader, mut writer) = t.split();
+        let quiet = rx.quiet();
         let ending = {
             let reading = read_side(slot, id, &mut reader, &life);
             let writing = write_side(slot, id, &mut writer, &mut rx, &life);
-            tokio::pin!(reading, writing);
-            let ending = tokio::select! {
+            let killed = kill.notified();
+            tokio::pin!(reading, writing, killed);
+            let ending = poll_fn(|cx| {
                 // Kills first: a client that cannot keep up must not be served a little longer.
-                biased;
-                () = kill.notified() => Ending::Drop,
-                ending = &mut writing => ending,
-                ending = &mut reading => ending,
-            };
+                if killed.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(Ending::Drop);
+                }
+                for _ in 0..REPOLLS {
+                    if let Poll::Ready(ending) = writing.as_mut().poll(cx) {
+                        return Poll::Ready(ending);
+                    }
+                    // The app's answers to what this poll reads (an inline call) are written
+                    // in this same poll: the queue does not wake the task for them.
+                    quiet.begin();
+                    let read = reading.as_mut().poll(cx);
+                    if !quiet.end() || read.is_ready() {
+                        return read;
+                    }
+                    if kill.reason().is_some() {
+                        return Poll::Ready(Ending::Drop);
+                    }
+                }
+                // Messages keep coming: the rest waits for another poll, after other tasks.
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            })
+            .await;
             if !ending.is_broken_rule() {
                 ending
             } else {
@@ -423,6 +444,11 @@ async fn leave(slot: &Slot, id: ClientId, kill: &Kill) {
         lst.workers.event(event(slot, removed.ctx, close)).await;
     }
 }
+
+/// Passes over the writer and the reader in one poll of a connection while reading queues
+/// answers: two serve a message answered inline; more are for a client whose messages keep
+/// coming, which then yields to the other connections.
+const REPOLLS: usize = 2;
 
 /// How long the writer goes on after the client broke a rule, so the app's answers to the
 /// messages read before the offence are written ahead of the close. The bus tells the

@@ -11,6 +11,7 @@
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 
@@ -40,6 +41,8 @@ pub(super) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
             going_away: false,
         }),
         capacity: capacity.max(1),
+        quiet: AtomicBool::new(false),
+        missed: AtomicBool::new(false),
     });
     (
         Sender {
@@ -52,6 +55,10 @@ pub(super) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
 struct Shared<T> {
     state: Mutex<State<T>>,
     capacity: usize,
+    /// The receiver's task is running and looks at the queue itself afterwards (see [`Quiet`]).
+    quiet: AtomicBool,
+    /// A message was queued without a wake-up since the quiet began.
+    missed: AtomicBool,
 }
 
 struct State<T> {
@@ -106,7 +113,14 @@ impl<T> Sender<T> {
                 return Err(Refused::Full(item));
             }
             state.items.push_back(item);
-            state.waker.take()
+            // Stored before `quiet` is read, and `Quiet::end` clears `quiet` before reading
+            // this: either the sender sees the quiet over and wakes, or the end sees this.
+            self.shared.missed.store(true, Ordering::SeqCst);
+            if self.shared.quiet.load(Ordering::SeqCst) {
+                None
+            } else {
+                state.waker.take()
+            }
         };
         // Woken outside the lock, so the receiver never wakes into a held lock.
         if let Some(waker) = waker {
@@ -206,6 +220,36 @@ impl<T> Receiver<T> {
     /// The next message if one is queued now.
     pub(super) fn try_recv(&mut self) -> Option<T> {
         take(&mut lock(&self.shared.state))
+    }
+
+    /// The switch that spares this receiver's task the wake-ups it would cause itself.
+    pub(super) fn quiet(&self) -> Quiet<T> {
+        Quiet {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+/// Lets the receiver's task run code that sends to its own queue (the app answering a message
+/// inline) without waking itself: a wake-up from inside a poll costs the task a whole second
+/// poll later, where it can as well take the message in this one. Between `begin` and `end`,
+/// messages queued wake nobody; `end` says whether the task must look at its queue again.
+pub(super) struct Quiet<T> {
+    shared: Arc<Shared<T>>,
+}
+
+impl<T> Quiet<T> {
+    /// From now on, messages queued do not wake the receiver.
+    pub(super) fn begin(&self) {
+        self.shared.missed.store(false, Ordering::SeqCst);
+        self.shared.quiet.store(true, Ordering::SeqCst);
+    }
+
+    /// Ends the quiet; `true` if a message was queued meanwhile without waking the receiver,
+    /// which must then be polled again.
+    pub(super) fn end(&self) -> bool {
+        self.shared.quiet.store(false, Ordering::SeqCst);
+        self.shared.missed.swap(false, Ordering::SeqCst)
     }
 }
 
@@ -344,6 +388,26 @@ mod tests {
         assert_eq!(taken, [Next::Tick, Next::Message(1), Next::GoingAway]);
         // Going away stays: the writer is told again if it asks again.
         assert_eq!(pin!(rx.recv()).poll(&mut cx), Poll::Ready(Next::GoingAway));
+    }
+
+    #[test]
+    fn a_send_in_the_quiet_wakes_nobody_and_the_end_tells() {
+        let (tx, mut rx) = channel(4);
+        let quiet = rx.quiet();
+        let (count, waker) = counting_waker();
+        let mut cx = Context::from_waker(&waker);
+        assert!(pin!(rx.recv()).poll(&mut cx).is_pending());
+        quiet.begin();
+        tx.try_send(1).expect("room");
+        assert_eq!(count.0.load(Ordering::Relaxed), 0, "woken in the quiet");
+        assert!(quiet.end(), "the end must tell of the send");
+        assert_eq!(pin!(rx.recv()).poll(&mut cx), Poll::Ready(Next::Message(1)));
+        // A quiet without sends tells nothing, and after it sends wake the receiver again.
+        quiet.begin();
+        assert!(!quiet.end());
+        assert!(pin!(rx.recv()).poll(&mut cx).is_pending());
+        tx.try_send(2).expect("room");
+        assert_eq!(count.0.load(Ordering::Relaxed), 1);
     }
 
     #[test]
