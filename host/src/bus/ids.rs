@@ -106,12 +106,20 @@ impl FromStr for ClientId {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let invalid = || InvalidClientId(s.chars().take(64).collect());
-        let is_lower_hex = |b: &u8| b.is_ascii_digit() || (b'a'..=b'f').contains(b);
-        if s.len() != 20 || !s.as_bytes().iter().all(is_lower_hex) {
+        if s.len() != 20 {
             return Err(invalid());
         }
-        let gateway = u32::from_str_radix(&s[..8], 16).map_err(|_| invalid())?;
-        let seq = u64::from_str_radix(&s[8..], 16).map_err(|_| invalid())?;
+        // One pass by hand, like `Display`: every API call that names a client parses its id.
+        let mut value = 0u128;
+        for &b in s.as_bytes() {
+            let digit = match b {
+                b'0'..=b'9' => b - b'0',
+                b'a'..=b'f' => b - b'a' + 10,
+                _ => return Err(invalid()),
+            };
+            value = (value << 4) | u128::from(digit);
+        }
+        let (gateway, seq) = ((value >> 48) as u32, value as u64 & MAX_SEQ);
         GatewayId::new(gateway)
             .and_then(|gateway| Self::new(gateway, seq))
             .ok_or_else(invalid)
@@ -242,6 +250,7 @@ mod tests {
         assert_eq!("deadbeef000000001234".parse::<ClientId>(), Ok(id));
         let last = ClientId::new(gw(u32::MAX), MAX_SEQ).expect("valid");
         assert_eq!(last.to_string(), "ffffffffffffffffffff");
+        assert_eq!("ffffffffffffffffffff".parse::<ClientId>(), Ok(last));
         assert_eq!(format!("{id:>22}"), "  deadbeef000000001234");
     }
 
