@@ -4,8 +4,8 @@
 //! protocol done in Rust), or the same operation under another condition.
 //!
 //! `cargo bench --bench load -- [echo100] [echo1000] [group] [all] [idle] [handshakes] [swap]
-//! [isolation] [fairness] [cluster] [kv] [outbound]` (all without arguments; `echo` runs
-//! `echo100` and `echo1000`). The gateway figures (echo, group, all, idle, handshakes) print
+//! [isolation] [fairness] [cluster] [kv] [outbound] [instructions]` (all but `instructions`
+//! without arguments; `echo` runs `echo100` and `echo1000`). The gateway figures (echo, group, all, idle, handshakes) print
 //! server CPU per operation read from /proc, throughput, and the ratio to the baseline.
 //! The idle figure holds 15 000 clients: the bench raises its soft file limit to the hard
 //! one, and the servers it starts inherit it.
@@ -96,6 +96,10 @@ fn main() {
         if wants("outbound") {
             outbound().await;
         }
+        // Not in "all": it runs both servers under valgrind, which takes a minute.
+        if args.iter().any(|a| a == "instructions") {
+            instructions().await;
+        }
     });
 }
 
@@ -107,7 +111,12 @@ struct Baseline {
 
 impl Baseline {
     fn start() -> Self {
-        let mut child = server_command(std::env::current_exe().expect("own path"))
+        Self::spawn(server_command(std::env::current_exe().expect("own path")))
+    }
+
+    /// Runs `cmd`, this bench binary (under whatever runs it), as the baseline server.
+    fn spawn(mut cmd: std::process::Command) -> Self {
+        let mut child = cmd
             .arg("--baseline-server")
             .stdout(Stdio::piped())
             .spawn()
@@ -564,6 +573,119 @@ async fn echo_latency(url: &str, clients: usize, run: Duration) -> (Duration, Du
     all.sort_unstable();
     let at = |q: f64| all[((all.len() - 1) as f64 * q) as usize];
     (at(0.5), at(0.99))
+}
+
+/// Echo clients in the instruction count.
+const COUNTED_CLIENTS: usize = 100;
+/// Round trips each of them makes while counted.
+const COUNTED_ROUNDS: usize = 100;
+
+/// User-space instructions per echo round trip, switchboard against the baseline, each
+/// server run under valgrind's callgrind. Unlike CPU time, the count hardly moves with the
+/// machine's load (valgrind runs a process's threads one at a time, so it differs run to run
+/// only by how the work was interleaved: about ±3 %), so it shows changes of a few percent
+/// that the CPU figures cannot. It leaves out the kernel, half of the real cost.
+async fn instructions() {
+    if std::process::Command::new("valgrind")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        println!("instructions: needs valgrind (apt-get install valgrind)");
+        return;
+    }
+    let payload = "echo:0123456789abcdef";
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ours = {
+        let config = dir.path().join("switchboard.toml");
+        let toml = Setup::default()
+            .listener(Listener::new("websocket", "bench").with("max_connections_per_ip = 0"))
+            .toml();
+        std::fs::write(&config, toml).expect("config written");
+        let out = dir.path().join("ours.callgrind");
+        let mut cmd = callgrind(&out);
+        cmd.arg(env!("CARGO_BIN_EXE_switchboard"))
+            .arg("start")
+            .arg("-c")
+            .arg(&config);
+        let server = Server::spawn(cmd, tempfile::tempdir().expect("temp dir"));
+        counted(server.pid(), &out, &server.url(), payload).await
+    };
+    let theirs = {
+        let out = dir.path().join("native.callgrind");
+        let mut cmd = callgrind(&out);
+        cmd.arg(std::env::current_exe().expect("own path"));
+        let baseline = Baseline::spawn(cmd);
+        counted(baseline.pid(), &out, &baseline.url(), payload).await
+    };
+    println!(
+        "echo instructions, {COUNTED_CLIENTS} clients: switchboard {ours:.0} per round trip | \
+         native {theirs:.0} | ratio {:.2}",
+        ours / theirs
+    );
+}
+
+/// `valgrind --tool=callgrind`, writing its counts to `out`; the program comes next.
+fn callgrind(out: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new("valgrind");
+    cmd.args(["--tool=callgrind", "--dump-instr=no", "--quiet"])
+        .arg(format!("--callgrind-out-file={}", out.display()));
+    cmd
+}
+
+/// Instructions the process `pid` (under callgrind, counting into `out`) runs per round trip
+/// of [`COUNTED_CLIENTS`] closed-loop echo clients, each making [`COUNTED_ROUNDS`]; counted
+/// from after a warm-up, so connecting and first calls are left out.
+async fn counted(pid: u32, out: &std::path::Path, url: &str, payload: &str) -> f64 {
+    let mut clients = Vec::new();
+    for _ in 0..COUNTED_CLIENTS {
+        clients.push(Ws::connect(url).await);
+    }
+    let control = |what: &str| {
+        let status = std::process::Command::new("callgrind_control")
+            .arg(what)
+            .arg(pid.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("callgrind_control runs");
+        assert!(status.success(), "callgrind_control {what} failed");
+    };
+    let clients = echo_rounds(clients, 20, payload).await;
+    control("-z");
+    let clients = echo_rounds(clients, COUNTED_ROUNDS, payload).await;
+    control("-d");
+    drop(clients);
+    // The dump after the zeroing is the first numbered one.
+    let dump = std::fs::read_to_string(format!("{}.1", out.display())).expect("callgrind dump");
+    let counted: f64 = dump
+        .lines()
+        .find_map(|l| l.strip_prefix("summary:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("a summary line");
+    counted / (COUNTED_CLIENTS * COUNTED_ROUNDS) as f64
+}
+
+/// Has every client make `rounds` echo round trips, all at once; gives the clients back.
+async fn echo_rounds(clients: Vec<Ws>, rounds: usize, payload: &str) -> Vec<Ws> {
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .map(|mut ws| {
+            let payload = payload.to_owned();
+            tokio::spawn(async move {
+                for _ in 0..rounds {
+                    ws.send_text(&payload).await;
+                    assert_eq!(ws.recv().await, Received::Text(payload.clone()));
+                }
+                ws
+            })
+        })
+        .collect();
+    let mut back = Vec::new();
+    for task in tasks {
+        back.push(task.await.expect("client"));
+    }
+    back
 }
 
 fn ms(d: Duration) -> f64 {
