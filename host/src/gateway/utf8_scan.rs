@@ -77,9 +77,10 @@ impl Utf8Scan {
                 State::Off => return Ok(()),
                 State::Header { len } => {
                     let len = usize::from(len);
-                    self.header[len] = bytes[0];
-                    bytes = &bytes[1..];
-                    self.header_byte(len + 1)?;
+                    let take = (self.header_len(len) - len).min(bytes.len());
+                    self.header[len..len + take].copy_from_slice(&bytes[..take]);
+                    bytes = &bytes[take..];
+                    self.header_bytes(len + take)?;
                 }
                 State::Payload {
                     remaining,
@@ -110,24 +111,29 @@ impl Utf8Scan {
         Ok(())
     }
 
-    /// Takes in the header's `len`-th byte; starts the payload once the header is whole.
-    fn header_byte(&mut self, len: usize) -> Result<(), InvalidUtf8> {
-        let h = &self.header;
+    /// How long the header is, as far as its first `len` bytes tell (at most [`MAX_HEADER`]).
+    fn header_len(&self, len: usize) -> usize {
         if len < 2 {
-            self.state = State::Header { len: len as u8 };
-            return Ok(());
+            return 2;
         }
-        let masked = h[1] & 0x80 != 0;
-        let extended = match h[1] & 0x7f {
+        let extended = match self.header[1] & 0x7f {
             126 => 2,
             127 => 8,
             _ => 0,
         };
-        let whole = 2 + extended + if masked { 4 } else { 0 };
+        2 + extended + if self.header[1] & 0x80 != 0 { 4 } else { 0 }
+    }
+
+    /// Takes in the header's first `len` bytes; starts the payload once the header is whole.
+    fn header_bytes(&mut self, len: usize) -> Result<(), InvalidUtf8> {
+        let whole = self.header_len(len);
         if len < whole {
             self.state = State::Header { len: len as u8 };
             return Ok(());
         }
+        let h = &self.header;
+        let masked = h[1] & 0x80 != 0;
+        let extended = whole - 2 - if masked { 4 } else { 0 };
         let payload_len = match extended {
             0 => u64::from(h[1] & 0x7f),
             2 => u64::from(u16::from_be_bytes([h[2], h[3]])),
@@ -192,6 +198,9 @@ impl Utf8Scan {
 
     /// Unmasks and checks text payload bytes, carrying a cut sequence to the next call.
     fn check(&mut self, masked: &[u8], mask: [u8; 4], offset: u64) -> Result<(), InvalidUtf8> {
+        if self.carry_len == 0 && is_ascii(masked, mask, offset) {
+            return Ok(());
+        }
         let mut buf = [0u8; 3 + CHUNK];
         for (i, chunk) in masked.chunks(CHUNK).enumerate() {
             let carried = usize::from(self.carry_len);
@@ -214,6 +223,23 @@ impl Utf8Scan {
         }
         Ok(())
     }
+}
+
+/// Whether the payload bytes unmask to ASCII, which is UTF-8 and leaves nothing to carry:
+/// most text, checked four bytes at a time with no copy.
+fn is_ascii(masked: &[u8], mask: [u8; 4], offset: u64) -> bool {
+    let phase = (offset % 4) as usize;
+    let mask: [u8; 4] = std::array::from_fn(|i| mask[(phase + i) % 4]);
+    let mut high = 0u8;
+    let mut words = masked.chunks_exact(4);
+    for word in &mut words {
+        high |=
+            (word[0] ^ mask[0]) | (word[1] ^ mask[1]) | (word[2] ^ mask[2]) | (word[3] ^ mask[3]);
+    }
+    for (b, m) in words.remainder().iter().zip(mask) {
+        high |= b ^ m;
+    }
+    high < 0x80
 }
 
 #[cfg(test)]
@@ -319,6 +345,31 @@ mod tests {
         let mut rsv = frame(true, 0x1, &[0xff]);
         rsv[0] |= 0x40;
         assert_eq!(failing_byte(&rsv), None);
+    }
+
+    #[test]
+    fn ascii_checked_a_word_at_a_time_passes_and_fails_at_any_cut() {
+        let text = b"echo:0123456789abcdef";
+        let whole = frame(true, 0x1, text);
+        for cut in 0..=whole.len() {
+            let mut scan = Utf8Scan::default();
+            assert_eq!(scan.feed(&whole[..cut]), Ok(()));
+            assert_eq!(scan.feed(&whole[cut..]), Ok(()), "cut at {cut}");
+        }
+        for bad in 0..text.len() {
+            let mut payload = text.to_vec();
+            payload[bad] = 0xff;
+            let bytes = frame(true, 0x1, &payload);
+            let header = bytes.len() - payload.len();
+            assert_eq!(failing_byte(&bytes), Some(header + bad));
+            for cut in 0..=bytes.len() {
+                let mut scan = Utf8Scan::default();
+                let fed = scan
+                    .feed(&bytes[..cut])
+                    .and_then(|()| scan.feed(&bytes[cut..]));
+                assert_eq!(fed, Err(InvalidUtf8), "byte {bad} bad, cut at {cut}");
+            }
+        }
     }
 
     #[test]
