@@ -42,7 +42,7 @@ pub fn wit_session(session: &bus::Session) -> wit::Session {
 impl From<&bus::Context> for wit::Context {
     fn from(ctx: &bus::Context) -> Self {
         wit::Context {
-            client: ctx.client.to_string(),
+            client: ctx.client.text(),
             remote_addr: addr_text(ctx.remote_addr),
             gateway_id: ctx.client.gateway().get(),
             uid: ctx.uid.as_ref().map(|u| u.to_string()),
@@ -144,7 +144,7 @@ impl From<bus::Protocol> for wit::Protocol {
 impl From<bus::ClientInfo> for wit::ClientInfo {
     fn from(i: bus::ClientInfo) -> Self {
         wit::ClientInfo {
-            client: i.client.to_string(),
+            client: i.client.text(),
             remote_ip: i.remote_ip.map(|ip| ip.to_string()),
             remote_port: i.remote_port,
             uid: i.uid.map(String::from),
