@@ -76,6 +76,11 @@ impl Message {
         &self.data
     }
 
+    /// The payload bytes, taken out of the message.
+    pub fn into_data(self) -> Bytes {
+        self.data
+    }
+
     /// The text, if this is a text message.
     pub fn as_text(&self) -> Option<&str> {
         match self.kind {

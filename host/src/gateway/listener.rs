@@ -139,7 +139,7 @@ pub(super) struct ListenerState {
 /// The heartbeat message of a listener with this configuration.
 fn ping_of(config: &ListenerConfig) -> Option<Outgoing> {
     match (config.ping_data.is_empty(), config.protocol) {
-        (false, _) => Some(Outgoing::of(&Message::text(&*config.ping_data))),
+        (false, _) => Some(Outgoing::from(Message::text(&*config.ping_data))),
         (true, Protocol::WebSocket) => Some(Outgoing::Ping),
         (true, Protocol::Text | Protocol::Frame) => None,
     }

@@ -359,10 +359,15 @@ impl Gateway {
                 message,
                 without,
             }) => {
-                // Built once: every client of the send shares the payload.
-                let out = Outgoing::of(&message);
+                // Built once: every client of the send shares the payload, but a single
+                // client takes it itself (the first share of a payload costs an allocation).
+                let single = matches!(to, bus::Target::Client(_));
+                let mut out = Some(Outgoing::from(message));
                 registry.for_each_target(&to, &without, |id, entry| {
-                    entry.handle.push(id, out.clone());
+                    let next = if single { out.take() } else { out.clone() };
+                    if let Some(next) = next {
+                        entry.handle.push(id, next);
+                    }
                 });
             }
             Some(Command::Close { client, force }) => {

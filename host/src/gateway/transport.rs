@@ -51,20 +51,22 @@ pub enum Outgoing {
     Close,
 }
 
-impl Outgoing {
+impl From<Message> for Outgoing {
     /// The queued form of `message`; clones share the payload.
-    pub fn of(message: &Message) -> Self {
-        let data = message.data().clone();
-        match message.kind() {
-            MessageKind::Text => match Utf8Bytes::try_from(data) {
-                Ok(text) => Self::Text(text),
-                // `Message` guarantees text is UTF-8; binary is the harmless fallback.
-                Err(_) => Self::Binary(message.data().clone()),
-            },
+    fn from(message: Message) -> Self {
+        let kind = message.kind();
+        let data = message.into_data();
+        match kind {
+            // Never fails: `Message`'s constructors and its decoding check text for UTF-8.
+            MessageKind::Text => {
+                Utf8Bytes::try_from(data).map_or_else(|_| Self::Binary(Bytes::new()), Self::Text)
+            }
             MessageKind::Binary => Self::Binary(data),
         }
     }
+}
 
+impl Outgoing {
     /// Payload bytes, for the traffic counters.
     pub fn len(&self) -> usize {
         match self {
