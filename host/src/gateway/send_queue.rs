@@ -11,7 +11,6 @@
 
 use std::collections::VecDeque;
 use std::future::poll_fn;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Poll, Waker};
 
@@ -39,10 +38,10 @@ pub(super) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
             receiving: true,
             tick: false,
             going_away: false,
+            quiet: false,
+            missed: false,
         }),
         capacity: capacity.max(1),
-        quiet: AtomicBool::new(false),
-        missed: AtomicBool::new(false),
     });
     (
         Sender {
@@ -55,10 +54,6 @@ pub(super) fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
 struct Shared<T> {
     state: Mutex<State<T>>,
     capacity: usize,
-    /// The receiver's task is running and looks at the queue itself afterwards (see [`Quiet`]).
-    quiet: AtomicBool,
-    /// A message was queued without a wake-up since the quiet began.
-    missed: AtomicBool,
 }
 
 struct State<T> {
@@ -73,6 +68,10 @@ struct State<T> {
     tick: bool,
     /// The gateway is going away: the receiver ends once the queue is drained.
     going_away: bool,
+    /// The receiver's task is running and looks at the queue itself afterwards (see [`Quiet`]).
+    quiet: bool,
+    /// A message was queued without a wake-up during the quiet.
+    missed: bool,
 }
 
 /// What the receiver takes next.
@@ -113,10 +112,10 @@ impl<T> Sender<T> {
                 return Err(Refused::Full(item));
             }
             state.items.push_back(item);
-            // Stored before `quiet` is read, and `Quiet::end` clears `quiet` before reading
-            // this: either the sender sees the quiet over and wakes, or the end sees this.
-            self.shared.missed.store(true, Ordering::SeqCst);
-            if self.shared.quiet.load(Ordering::SeqCst) {
+            // Under the lock, like the quiet's start and end: a send is either in the quiet
+            // and told at its end, or outside it and wakes.
+            if state.quiet {
+                state.missed = true;
                 None
             } else {
                 state.waker.take()
@@ -241,15 +240,17 @@ pub(super) struct Quiet<T> {
 impl<T> Quiet<T> {
     /// From now on, messages queued do not wake the receiver.
     pub(super) fn begin(&self) {
-        self.shared.missed.store(false, Ordering::SeqCst);
-        self.shared.quiet.store(true, Ordering::SeqCst);
+        let mut state = lock(&self.shared.state);
+        state.quiet = true;
+        state.missed = false;
     }
 
     /// Ends the quiet; `true` if a message was queued meanwhile without waking the receiver,
     /// which must then be polled again.
     pub(super) fn end(&self) -> bool {
-        self.shared.quiet.store(false, Ordering::SeqCst);
-        self.shared.missed.swap(false, Ordering::SeqCst)
+        let mut state = lock(&self.shared.state);
+        state.quiet = false;
+        std::mem::take(&mut state.missed)
     }
 }
 
@@ -408,6 +409,26 @@ mod tests {
         assert!(pin!(rx.recv()).poll(&mut cx).is_pending());
         tx.try_send(2).expect("room");
         assert_eq!(count.0.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_send_racing_the_quiet_is_always_told_one_way_or_the_other() {
+        for _ in 0..200 {
+            let (tx, mut rx) = channel(4);
+            let quiet = rx.quiet();
+            let (count, waker) = counting_waker();
+            let mut cx = Context::from_waker(&waker);
+            assert!(pin!(rx.recv()).poll(&mut cx).is_pending());
+            let sender = std::thread::spawn(move || tx.try_send(1).expect("room"));
+            let mut told = false;
+            while !sender.is_finished() {
+                quiet.begin();
+                told |= quiet.end();
+            }
+            sender.join().expect("sender");
+            let woken = count.0.load(Ordering::Relaxed) > 0;
+            assert!(told || woken, "a message came in unseen");
+        }
     }
 
     #[test]
