@@ -5,8 +5,9 @@
 //!
 //! `cargo bench --bench load -- [echo100] [echo1000] [group] [all] [idle] [handshakes] [swap]
 //! [isolation] [fairness] [cluster] [kv] [outbound] [instructions]` (all but `instructions`
-//! without arguments; `echo` runs `echo100` and `echo1000`). The gateway figures (echo, group, all, idle, handshakes) print
-//! server CPU per operation read from /proc, throughput, and the ratio to the baseline.
+//! without arguments; `echo` runs `echo100` and `echo1000`). The gateway figures (echo,
+//! group, all, idle, handshakes) print server CPU per operation read from /proc, throughput,
+//! and the ratio to the baseline.
 //! The idle figure holds 15 000 clients: the bench raises its soft file limit to the hard
 //! one, and the servers it starts inherit it.
 //! With `SWITCHBOARD_BENCH_CPUS=SERVERS:CLIENTS` (taskset's CPU lists, such as `0:1`) the
@@ -597,24 +598,26 @@ async fn instructions() {
         return;
     }
     let payload = "echo:0123456789abcdef";
-    let dir = tempfile::tempdir().expect("temp dir");
     let ours = {
+        // The server's folder holds its config and the counts; it goes with the server.
+        let dir = tempfile::tempdir().expect("temp dir");
         let config = dir.path().join("switchboard.toml");
         let toml = Setup::default()
             .listener(Listener::new("websocket", "bench").with("max_connections_per_ip = 0"))
             .toml();
         std::fs::write(&config, toml).expect("config written");
-        let out = dir.path().join("ours.callgrind");
+        let out = dir.path().join("callgrind");
         let mut cmd = callgrind(&out);
         cmd.arg(env!("CARGO_BIN_EXE_switchboard"))
             .arg("start")
             .arg("-c")
             .arg(&config);
-        let server = Server::spawn(cmd, tempfile::tempdir().expect("temp dir"));
+        let server = Server::spawn(cmd, dir);
         counted(server.pid(), &out, &server.url(), payload).await
     };
     let theirs = {
-        let out = dir.path().join("native.callgrind");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let out = dir.path().join("callgrind");
         let mut cmd = callgrind(&out);
         cmd.arg(std::env::current_exe().expect("own path"));
         let baseline = Baseline::spawn(cmd);

@@ -116,12 +116,7 @@ impl Utf8Scan {
         if len < 2 {
             return 2;
         }
-        let extended = match self.header[1] & 0x7f {
-            126 => 2,
-            127 => 8,
-            _ => 0,
-        };
-        2 + extended + if self.header[1] & 0x80 != 0 { 4 } else { 0 }
+        2 + extended_len(self.header[1]) + if self.header[1] & 0x80 != 0 { 4 } else { 0 }
     }
 
     /// Takes in the header's first `len` bytes; starts the payload once the header is whole.
@@ -133,7 +128,7 @@ impl Utf8Scan {
         }
         let h = &self.header;
         let masked = h[1] & 0x80 != 0;
-        let extended = whole - 2 - if masked { 4 } else { 0 };
+        let extended = extended_len(h[1]);
         let payload_len = match extended {
             0 => u64::from(h[1] & 0x7f),
             2 => u64::from(u16::from_be_bytes([h[2], h[3]])),
@@ -222,6 +217,15 @@ impl Utf8Scan {
             }
         }
         Ok(())
+    }
+}
+
+/// Bytes of extended payload length that a header's second byte announces.
+fn extended_len(second: u8) -> usize {
+    match second & 0x7f {
+        126 => 2,
+        127 => 8,
+        _ => 0,
     }
 }
 
