@@ -34,6 +34,8 @@ const IDLE_CLIENTS: usize = 15_000;
 const ECHO_CLIENTS: usize = 100;
 /// How long each throughput run lasts.
 const ECHO_SECONDS: u64 = 5;
+/// Slices each server's echo run is cut into, alternating with the other server's.
+const ECHO_SLICES: u32 = 10;
 /// Connections opened for the handshake figure.
 const HANDSHAKES: usize = 10_000;
 /// Handshakes in flight at once in the handshake figure.
@@ -312,19 +314,30 @@ fn bench_server() -> Server {
         .start()
 }
 
-/// Echo round trips of `clients` closed-loop clients, switchboard against the baseline.
+/// Echo round trips of `clients` closed-loop clients, switchboard against the baseline, in
+/// alternating slices: both servers run at once, each with its own clients, and only one is
+/// loaded at a time, in the order ours, native, native, ours, … A change in the machine's load
+/// during the run then weighs on both figures alike.
 async fn compare_echo(clients: usize) {
     let payload = "echo:0123456789abcdef";
     let server = bench_server();
-    let ours = echo_figure(&[server.pid()], &[server.url()], clients, payload).await;
-    drop(server);
     let baseline = Baseline::start();
-    let theirs = echo_figure(&[baseline.pid()], &[baseline.url()], clients, payload).await;
+    let mut ours = EchoLoad::connect(server.pid(), &[server.url()], clients).await;
+    let mut theirs = EchoLoad::connect(baseline.pid(), &[baseline.url()], clients).await;
+    let slice = Duration::from_secs(ECHO_SECONDS) / ECHO_SLICES;
+    for i in 0..ECHO_SLICES {
+        let (first, second) = match i % 2 {
+            0 => (&mut ours, &mut theirs),
+            _ => (&mut theirs, &mut ours),
+        };
+        first.run(payload, slice).await;
+        second.run(payload, slice).await;
+    }
     print_comparison(
         &format!("echo, {clients} clients"),
         "round trip",
-        ours,
-        theirs,
+        ours.figure(),
+        theirs.figure(),
     );
 }
 
@@ -790,35 +803,82 @@ async fn with_cpu<T>(pids: &[u32], work: impl std::future::Future<Output = T>) -
 /// Round trips of `clients` closed-loop clients spread over `urls`, and the CPU `pids` spend
 /// on them (counted from the first send, so connecting is left out).
 async fn echo_figure(pids: &[u32], urls: &[String], clients: usize, payload: &str) -> Figure {
-    let mut tasks = Vec::new();
-    let mut connected = Vec::new();
-    for i in 0..clients {
-        connected.push(Ws::connect(&urls[i % urls.len()]).await);
+    let mut load = EchoLoad::connect_all(pids, urls, clients).await;
+    load.run(payload, Duration::from_secs(ECHO_SECONDS)).await;
+    load.figure()
+}
+
+/// Closed-loop echo clients of one server (or cluster), and what their runs added up to.
+struct EchoLoad {
+    pids: Vec<u32>,
+    clients: Vec<Ws>,
+    round_trips: u64,
+    elapsed: Duration,
+    cpu_seconds: f64,
+}
+
+impl EchoLoad {
+    /// `clients` clients of the server `pid`, spread over `urls`.
+    async fn connect(pid: u32, urls: &[String], clients: usize) -> Self {
+        Self::connect_all(&[pid], urls, clients).await
     }
-    let run = Duration::from_secs(ECHO_SECONDS);
-    let started = Instant::now();
-    let deadline = started + run;
-    let work = async {
-        for mut ws in connected {
-            let payload = payload.to_owned();
-            tasks.push(tokio::spawn(async move {
-                let mut n = 0u64;
-                while Instant::now() < deadline {
-                    ws.send_text(&payload).await;
-                    assert_eq!(ws.recv().await, Received::Text(payload.clone()));
-                    n += 1;
-                }
-                n
-            }));
+
+    /// `clients` clients spread over `urls`, served by the processes `pids`.
+    async fn connect_all(pids: &[u32], urls: &[String], clients: usize) -> Self {
+        let mut connected = Vec::new();
+        for i in 0..clients {
+            connected.push(Ws::connect(&urls[i % urls.len()]).await);
         }
-        let mut total = 0;
-        for task in tasks {
-            total += task.await.expect("client");
+        Self {
+            pids: pids.to_vec(),
+            clients: connected,
+            round_trips: 0,
+            elapsed: Duration::ZERO,
+            cpu_seconds: 0.0,
         }
-        total
-    };
-    let (total, cpu) = with_cpu(pids, work).await;
-    Figure::new(total, started.elapsed(), cpu)
+    }
+
+    /// Every client echoes `payload` in a closed loop for `run`; adds up round trips, time
+    /// and the servers' CPU.
+    async fn run(&mut self, payload: &str, run: Duration) {
+        let started = Instant::now();
+        let deadline = started + run;
+        let clients = std::mem::take(&mut self.clients);
+        let work = async {
+            let tasks: Vec<_> = clients
+                .into_iter()
+                .map(|mut ws| {
+                    let payload = payload.to_owned();
+                    tokio::spawn(async move {
+                        let mut n = 0u64;
+                        while Instant::now() < deadline {
+                            ws.send_text(&payload).await;
+                            assert_eq!(ws.recv().await, Received::Text(payload.clone()));
+                            n += 1;
+                        }
+                        (ws, n)
+                    })
+                })
+                .collect();
+            let (mut clients, mut total) = (Vec::new(), 0);
+            for task in tasks {
+                let (ws, n) = task.await.expect("client");
+                clients.push(ws);
+                total += n;
+            }
+            (clients, total)
+        };
+        let ((clients, round_trips), cpu) = with_cpu(&self.pids, work).await;
+        self.clients = clients;
+        self.round_trips += round_trips;
+        self.elapsed += started.elapsed();
+        self.cpu_seconds += cpu;
+    }
+
+    /// All runs so far as one figure.
+    fn figure(&self) -> Figure {
+        Figure::new(self.round_trips, self.elapsed, self.cpu_seconds)
+    }
 }
 
 /// What a fan-out figure sends.
