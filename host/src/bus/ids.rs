@@ -95,10 +95,10 @@ impl ClientId {
         self.seq
     }
 
-    /// The id as text, as `Display` writes it: every event carries its client's id as a
-    /// string, and `to_string` through the formatting machinery costs several times this.
-    pub fn text(self) -> String {
-        String::from_utf8_lossy(&self.hex()).into_owned()
+    /// The id as text, as `Display` writes it, on the stack: every event carries its client's
+    /// id as a string, and `to_string` allocates and costs several times this.
+    pub fn text(self) -> ClientIdText {
+        ClientIdText(self.hex())
     }
 
     /// The 20 lowercase hex digits, written by hand.
@@ -109,6 +109,17 @@ impl ClientId {
             *digit = b"0123456789abcdef"[(value >> (4 * i)) as usize & 0xf];
         }
         text
+    }
+}
+
+/// A client id's 20 hex digits, as [`ClientId::text`] writes them.
+#[derive(Clone, Copy)]
+pub struct ClientIdText([u8; 20]);
+
+impl ClientIdText {
+    /// The digits as a string.
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.0).expect("hex digits are ASCII")
     }
 }
 
@@ -256,7 +267,7 @@ mod tests {
     fn client_id_round_trips_through_text() {
         let id = ClientId::new(gw(0xdeadbeef), 0x1234).expect("valid");
         assert_eq!(id.to_string(), "deadbeef000000001234");
-        assert_eq!(id.text(), id.to_string());
+        assert_eq!(id.text().as_str(), id.to_string());
         assert_eq!("deadbeef000000001234".parse::<ClientId>(), Ok(id));
         let last = ClientId::new(gw(u32::MAX), MAX_SEQ).expect("valid");
         assert_eq!(last.to_string(), "ffffffffffffffffffff");

@@ -20,7 +20,9 @@ pub use data::{
     Bound, ClientInfo, Context, HttpRequest, InfoFields, MAX_SESSION_BYTES, Message, MessageKind,
     Protocol, Rejection, Session, SessionTooLarge, SystemInfo,
 };
-pub use ids::{ClientId, GatewayId, Group, InvalidClientId, InvalidName, Uid, sha256_hex};
+pub use ids::{
+    ClientId, ClientIdText, GatewayId, Group, InvalidClientId, InvalidName, Uid, sha256_hex,
+};
 pub use messages::{
     AppName, ClientFilter, Command, Event, EventKind, Handshake, Query, Reply, Target,
 };

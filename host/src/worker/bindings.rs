@@ -9,17 +9,15 @@ wasmtime::component::bindgen!({
     world: "plugin",
     imports: { default: async },
     exports: { default: async },
+    ownership: Borrowing { duplicate_if_necessary: true },
 });
 
-pub use self::switchboard::plugin::types as wit;
-
-impl From<&bus::Message> for wit::Message {
-    fn from(m: &bus::Message) -> Self {
-        match m.as_text() {
-            Some(text) => wit::Message::Text(text.to_owned()),
-            None => wit::Message::Binary(m.data().to_vec()),
-        }
-    }
+/// The WIT's types. A type the host passes to an export borrows (`Context<'a>`), so an event's
+/// strings are copied once, from the bus's event into guest memory; the types the guest passes
+/// to the host own their data.
+pub mod wit {
+    pub use super::switchboard::plugin::api::{Message, Session};
+    pub use super::switchboard::plugin::types::*;
 }
 
 impl From<wit::Message> for bus::Message {
@@ -31,6 +29,14 @@ impl From<wit::Message> for bus::Message {
     }
 }
 
+/// A message as an export takes it, borrowed.
+pub fn wit_message(m: &bus::Message) -> wit::MessageParam<'_> {
+    match m.as_text() {
+        Some(text) => wit::MessageParam::Text(text),
+        None => wit::MessageParam::Binary(m.data()),
+    }
+}
+
 /// A session as the WIT sees it: sorted pairs.
 pub fn wit_session(session: &bus::Session) -> wit::Session {
     session
@@ -39,67 +45,113 @@ pub fn wit_session(session: &bus::Session) -> wit::Session {
         .collect()
 }
 
-impl From<&bus::Context> for wit::Context {
-    fn from(ctx: &bus::Context) -> Self {
-        wit::Context {
+/// An event's context, ready to lend to an export: the id and the address as text on the
+/// stack, the uid and the session borrowed from the event.
+pub struct EventContext<'a> {
+    client: bus::ClientIdText,
+    remote_addr: AddrText,
+    gateway_id: u32,
+    uid: Option<&'a str>,
+    session: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> EventContext<'a> {
+    /// The context of an event about `ctx`'s client.
+    pub fn new(ctx: &'a bus::Context) -> Self {
+        Self {
             client: ctx.client.text(),
-            remote_addr: addr_text(ctx.remote_addr),
+            remote_addr: AddrText::new(ctx.remote_addr),
             gateway_id: ctx.client.gateway().get(),
-            uid: ctx.uid.as_ref().map(|u| u.to_string()),
-            session: wit_session(&ctx.session),
+            uid: ctx.uid.as_ref().map(bus::Uid::as_str),
+            session: ctx
+                .session
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect(),
+        }
+    }
+
+    /// The WIT record, borrowing from `self`.
+    pub fn wit(&self) -> wit::Context<'_> {
+        wit::Context {
+            client: self.client.as_str(),
+            remote_addr: self.remote_addr.as_str(),
+            gateway_id: self.gateway_id,
+            uid: self.uid,
+            session: &self.session,
         }
     }
 }
 
-/// A socket address as text. Every event carries one: IPv4 is written by hand, since the
-/// formatting machinery costs several times this.
-fn addr_text(addr: SocketAddr) -> String {
-    let SocketAddr::V4(v4) = addr else {
-        return addr.to_string();
-    };
-    let mut text = String::with_capacity(21);
-    for (i, octet) in v4.ip().octets().into_iter().enumerate() {
-        if i > 0 {
-            text.push('.');
-        }
-        push_decimal(&mut text, octet.into());
-    }
-    text.push(':');
-    push_decimal(&mut text, v4.port());
-    text
+/// A socket address as text, on the stack: every event carries one. IPv4 is written by hand,
+/// since the formatting machinery costs several times this.
+struct AddrText {
+    bytes: [u8; AddrText::CAPACITY],
+    len: usize,
 }
 
-/// Appends `n` in decimal.
-fn push_decimal(text: &mut String, mut n: u16) {
-    let mut digits = [0u8; 5];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
+impl AddrText {
+    /// The longest address: `[` 45 characters of IPv6 `%` a 10-digit scope `]:` 5 digits.
+    const CAPACITY: usize = 64;
+
+    fn new(addr: SocketAddr) -> Self {
+        let mut text = Self {
+            bytes: [0; Self::CAPACITY],
+            len: 0,
+        };
+        match addr {
+            SocketAddr::V4(v4) => {
+                for (i, octet) in v4.ip().octets().into_iter().enumerate() {
+                    if i > 0 {
+                        text.push(b".");
+                    }
+                    text.push_decimal(octet.into());
+                }
+                text.push(b":");
+                text.push_decimal(v4.port());
+            }
+            SocketAddr::V6(v6) => {
+                use std::fmt::Write;
+                // Cannot fail: the longest address fits.
+                let _ = write!(text, "{v6}");
+            }
         }
+        text
     }
-    text.extend(digits[start..].iter().map(|&d| char::from(d)));
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len]).expect("only whole strs are pushed")
+    }
+
+    /// Appends `bytes` if they fit; reports whether they did.
+    fn push(&mut self, bytes: &[u8]) -> bool {
+        let Some(room) = self.bytes.get_mut(self.len..self.len + bytes.len()) else {
+            return false;
+        };
+        room.copy_from_slice(bytes);
+        self.len += bytes.len();
+        true
+    }
+
+    /// Appends `n` in decimal.
+    fn push_decimal(&mut self, mut n: u16) {
+        let mut digits = [0u8; 5];
+        let mut start = digits.len();
+        loop {
+            start -= 1;
+            digits[start] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.push(&digits[start..]);
+    }
 }
 
-impl From<bus::Bound> for wit::Bound {
-    fn from(b: bus::Bound) -> Self {
-        wit::Bound {
-            uid: b.uid.map(String::from),
-            groups: b.groups.into_iter().map(String::from).collect(),
-        }
-    }
-}
-
-impl From<bus::HttpRequest> for wit::HttpRequest {
-    fn from(r: bus::HttpRequest) -> Self {
-        wit::HttpRequest {
-            path: r.path,
-            query: r.query,
-            headers: r.headers,
-        }
+impl std::fmt::Write for AddrText {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.push(s.as_bytes()).then_some(()).ok_or(std::fmt::Error)
     }
 }
 
@@ -144,7 +196,7 @@ impl From<bus::Protocol> for wit::Protocol {
 impl From<bus::ClientInfo> for wit::ClientInfo {
     fn from(i: bus::ClientInfo) -> Self {
         wit::ClientInfo {
-            client: i.client.text(),
+            client: i.client.text().as_str().to_owned(),
             remote_ip: i.remote_ip.map(|ip| ip.to_string()),
             remote_port: i.remote_port,
             uid: i.uid.map(String::from),
@@ -179,7 +231,7 @@ mod tests {
             "[2001:db8::8a2e:370:7334]:9",
         ] {
             let addr: SocketAddr = addr.parse().expect("an address");
-            assert_eq!(addr_text(addr), addr.to_string());
+            assert_eq!(AddrText::new(addr).as_str(), addr.to_string());
         }
     }
 }

@@ -8,14 +8,14 @@ use std::time::{Duration, Instant};
 use tokio::time::Sleep;
 use wasmtime::{Store, UpdateDeadline};
 
-use super::bindings::{Plugin, wit};
+use super::bindings::{EventContext, Plugin, wit, wit_message};
 use super::capabilities::{Grants, WallBudget};
 use super::engine::{Activity, deadline_ticks};
 use super::limits::MemoryCap;
 use super::plugin::Version;
 use super::state::InstanceState;
 use super::timers::{Fired, Timers};
-use crate::bus::{AppName, Event, EventKind, Gateways, Handshake, Rejection};
+use crate::bus::{AppName, Event, EventKind, Gateways, Group, Handshake, Rejection, Uid};
 
 /// Extra wall time beyond the CPU deadline before a call stuck in a host call is abandoned
 /// (outbound HTTP requests add their own timeout to it: see [`WallBudget`]).
@@ -191,16 +191,19 @@ impl Instance {
 
     /// Calls the handler of a client event.
     pub async fn event(&mut self, event: &Event) -> Result<(), CallError> {
-        let ctx = wit::Context::from(&event.ctx);
+        let ctx = EventContext::new(&event.ctx);
         match &event.kind {
-            EventKind::Connect => guarded!(self, call_on_connect(&ctx)),
+            EventKind::Connect => guarded!(self, call_on_connect(ctx.wit())),
             EventKind::Message(m) => {
-                let message = wit::Message::from(m);
-                guarded!(self, call_on_message(&ctx, &message))
+                guarded!(self, call_on_message(ctx.wit(), wit_message(m)))
             }
             EventKind::Close(bound) => {
-                let bound = wit::Bound::from(bound.clone());
-                guarded!(self, call_on_close(&ctx, &bound))
+                let groups: Vec<&str> = bound.groups.iter().map(Group::as_str).collect();
+                let bound = wit::Bound {
+                    uid: bound.uid.as_ref().map(Uid::as_str),
+                    groups: &groups,
+                };
+                guarded!(self, call_on_close(ctx.wit(), bound))
             }
         }
     }
@@ -210,9 +213,19 @@ impl Instance {
         &mut self,
         handshake: &Handshake,
     ) -> Result<Result<(), Rejection>, CallError> {
-        let ctx = wit::Context::from(&handshake.ctx);
-        let request = wit::HttpRequest::from(handshake.request.clone());
-        let verdict = guarded!(self, call_on_websocket_connect(&ctx, &request))?;
+        let ctx = EventContext::new(&handshake.ctx);
+        let request = &handshake.request;
+        let headers: Vec<(&str, &str)> = request
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let request = wit::HttpRequest {
+            path: &request.path,
+            query: &request.query,
+            headers: &headers,
+        };
+        let verdict = guarded!(self, call_on_websocket_connect(ctx.wit(), request))?;
         Ok(verdict.map_err(Rejection::from))
     }
 
