@@ -233,5 +233,9 @@ mod tests {
             let addr: SocketAddr = addr.parse().expect("an address");
             assert_eq!(AddrText::new(addr).as_str(), addr.to_string());
         }
+        // The longest an address can be written fits.
+        let ip = std::net::Ipv6Addr::from([0xffff; 8]);
+        let longest = SocketAddr::V6(std::net::SocketAddrV6::new(ip, 65535, 0, u32::MAX));
+        assert_eq!(AddrText::new(longest).as_str(), longest.to_string());
     }
 }
