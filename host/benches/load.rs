@@ -7,7 +7,8 @@
 //! [isolation] [fairness] [cluster] [kv] [outbound] [instructions]` (all but `instructions`
 //! without arguments; `echo` runs `echo100` and `echo1000`). The gateway figures (echo,
 //! group, all, idle, handshakes) print server CPU per operation read from /proc, throughput,
-//! and the ratio to the baseline.
+//! and the ratio to the baseline. The echo cases run both servers at once and load them in
+//! turns, half a second each, so that the machine's load weighs on both alike.
 //! The idle figure holds 15 000 clients: the bench raises its soft file limit to the hard
 //! one, and the servers it starts inherit it.
 //! With `SWITCHBOARD_BENCH_CPUS=SERVERS:CLIENTS` (taskset's CPU lists, such as `0:1`) the
