@@ -57,11 +57,25 @@ pub trait Gateways: Send + Sync + 'static {
     async fn query(&self, app: &str, query: Query) -> Result<Reply, BusError>;
 }
 
+/// Delivers `event` through `workers`: at once where it can be, else waiting for room.
+pub async fn deliver_event(workers: &dyn Workers, event: Event) {
+    if let Some(event) = workers.try_event(event) {
+        workers.event(event).await;
+    }
+}
+
 /// The workers, as a gateway sees them.
 #[async_trait]
 pub trait Workers: Send + Sync + 'static {
     /// Delivers an event; waits while the app's queue is full, which slows only that client.
     async fn event(&self, event: Event);
+
+    /// Delivers an event at once if that needs no waiting; else hands it back, for
+    /// [`Workers::event`]. The in-process worker host runs most events this way, on the
+    /// caller's thread, without a boxed future.
+    fn try_event(&self, event: Event) -> Option<Event> {
+        Some(event)
+    }
 
     /// Whether `app` is loaded and can take clients now.
     fn serves(&self, app: &str) -> bool;

@@ -34,7 +34,7 @@ use super::transport::{
 };
 use super::{ClientHandle, Kill, KillReason, now_ms};
 use crate::bus::{
-    ClientId, Context, Event, EventKind, Handshake, Message, Protocol, Rejection, Session,
+    self, ClientId, Context, Event, EventKind, Handshake, Message, Protocol, Rejection, Session,
 };
 use crate::config::Throttle;
 
@@ -330,9 +330,7 @@ impl Client {
             uid: None,
             session: Session::default(),
         };
-        lst.workers
-            .event(event(slot, ctx, EventKind::Connect))
-            .await;
+        bus::deliver_event(&*lst.workers, event(slot, ctx, EventKind::Connect)).await;
         Self {
             id,
             remote,
@@ -441,7 +439,7 @@ async fn leave(slot: &Slot, id: ClientId, kill: &Kill) {
         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     if let Some(removed) = removed {
         let close = EventKind::Close(removed.bound);
-        lst.workers.event(event(slot, removed.ctx, close)).await;
+        bus::deliver_event(&*lst.workers, event(slot, removed.ctx, close)).await;
     }
 }
 
@@ -497,8 +495,11 @@ async fn read_side<R: ReadHalf>(slot: &Slot, id: ClientId, reader: &mut R, life:
                     }
                 }
                 life.delivering.store(true, Ordering::Relaxed);
-                // Boxed for the same reason as a write batch: idle connections do not carry it.
-                Box::pin(deliver(slot, id, &life.traffic, message)).await;
+                if let Some(event) = deliver(slot, id, &life.traffic, message) {
+                    // Awaiting here is the backpressure: this client is not read while its
+                    // app is busy.
+                    slot.lst.workers.event(event).await;
+                }
                 life.delivering.store(false, Ordering::Relaxed);
             }
             Ok(Incoming::Activity) => {
@@ -585,20 +586,16 @@ fn event(slot: &Slot, ctx: Context, kind: EventKind) -> Event {
     }
 }
 
-/// Counts a message and hands it to the app with the client's current uid and session.
-async fn deliver(slot: &Slot, id: ClientId, traffic: &Traffic, message: Message) {
+/// Counts a message and hands it to the app with the client's current uid and session;
+/// returns the event if the app cannot take it without waiting.
+fn deliver(slot: &Slot, id: ClientId, traffic: &Traffic, message: Message) -> Option<Event> {
     let len = message.len() as u64;
     add(&slot.lst.counters.messages_in, 1);
     add(&slot.lst.counters.bytes_in, len);
     traffic.received(len, now_ms());
-    let ctx = slot.registry().context(id);
-    if let Some(ctx) = ctx {
-        // Awaiting here is the backpressure: this client is not read while its app is busy.
-        slot.lst
-            .workers
-            .event(event(slot, ctx, EventKind::Message(message)))
-            .await;
-    }
+    let ctx = slot.registry().context(id)?;
+    let event = event(slot, ctx, EventKind::Message(message));
+    slot.lst.workers.try_event(event)
 }
 
 /// Whether the connection stays open after a batch.

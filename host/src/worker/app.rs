@@ -15,7 +15,7 @@ use super::plugin::Version;
 use super::pool::{Job, Pool, PoolEnv};
 use super::stats::AppStats;
 use super::unhandled::Unhandled;
-use crate::bus::{AppName, ClientId};
+use crate::bus::{AppName, ClientId, Event};
 
 /// When a new version is rolled back: more than `max_failures` of its first `window` events
 /// failed.
@@ -259,6 +259,15 @@ impl App {
     /// Queues a job on the instance that owns `client`.
     pub async fn dispatch(&self, client: ClientId, job: Job) {
         self.pool.read().await.dispatch(client, job).await;
+    }
+
+    /// Runs an event at once if its instance is idle and the pool is not being replaced;
+    /// else hands it back, for [`App::dispatch`].
+    pub fn try_run(&self, event: Event) -> Option<Event> {
+        match self.pool.try_read() {
+            Ok(pool) => pool.try_run(event),
+            Err(_) => Some(event),
+        }
     }
 
     /// Instances in the pool.

@@ -764,6 +764,17 @@ fn describe_changes(old: &Settings, new: &Settings, changes: &mut Vec<String>) {
 
 #[async_trait]
 impl Workers for WorkerHost {
+    fn try_event(&self, event: Event) -> Option<Event> {
+        match self.app(&event.app) {
+            Some(app) if app.control.unhandled().skips(&event.kind) => {
+                app.control.stats.skipped.fetch_add(1, Ordering::Relaxed);
+                None
+            }
+            Some(app) => app.try_run(event),
+            None => Some(event),
+        }
+    }
+
     async fn event(&self, event: Event) {
         match self.app(&event.app) {
             Some(app) if app.control.unhandled().skips(&event.kind) => {

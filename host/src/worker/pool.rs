@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::task::Poll;
+use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, OwnedMutexGuard, Semaphore, TryAcquireError, mpsc, oneshot, watch};
@@ -339,18 +339,39 @@ impl Pool {
     /// Runs a job on the instance that owns `client`: at once if it is idle, else queued;
     /// waits while that client, or the instance, has too much queued.
     pub async fn dispatch(&self, client: ClientId, job: Job) {
-        let lane = &self.lanes[slot_index(client, self.lanes.len())];
+        let lane = self.lane(client);
         if let Some(slot) = lane.take_idle() {
-            let mut call = Box::pin(run_inline(slot, job, lane.clone()));
-            let polled = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
-            if polled.is_pending() {
-                lane.bar();
-                self.guests.spawn(call);
-            }
+            self.run_now(lane, slot, job);
             return;
         }
         if lane.inbox.push(client, job).await.is_err() {
             tracing::warn!(%client, "instance task has ended; event dropped");
+        }
+    }
+
+    /// Runs an event at once if the instance that owns its client is idle; else hands it
+    /// back, for [`Pool::dispatch`].
+    pub fn try_run(&self, event: Event) -> Option<Event> {
+        let lane = self.lane(event.ctx.client);
+        let Some(slot) = lane.take_idle() else {
+            return Some(event);
+        };
+        self.run_now(lane, slot, Job::Event(event));
+        None
+    }
+
+    fn lane(&self, client: ClientId) -> &Arc<Lane> {
+        &self.lanes[slot_index(client, self.lanes.len())]
+    }
+
+    /// Polls the job's call once, here; a call that does not end at its first poll moves to
+    /// the plugin threads, whose first poll of it registers the wake-ups it waits for.
+    fn run_now(&self, lane: &Arc<Lane>, slot: OwnedMutexGuard<Slot>, job: Job) {
+        let mut call = Box::pin(run_inline(slot, job, lane.clone()));
+        let mut cx = Context::from_waker(Waker::noop());
+        if call.as_mut().poll(&mut cx).is_pending() {
+            lane.bar();
+            self.guests.spawn(call);
         }
     }
 
