@@ -495,10 +495,14 @@ async fn read_side<R: ReadHalf>(slot: &Slot, id: ClientId, reader: &mut R, life:
                     }
                 }
                 life.delivering.store(true, Ordering::Relaxed);
-                if let Some(event) = deliver(slot, id, &life.traffic, message) {
+                // Only the boxed future lives across the await, not the event: idle
+                // connections do not carry room for one.
+                let waiting = deliver(slot, id, &life.traffic, message)
+                    .map(|event| slot.lst.workers.event(event));
+                if let Some(waiting) = waiting {
                     // Awaiting here is the backpressure: this client is not read while its
                     // app is busy.
-                    slot.lst.workers.event(event).await;
+                    waiting.await;
                 }
                 life.delivering.store(false, Ordering::Relaxed);
             }
