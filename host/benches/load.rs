@@ -323,8 +323,8 @@ async fn compare_echo(clients: usize) {
     let payload = "echo:0123456789abcdef";
     let server = bench_server();
     let baseline = Baseline::start();
-    let mut ours = EchoLoad::connect(server.pid(), &[server.url()], clients).await;
-    let mut theirs = EchoLoad::connect(baseline.pid(), &[baseline.url()], clients).await;
+    let mut ours = EchoLoad::connect(&[server.pid()], &[server.url()], clients).await;
+    let mut theirs = EchoLoad::connect(&[baseline.pid()], &[baseline.url()], clients).await;
     let slice = Duration::from_secs(ECHO_SECONDS) / ECHO_SLICES;
     for i in 0..ECHO_SLICES {
         let (first, second) = match i % 2 {
@@ -804,7 +804,7 @@ async fn with_cpu<T>(pids: &[u32], work: impl std::future::Future<Output = T>) -
 /// Round trips of `clients` closed-loop clients spread over `urls`, and the CPU `pids` spend
 /// on them (counted from the first send, so connecting is left out).
 async fn echo_figure(pids: &[u32], urls: &[String], clients: usize, payload: &str) -> Figure {
-    let mut load = EchoLoad::connect_all(pids, urls, clients).await;
+    let mut load = EchoLoad::connect(pids, urls, clients).await;
     load.run(payload, Duration::from_secs(ECHO_SECONDS)).await;
     load.figure()
 }
@@ -819,13 +819,8 @@ struct EchoLoad {
 }
 
 impl EchoLoad {
-    /// `clients` clients of the server `pid`, spread over `urls`.
-    async fn connect(pid: u32, urls: &[String], clients: usize) -> Self {
-        Self::connect_all(&[pid], urls, clients).await
-    }
-
     /// `clients` clients spread over `urls`, served by the processes `pids`.
-    async fn connect_all(pids: &[u32], urls: &[String], clients: usize) -> Self {
+    async fn connect(pids: &[u32], urls: &[String], clients: usize) -> Self {
         let mut connected = Vec::new();
         for i in 0..clients {
             connected.push(Ws::connect(&urls[i % urls.len()]).await);

@@ -14,6 +14,9 @@ pub mod ids;
 pub mod messages;
 pub mod nats;
 
+use std::future::Future;
+use std::pin::Pin;
+
 use async_trait::async_trait;
 
 pub use data::{
@@ -57,11 +60,13 @@ pub trait Gateways: Send + Sync + 'static {
     async fn query(&self, app: &str, query: Query) -> Result<Reply, BusError>;
 }
 
-/// Delivers `event` through `workers`: at once where it can be, else waiting for room.
-pub async fn deliver_event(workers: &dyn Workers, event: Event) {
-    if let Some(event) = workers.try_event(event) {
-        workers.event(event).await;
-    }
+/// What is left of a delivery that must wait for room in the app's queue.
+pub type Waiting<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+/// Delivers `event` through `workers` at once where it can be; otherwise returns the wait,
+/// which holds the event and not the caller: idle connections carry no room for one.
+pub fn deliver_event(workers: &dyn Workers, event: Event) -> Option<Waiting<'_>> {
+    workers.try_event(event).map(|event| workers.event(event))
 }
 
 /// The workers, as a gateway sees them.

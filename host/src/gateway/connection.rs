@@ -330,7 +330,11 @@ impl Client {
             uid: None,
             session: Session::default(),
         };
-        bus::deliver_event(&*lst.workers, event(slot, ctx, EventKind::Connect)).await;
+        if let Some(waiting) =
+            bus::deliver_event(&*lst.workers, event(slot, ctx, EventKind::Connect))
+        {
+            waiting.await;
+        }
         Self {
             id,
             remote,
@@ -439,7 +443,9 @@ async fn leave(slot: &Slot, id: ClientId, kill: &Kill) {
         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     if let Some(removed) = removed {
         let close = EventKind::Close(removed.bound);
-        bus::deliver_event(&*lst.workers, event(slot, removed.ctx, close)).await;
+        if let Some(waiting) = bus::deliver_event(&*lst.workers, event(slot, removed.ctx, close)) {
+            waiting.await;
+        }
     }
 }
 
@@ -495,11 +501,7 @@ async fn read_side<R: ReadHalf>(slot: &Slot, id: ClientId, reader: &mut R, life:
                     }
                 }
                 life.delivering.store(true, Ordering::Relaxed);
-                // Only the boxed future lives across the await, not the event: idle
-                // connections do not carry room for one.
-                let waiting = deliver(slot, id, &life.traffic, message)
-                    .map(|event| slot.lst.workers.event(event));
-                if let Some(waiting) = waiting {
+                if let Some(waiting) = deliver(slot, id, &life.traffic, message) {
                     // Awaiting here is the backpressure: this client is not read while its
                     // app is busy.
                     waiting.await;
@@ -591,15 +593,20 @@ fn event(slot: &Slot, ctx: Context, kind: EventKind) -> Event {
 }
 
 /// Counts a message and hands it to the app with the client's current uid and session;
-/// returns the event if the app cannot take it without waiting.
-fn deliver(slot: &Slot, id: ClientId, traffic: &Traffic, message: Message) -> Option<Event> {
+/// returns the wait if the app cannot take it at once.
+fn deliver<'a>(
+    slot: &'a Slot,
+    id: ClientId,
+    traffic: &Traffic,
+    message: Message,
+) -> Option<bus::Waiting<'a>> {
     let len = message.len() as u64;
     add(&slot.lst.counters.messages_in, 1);
     add(&slot.lst.counters.bytes_in, len);
     traffic.received(len, now_ms());
     let ctx = slot.registry().context(id)?;
     let event = event(slot, ctx, EventKind::Message(message));
-    slot.lst.workers.try_event(event)
+    bus::deliver_event(&*slot.lst.workers, event)
 }
 
 /// Whether the connection stays open after a batch.
