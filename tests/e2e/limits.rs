@@ -195,13 +195,16 @@ async fn one_address_cannot_take_more_than_max_connections_per_ip() {
     let server = Setup::default()
         .listener(Listener::new("text", "echo").with("max_connections_per_ip = 2"))
         .start();
+    let mark = server.mark();
     // Every client of this test comes from 127.0.0.1.
     two_are_served_a_third_is_refused_until_one_leaves(server.addr()).await;
-    assert!(
-        server
-            .log()
-            .contains("an address has too many connections: refusing its new ones")
-    );
+    // Waited for, not read at once: the line may still be on its way from the server's stderr.
+    server
+        .wait_for_log_since(
+            mark,
+            "an address has too many connections: refusing its new ones",
+        )
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
